@@ -1,0 +1,1 @@
+"""Lightning callbacks skp-train attaches to every run."""

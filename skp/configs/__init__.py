@@ -1,0 +1,181 @@
+"""Configs: Python files under `skp/configs/<project>/cfg_*.py` that define `cfg`.
+
+    from skp.configs import Config
+    cfg = Config()
+    cfg.image_height = 64
+
+    @cfg.derived
+    def val_transforms(cfg):             # re-evaluated after CLI overrides
+        return A.Compose([A.Resize(cfg.image_height, cfg.image_width)])
+
+Unset attributes read as None. Derived attributes are functions of the config,
+computed on every read, so overriding `image_height` reaches every transform
+built from it. `load_config` always returns a private copy: a fold, a trial or a
+run can change its config without touching the module's object or each other's.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import pkgutil
+from pathlib import Path
+
+from skp.errors import SkpError, did_you_mean
+
+CONFIGS_DIR = Path(__file__).parent
+
+
+def _base_defaults() -> dict:
+    """Attributes every config has, so they can be overridden from the CLI."""
+    return {
+        "seed": 42,
+        "fold": 0,
+        "num_workers": min(4, os.cpu_count() or 1),
+        "save_dir": None,
+        "data_dir": None,
+        "enable_gradient_checkpointing": False,
+        "ema": {
+            "on": False,
+            "decay": 0.999,
+            "update_after_step": 0,
+            "update_every_n_steps": 1,
+            "use_warmup": False,
+            "warmup_gamma": 1.0,
+            "warmup_power": 2 / 3,
+            "switch_ema": False,
+        },
+        "neptune_mode": None,
+        "neptune_project": None,
+    }
+
+
+class Config:
+    def __init__(self):
+        object.__setattr__(self, "_derived", {})
+        for key, value in _base_defaults().items():
+            setattr(self, key, value)
+
+    def __getattr__(self, name):
+        # Only called when normal lookup fails: derived values, then None.
+        if name.startswith("__") or name == "_derived":
+            raise AttributeError(name)
+        derived = self._derived.get(name)
+        return derived(self) if derived is not None else None
+
+    def __setattr__(self, name, value):
+        self._derived.pop(name, None)  # an explicit value replaces a derivation
+        object.__setattr__(self, name, value)
+
+    def derived(self, function):
+        """Decorator: attribute `function.__name__` becomes `function(cfg)`, evaluated on read."""
+        self.__dict__.pop(function.__name__, None)
+        self._derived[function.__name__] = function
+        return function
+
+    def is_derived(self, name: str) -> bool:
+        return name in self._derived
+
+    def has(self, name: str) -> bool:
+        """Whether the attribute is set or derived (unset ones merely read as None)."""
+        return name in self.__dict__ and name != "_derived" or name in self._derived
+
+    def names(self) -> list[str]:
+        return [k for k in self.__dict__ if k != "_derived"] + list(self._derived)
+
+    def to_dict(self) -> dict:
+        """Every attribute with derived ones evaluated, in definition order."""
+        return {name: getattr(self, name) for name in self.names()}
+
+    def copy(self) -> "Config":
+        return copy.deepcopy(self)
+
+    def to_json(self) -> str:
+        """Text dump kept in every run directory; objects show as their repr."""
+        return json.dumps(self.to_dict(), indent=2, default=_describe)
+
+    def __str__(self) -> str:
+        items = self.to_dict()
+        width = max((len(k) for k in items), default=0)
+        lines = []
+        for key, value in items.items():
+            text = _describe(value) if callable(value) else repr(value)
+            text = text.replace("\n", "\n" + " " * (width + 2))
+            lines.append(f"{key.ljust(width)}  {text}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _describe(value) -> str:
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '?')}.{value.__qualname__}"
+    return repr(value)
+
+
+def list_projects() -> list[str]:
+    return sorted(
+        p.name for p in CONFIGS_DIR.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+    )
+
+
+def list_configs(project: str | None = None) -> list[str]:
+    """Every loadable config name, e.g. 'digits.cfg_baseline'."""
+    projects = [project] if project else list_projects()
+    names = []
+    for proj in projects:
+        folder = CONFIGS_DIR / proj
+        if folder.is_dir():
+            names += [f"{proj}.{m.name}" for m in pkgutil.iter_modules([str(folder)])]
+    return sorted(names)
+
+
+def _import_config_module(name: str):
+    project, _, cfg_name = name.partition(".")
+    if not project or not cfg_name:
+        raise SkpError(
+            f"Config name {name!r} must be 'project.cfg_name' (e.g. digits.cfg_baseline), "
+            f"naming skp/configs/<project>/<cfg_name>.py. Configs: {', '.join(list_configs())}."
+        )
+    module_name = f"skp.configs.{name}"
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.startswith(err.name) and err.name.startswith("skp.configs"):
+            projects = list_projects()
+            if project not in projects:
+                raise SkpError(
+                    f"No config project {project!r}.{did_you_mean(project, projects)} "
+                    f"Projects: {', '.join(projects)}."
+                ) from None
+            known = list_configs(project)
+            raise SkpError(
+                f"No config {name!r}.{did_you_mean(name, known)} Configs of project "
+                f"{project!r}: {', '.join(known) or '(none)'}."
+            ) from None
+        raise
+
+
+def load_config(name: str, overrides=()) -> Config:
+    """A private copy of config `name` with CLI-style `overrides` applied.
+
+    `overrides` is a list of command-line tokens (['--lr', '1e-3', '--ema.on=True'])
+    or of (key, value) pairs.
+    """
+    from skp.configs.overrides import apply_overrides
+
+    module = _import_config_module(name)
+    base = getattr(module, "cfg", None)
+    if not isinstance(base, Config):
+        raise SkpError(
+            f"Config file {module.__file__} must define `cfg = Config()` "
+            f"(from skp.configs import Config)."
+        )
+    cfg = base.copy()
+    cfg.project, _, _ = name.partition(".")
+    cfg.config_name = name
+    cfg.config_file = module.__file__
+    apply_overrides(cfg, overrides)
+    return cfg

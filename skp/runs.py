@@ -1,0 +1,98 @@
+"""Run directories: `<save_dir>/<project>/<cfg_name>/<run_id>/fold<k>/`.
+
+The default run id is a hash of the config file's source and the overrides, so
+re-running the same command finds the same run: finished folds are skipped and
+an interrupted fold resumes from its resume.ckpt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from skp.callbacks.run_artifacts import RESUME_FILE
+from skp.errors import SkpError
+from skp.toolbox.paths import save_root
+
+DONE_FILE = "done.json"
+
+
+def config_fingerprint(cfg, overrides: list[tuple[str, str]]) -> str:
+    source = Path(cfg.config_file).read_bytes()
+    text = json.dumps([cfg.config_name, overrides], sort_keys=True)
+    return hashlib.sha1(source + text.encode()).hexdigest()
+
+
+def run_dir(cfg, run_id: str) -> Path:
+    project, _, name = cfg.config_name.partition(".")
+    return save_root(cfg) / project / name / run_id
+
+
+def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool) -> Path:
+    """Create (or check) the run directory and record what produced it."""
+    directory = run_dir(cfg, run_id)
+    if overwrite and directory.exists():
+        shutil.rmtree(directory)
+    meta_file = directory / "run.json"
+    if meta_file.exists():
+        previous = json.loads(meta_file.read_text())
+        if previous.get("fingerprint") != fingerprint:
+            raise SkpError(
+                f"Run directory {directory} holds a run of a different config or overrides "
+                f"({previous.get('command')}). Pass --overwrite_run to replace it, or choose "
+                f"another --run_id."
+            )
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "config_name": cfg.config_name,
+        "run_id": run_id,
+        "fingerprint": fingerprint,
+        "command": " ".join(sys.argv),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    meta_file.write_text(json.dumps(meta, indent=2))
+    (directory / "config.json").write_text(cfg.to_json())
+    return directory
+
+
+def fold_state(fold_dir: Path) -> str:
+    """'done', 'resumable' or 'new' (a fold that died before its first epoch restarts)."""
+    if (fold_dir / DONE_FILE).exists():
+        return "done"
+    if (fold_dir / RESUME_FILE).exists():
+        return "resumable"
+    if fold_dir.exists():
+        shutil.rmtree(fold_dir)
+    return "new"
+
+
+def read_done(fold_dir: Path) -> dict:
+    return json.loads((fold_dir / DONE_FILE).read_text())
+
+
+def write_done(fold_dir: Path, summary: dict) -> None:
+    (fold_dir / DONE_FILE).write_text(json.dumps(summary, indent=2))
+    (fold_dir / RESUME_FILE).unlink(missing_ok=True)
+
+
+def write_history(fold_dir: Path) -> Path:
+    """history.csv: one row per epoch, merged over every (re)start's logs/version_N.
+
+    A resumed start repeats the epoch that was interrupted; its later values win.
+    """
+    import pandas as pd
+
+    logs = sorted((fold_dir / "logs").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name[8:]))
+    frames = [pd.read_csv(p).assign(_start=i) for i, p in enumerate(logs) if p.stat().st_size]
+    path = fold_dir / "history.csv"
+    if frames:
+        merged = pd.concat(frames, ignore_index=True)
+        latest = merged[merged._start == merged.groupby("epoch")._start.transform("max")]
+        history = latest.drop(columns=["_start", "step"]).groupby("epoch").last().reset_index()
+        history.to_csv(path, index=False)
+    return path

@@ -1,0 +1,8 @@
+"""Tasks: `skp/tasks/<name>.py` defines `class Task(lightning.pytorch.LightningModule)`.
+
+`Task(cfg)` builds the model (cfg.model), loss (cfg.loss), metrics (cfg.metrics),
+optimizer and scheduler from the config, logs "train/*" and "val/*" values, keeps
+an EMA of the weights when cfg.ema["on"], and after every validation epoch offers
+`oof_frame()`: one row per validation sample (id, fold, targets, predictions).
+Named by `cfg.task`, e.g. "classification". Samplers live in `samplers.py`.
+"""

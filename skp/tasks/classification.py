@@ -1,0 +1,36 @@
+"""Classification and regression: one logit per class or per target.
+
+Mixup (cfg.mixup = Beta alpha, cfg.mixup_prob = chance per batch) mixes images
+and targets; multi-class targets are mixed as one-hot vectors.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from skp.tasks.base import BaseTask, activate
+
+
+class Task(BaseTask):
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.activation = cfg.activation or self.loss.activation
+        self._rng = np.random.default_rng(cfg.seed)
+
+    def prepare_training_batch(self, batch: dict) -> dict:
+        alpha = self.cfg.mixup
+        if not alpha or self._rng.random() >= (self.cfg.mixup_prob or 1.0):
+            return batch
+        lam = float(self._rng.beta(alpha, alpha))
+        perm = torch.randperm(len(batch["x"]), device=batch["x"].device)
+        y = batch["y"].float()
+        if (self.cfg.num_classes or 1) > 1 and y.shape[1] == 1:
+            y = F.one_hot(y[:, 0].long(), self.cfg.num_classes).float()
+        return {
+            **batch,
+            "x": lam * batch["x"] + (1 - lam) * batch["x"][perm],
+            "y": lam * y + (1 - lam) * y[perm],
+        }
+
+    def predictions(self, out: dict, batch: dict) -> dict:
+        return {"target": batch["y"], "pred": activate(out["logits"].float(), self.activation)}

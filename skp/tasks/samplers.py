@@ -1,0 +1,60 @@
+"""Samplers named by `cfg.sampler` with options from `cfg.sampler_params`.
+
+IterationBasedSampler: a fixed number of samples per epoch (cfg.sampler_params
+num_samples), drawn as shuffled passes over the data, so "epoch" length does not
+depend on dataset size. WeightedSampler: draws with replacement by a column of
+the annotations (sampler_params weights_column), e.g. to oversample rare classes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler, WeightedRandomSampler
+
+from skp.errors import SkpError, did_you_mean
+
+
+class IterationBasedSampler(Sampler):
+    def __init__(self, dataset, num_samples: int, seed: int = 0):
+        self.size, self.num_samples, self.seed, self.epoch = len(dataset), int(num_samples), seed, 0
+
+    def __len__(self):
+        return self.num_samples
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed + self.epoch)
+        self.epoch += 1
+        passes = -(-self.num_samples // self.size)
+        order = np.concatenate([rng.permutation(self.size) for _ in range(passes)])
+        return iter(order[: self.num_samples].tolist())
+
+
+def WeightedSampler(dataset, weights_column: str, num_samples: int | None = None, seed: int = 0):
+    if weights_column not in dataset.frame.columns:
+        raise SkpError(
+            f"sampler_params weights_column {weights_column!r} is not a column of the "
+            f"annotations ({list(dataset.frame.columns)})."
+        )
+    weights = torch.as_tensor(dataset.frame[weights_column].to_numpy(np.float64))
+    generator = torch.Generator().manual_seed(seed)
+    return WeightedRandomSampler(weights, num_samples or len(weights), replacement=True, generator=generator)
+
+
+SAMPLERS = {"IterationBasedSampler": IterationBasedSampler, "WeightedSampler": WeightedSampler}
+
+
+def build_sampler(cfg, dataset):
+    """The training sampler cfg.sampler names, or None for plain shuffling."""
+    if cfg.sampler is None:
+        return None
+    if cfg.sampler not in SAMPLERS:
+        raise SkpError(
+            f"Unknown cfg.sampler {cfg.sampler!r}.{did_you_mean(cfg.sampler, SAMPLERS)} "
+            f"Choose one of {', '.join(SAMPLERS)} or None."
+        )
+    params = {"seed": cfg.seed or 0, **dict(cfg.sampler_params or {})}
+    try:
+        return SAMPLERS[cfg.sampler](dataset, **params)
+    except TypeError as err:
+        raise SkpError(f"cfg.sampler_params {params} do not fit {cfg.sampler}: {err}.") from None

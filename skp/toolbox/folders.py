@@ -1,0 +1,38 @@
+"""Write a data folder exactly once, safely under concurrent first use."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+DONE_MARKER = ".complete"
+
+
+def write_folder_once(target, writer) -> Path:
+    """Call `writer(tmp_dir)` and move the result to `target` unless it is complete already.
+
+    Several processes (tuning workers) may race here: each writes a private
+    temporary folder and the first rename wins, so nobody reads a half-written one.
+    """
+    target = Path(target)
+    if (target / DONE_MARKER).exists():
+        return target
+    if target.exists() and any(target.iterdir()):
+        raise FileExistsError(
+            f"{target} exists but was not written completely by skp; remove it and retry."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        writer(tmp)
+        (tmp / DONE_MARKER).touch()
+        if target.exists():
+            target.rmdir()  # empty, checked above
+        tmp.rename(target)
+    except OSError:
+        if not (target / DONE_MARKER).exists():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

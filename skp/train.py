@@ -1,0 +1,97 @@
+"""skp-train: train a config on one or more folds.
+
+    skp-train digits.cfg_baseline --kfold 0,1,2,3,4 --optimizer_params.lr 3e-3
+    python skp/train.py digits.cfg_baseline --debug
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __name__ == "__main__" and not __package__:
+    # `python skp/train.py`: import skp from the repository, not skp/ itself
+    # (skp/datasets would otherwise shadow the Hugging Face package of that name).
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from skp.errors import SkpError
+
+
+def _number(text: str):
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+def _devices(text: str):
+    return int(text) if text.isdigit() else text
+
+
+def _bool(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError("write True or False")
+    return text.lower() == "true"
+
+
+# Lightning Trainer arguments accepted on the command line, with their parsers.
+TRAINER_FLAGS = {
+    "accelerator": str,
+    "devices": _devices,
+    "num_nodes": int,
+    "precision": str,
+    "strategy": str,
+    "limit_train_batches": _number,
+    "limit_val_batches": _number,
+    "num_sanity_val_steps": int,
+    "accumulate_grad_batches": int,
+    "gradient_clip_val": float,
+    "log_every_n_steps": int,
+    "deterministic": _bool,
+    "benchmark": _bool,
+    "enable_progress_bar": _bool,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skp-train",
+        description="Train a config (skp/configs/<project>/<cfg>.py) on one or more folds. "
+        "Any other --attribute VALUE overrides the config.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("config", help="project.cfg_name, e.g. digits.cfg_baseline")
+    parser.add_argument("--kfold", help="comma-separated folds to train, e.g. 0,1,2,3,4 (default: cfg.fold)")
+    parser.add_argument("--run_id", help="run directory name (default: a hash of config file and overrides)")
+    parser.add_argument("--overwrite_run", action="store_true", help="delete the run directory and start again")
+    parser.add_argument("--debug", action="store_true", help="2 batches, 1 epoch, no workers, no Neptune")
+    trainer = parser.add_argument_group("Lightning Trainer")
+    for flag, kind in TRAINER_FLAGS.items():
+        trainer.add_argument(f"--{flag}", type=kind, default=None)
+    return parser
+
+
+def main(argv=None) -> int:
+    args, override_tokens = build_parser().parse_known_args(argv)
+    try:
+        from skp.trainer import train_folds
+
+        train_folds(
+            args.config,
+            override_tokens,
+            kfold=args.kfold,
+            run_id=args.run_id,
+            overwrite_run=args.overwrite_run,
+            debug=args.debug,
+            trainer_kwargs={k: getattr(args, k) for k in TRAINER_FLAGS if getattr(args, k) is not None},
+        )
+    except SkpError as err:
+        print(f"skp-train: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("skp-train: interrupted; run the same command again to resume.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

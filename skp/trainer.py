@@ -1,0 +1,135 @@
+"""The training loop behind skp-train: folds, run directories, resume, summary."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+
+from skp.callbacks.run_artifacts import RESUME_FILE, RunArtifacts
+from skp.configs import load_config
+from skp.configs.overrides import parse_override_tokens
+from skp.errors import SkpError
+from skp.loggers import build_loggers
+from skp.registry import resolve
+from skp.runs import config_fingerprint, fold_state, prepare_run_dir, read_done, write_done, write_history
+from skp.tasks.data import build_datasets, build_loader
+
+REQUIRED = ("task", "model", "dataset", "loss", "num_epochs", "batch_size", "val_metric", "val_track")
+DEBUG_TRAINER = {"limit_train_batches": 2, "limit_val_batches": 2, "num_sanity_val_steps": 0}
+
+
+def check_config(cfg) -> None:
+    missing = [name for name in REQUIRED if getattr(cfg, name) is None]
+    if missing:
+        raise SkpError(f"{cfg.config_name} does not set {', '.join('cfg.' + m for m in missing)}; every training config needs them.")
+    if cfg.val_track not in ("max", "min"):
+        raise SkpError(f"cfg.val_track must be 'max' or 'min', got {cfg.val_track!r}.")
+
+
+def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=()) -> dict:
+    """Train one fold into `fold_dir`; return its summary (also written to done.json)."""
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    (fold_dir / "config.json").write_text(cfg.to_json())
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    train_set, val_set = build_datasets(cfg)
+    train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
+    task = resolve("tasks", cfg.task)(cfg)
+    artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track)
+    kwargs = {"accelerator": "auto", "log_every_n_steps": max(1, min(50, len(train_loader))), **trainer_kwargs}
+    trainer = pl.Trainer(
+        max_epochs=cfg.num_epochs,
+        logger=build_loggers(cfg, fold_dir),
+        callbacks=[artifacts, *callbacks],
+        enable_checkpointing=False,
+        default_root_dir=fold_dir,
+        **kwargs,
+    )
+    started = time.time()
+    trainer.fit(task, train_loader, val_loader, ckpt_path=fold_dir / RESUME_FILE if resume else None)
+    write_history(fold_dir)
+    summary = {
+        "fold": cfg.fold,
+        "val_metric": cfg.val_metric,
+        "best_value": artifacts.best_value,
+        "best_epoch": artifacts.best_epoch,
+        "epochs": trainer.current_epoch,
+        "seconds": round(time.time() - started, 1),
+        "fold_dir": str(fold_dir),
+        "train_samples": len(train_set),
+        "val_samples": len(val_set),
+    }
+    write_done(fold_dir, summary)
+    return summary
+
+
+def print_summary(config_name: str, results: list[dict], run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metric = results[0]["val_metric"]
+    table = Table(title=f"{config_name}  ({run_dir})")
+    for column in ("fold", f"best {metric}", "best epoch", "epochs", "train/val", "seconds"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            str(r["fold"]), f"{r['best_value']:.4f}", str(r["best_epoch"]), str(r["epochs"]),
+            f"{r['train_samples']}/{r['val_samples']}", f"{r['seconds']:.0f}",
+        )
+    values = [r["best_value"] for r in results if r["best_value"] is not None]
+    if len(values) > 1:
+        spread = statistics.stdev(values)
+        table.add_row("mean", f"{statistics.mean(values):.4f} ± {spread:.4f}", "", "", "", f"{sum(r['seconds'] for r in results):.0f}")
+    Console().print(table)
+
+
+def parse_folds(text: str | None, default: int) -> list[int]:
+    if text is None:
+        return [default]
+    try:
+        return [int(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        raise SkpError(f"--kfold takes comma-separated integers such as 0,1,2,3,4, got {text!r}.") from None
+
+
+def train_folds(
+    config_name: str,
+    override_tokens: list[str],
+    kfold: str | None = None,
+    run_id: str | None = None,
+    overwrite_run: bool = False,
+    debug: bool = False,
+    trainer_kwargs: dict | None = None,
+) -> list[dict]:
+    """What `skp-train` does; returns one summary dict per fold."""
+    overrides = parse_override_tokens(override_tokens)
+    cfg = load_config(config_name, overrides)
+    trainer_kwargs = dict(trainer_kwargs or {})
+    if debug:
+        cfg.num_epochs, cfg.num_workers, cfg.neptune_mode = 1, 0, None
+        trainer_kwargs = {**DEBUG_TRAINER, **trainer_kwargs}
+    check_config(cfg)
+    folds = parse_folds(kfold, cfg.fold)
+    if cfg.prepare_data is not None:
+        cfg.prepare_data(cfg)
+    fingerprint = config_fingerprint(cfg, overrides + [("debug", str(debug))])
+    run_id = run_id or ("debug" if debug else f"run-{fingerprint[:8]}")
+    directory = prepare_run_dir(cfg, run_id, fingerprint, overwrite=overwrite_run or debug)
+    print(f"skp-train: {cfg.config_name} -> {directory}")
+    results = []
+    for fold in folds:
+        fold_cfg = cfg.copy()
+        fold_cfg.fold = fold
+        fold_dir = directory / f"fold{fold}"
+        state = fold_state(fold_dir)
+        if state == "done":
+            print(f"skp-train: fold {fold} already finished in {fold_dir}; skipping (--overwrite_run retrains).")
+            results.append(read_done(fold_dir))
+            continue
+        if state == "resumable":
+            print(f"skp-train: resuming fold {fold} from {fold_dir / RESUME_FILE}")
+        results.append(fit_fold(fold_cfg, fold_dir, trainer_kwargs, resume=state == "resumable"))
+    print_summary(cfg.config_name, results, directory)
+    return results
