@@ -102,8 +102,12 @@ def train_folds(
     overwrite_run: bool = False,
     debug: bool = False,
     trainer_kwargs: dict | None = None,
+    callbacks=(),
 ) -> list[dict]:
-    """What `skp-train` does; returns one summary dict per fold."""
+    """What `skp-train` does; returns one summary dict per fold.
+
+    `callbacks` are extra Lightning callbacks for every fold (tuning adds pruning).
+    """
     overrides = parse_override_tokens(override_tokens)
     cfg = load_config(config_name, overrides)
     trainer_kwargs = dict(trainer_kwargs or {})
@@ -130,6 +134,6 @@ def train_folds(
             continue
         if state == "resumable":
             print(f"skp-train: resuming fold {fold} from {fold_dir / RESUME_FILE}")
-        results.append(fit_fold(fold_cfg, fold_dir, trainer_kwargs, resume=state == "resumable"))
+        results.append(fit_fold(fold_cfg, fold_dir, trainer_kwargs, resume=state == "resumable", callbacks=callbacks))
     print_summary(cfg.config_name, results, directory)
     return results

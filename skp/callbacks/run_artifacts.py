@@ -16,6 +16,8 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from skp.errors import SkpError
+
 RESUME_FILE = "resume.ckpt"
 
 
@@ -42,6 +44,12 @@ class RunArtifacts(pl.Callback):
         return value > self.best_value if self.mode == "max" else value < self.best_value
 
     def on_validation_end(self, trainer, pl_module):
+        if self.monitor not in trainer.callback_metrics:
+            logged = sorted(k for k in trainer.callback_metrics if k.startswith("val/"))
+            raise SkpError(
+                f"cfg.val_metric {self.monitor[4:]!r} is not a validation value; the metrics in "
+                f"cfg.metrics and the loss give {[k[4:] for k in logged]}. Set --val_metric to one of them."
+            )
         if trainer.sanity_checking:
             return
         value = float(trainer.callback_metrics[self.monitor])

@@ -36,7 +36,7 @@ def WeightedSampler(dataset, weights_column: str, num_samples: int | None = None
             f"sampler_params weights_column {weights_column!r} is not a column of the "
             f"annotations ({list(dataset.frame.columns)})."
         )
-    weights = torch.as_tensor(dataset.frame[weights_column].to_numpy(np.float64))
+    weights = torch.as_tensor(dataset.frame[weights_column].to_numpy(np.float64, copy=True))
     generator = torch.Generator().manual_seed(seed)
     return WeightedRandomSampler(weights, num_samples or len(weights), replacement=True, generator=generator)
 

@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from urllib.parse import urlparse
+
 import timm
 
 from skp.errors import SkpError, did_you_mean
+
+_DOWNLOAD_HELP = (
+    "Either pass --pretrained False, or download the weights on a machine with network "
+    "access into the Hugging Face cache (HF_HOME), copy it here and run with HF_HUB_OFFLINE=1."
+)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP check, so an offline machine fails in seconds, not after a minute of retries."""
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def create_timm_model(cfg, **kwargs):
@@ -16,6 +35,11 @@ def create_timm_model(cfg, **kwargs):
             f"List them with `python -c \"import timm; print(timm.list_models('resnet*'))\"`."
         )
     pretrained = bool(cfg.pretrained)
+    if pretrained and os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "") and not _hub_reachable():
+        raise SkpError(
+            f"cfg.pretrained is True but the Hugging Face hub cannot be reached to download "
+            f"weights for {name!r}. {_DOWNLOAD_HELP}"
+        )
     try:
         model = timm.create_model(
             name, pretrained=pretrained, in_chans=cfg.num_input_channels or 3, **kwargs
@@ -25,9 +49,7 @@ def create_timm_model(cfg, **kwargs):
             raise
         raise SkpError(
             f"Could not load pretrained weights for {name!r} ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:200]}). This machine may have no network access. "
-            f"Either pass --pretrained False, or put the weights in the Hugging Face cache "
-            f"on a machine that can download them (HF_HOME) and run with HF_HUB_OFFLINE=1."
+            f"{str(err).splitlines()[0][:200]}). {_DOWNLOAD_HELP}"
         ) from None
     if cfg.enable_gradient_checkpointing:
         model.set_grad_checkpointing(True)

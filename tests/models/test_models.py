@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from skp import list_components, resolve
+from tests.components import config_using
+
+
+@pytest.mark.parametrize("name", list_components("models"))
+def test_every_model_builds_and_runs_forward(name, small_config):
+    cfg = small_config(config_using("model", name))
+    net = resolve("models", name)(cfg).eval()
+    batch = {"x": torch.rand(2, cfg.num_input_channels, 32, 32) * 255}
+    for column in cfg.metadata_embeddings or {}:
+        batch[column] = torch.tensor([0, 1])
+    with torch.no_grad():
+        out = net(batch)
+    assert isinstance(out, dict) and torch.isfinite(out["logits"]).all()
+    assert out["logits"].shape[:2] == (2, cfg.num_classes)
+    if name.startswith("segmentation."):
+        assert out["logits"].shape[-2:] == (32, 32)
+
+
+@pytest.mark.parametrize("pool", ["avg", "max", "gem"])
+def test_net2d_pooling_options(pool, small_config):
+    cfg = small_config("digits.cfg_baseline", ["--pool", pool])
+    out = resolve("models", cfg.model)(cfg)({"x": torch.rand(3, 1, 32, 32) * 255})
+    assert out["logits"].shape == (3, 10)
+
+
+def test_metadata_changes_the_prediction(small_config):
+    cfg = small_config("boneage.cfg_baseline", ["--backbone", "resnet10t"])
+    net = resolve("models", cfg.model)(cfg).eval()
+    x = torch.rand(1, 1, 32, 32).repeat(2, 1, 1, 1)
+    with torch.no_grad():
+        out = net({"x": x, "male": torch.tensor([0, 1])})["logits"]
+    assert out[0] != out[1]
+
+
+def test_pretrained_offline_fails_clearly(small_config, monkeypatch):
+    from skp.errors import SkpError
+    from skp.toolbox import timm_models
+
+    monkeypatch.setattr(timm_models, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    cfg = small_config("digits.cfg_baseline", ["--pretrained", "True"])
+    with pytest.raises(SkpError, match="--pretrained False"):
+        resolve("models", cfg.model)(cfg)
+
+
+def test_unknown_backbone_suggests_names(small_config):
+    from skp.errors import SkpError
+
+    with pytest.raises(SkpError, match="resnet10t"):
+        resolve("models", "classification.net2d")(small_config("digits.cfg_baseline", ["--backbone", "resnet10"]))
