@@ -29,6 +29,16 @@ def check_config(cfg) -> None:
         raise SkpError(f"cfg.val_track must be 'max' or 'min', got {cfg.val_track!r}.")
 
 
+def _log_interval(batches: int, trainer_kwargs: dict) -> int:
+    """Lightning's 50 steps, or fewer so that short epochs still log training values."""
+    limit = trainer_kwargs.get("limit_train_batches")
+    if isinstance(limit, int):
+        batches = min(batches, limit)
+    elif isinstance(limit, float):
+        batches = int(batches * limit)
+    return max(1, min(50, batches))
+
+
 def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=()) -> dict:
     """Train one fold into `fold_dir`; return its summary (also written to done.json)."""
     fold_dir.mkdir(parents=True, exist_ok=True)
@@ -38,7 +48,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)
     artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track)
-    kwargs = {"accelerator": "auto", "log_every_n_steps": max(1, min(50, len(train_loader))), **trainer_kwargs}
+    kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **trainer_kwargs}
     trainer = pl.Trainer(
         max_epochs=cfg.num_epochs,
         logger=build_loggers(cfg, fold_dir),

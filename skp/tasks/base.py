@@ -49,6 +49,10 @@ class BaseTask(pl.LightningModule):
             if ema.get("on")
             else None
         )
+        if self.ema is not None:
+            # ModelEmaV3 puts its copy in eval mode; Lightning switches modes itself
+            # around validation and warns about modules left in eval mode.
+            self.ema.train()
         self._collected: list[dict] = []
         self.val_results: dict[str, float] = {}
 
