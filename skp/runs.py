@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -16,7 +17,6 @@ from pathlib import Path
 
 from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.errors import SkpError
-from skp.toolbox.paths import save_root
 
 DONE_FILE = "done.json"
 
@@ -25,6 +25,11 @@ def config_fingerprint(cfg, overrides: list[tuple[str, str]]) -> str:
     source = Path(cfg.config_file).read_bytes()
     text = json.dumps([cfg.config_name, overrides], sort_keys=True)
     return hashlib.sha1(source + text.encode()).hexdigest()
+
+
+def save_root(cfg) -> Path:
+    """Root of run directories: cfg.save_dir, else $SKP_SAVE_DIR, else ./experiments."""
+    return Path(cfg.save_dir or os.environ.get("SKP_SAVE_DIR", "experiments"))
 
 
 def run_dir(cfg, run_id: str) -> Path:

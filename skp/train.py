@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def main(argv=None) -> int:
     except SkpError as err:
         print(f"skp-train: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
+        # Lightning turns Ctrl-C during fit into a graceful shutdown and sys.exit(1).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         print("skp-train: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130
     return 0

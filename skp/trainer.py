@@ -128,7 +128,9 @@ def train_folds(
     folds = parse_folds(kfold, cfg.fold)
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)
-    fingerprint = config_fingerprint(cfg, overrides + [("debug", str(debug))])
+    # Trainer flags count too: a run limited to a few batches is not the full run.
+    settings = overrides + [("debug", str(debug))] + sorted((k, str(v)) for k, v in trainer_kwargs.items())
+    fingerprint = config_fingerprint(cfg, settings)
     run_id = run_id or ("debug" if debug else f"run-{fingerprint[:8]}")
     directory = prepare_run_dir(cfg, run_id, fingerprint, overwrite=overwrite_run or debug)
     print(f"skp-train: {cfg.config_name} -> {directory}")

@@ -6,6 +6,9 @@ from skp.tasks.base import NonFiniteLossError
 from skp.tasks.data import build_datasets, build_loader
 from tests.components import config_using
 
+# Steps run here without a Trainer, so Lightning's self.log() has nowhere to send values.
+pytestmark = pytest.mark.filterwarnings("ignore:You are trying to `self.log")
+
 
 @pytest.mark.parametrize("name", list_components("tasks"))
 def test_every_task_trains_and_validates_a_batch(name, small_config):
