@@ -5,7 +5,7 @@ import math
 import torch
 from timm.optim import create_optimizer_v2, list_optimizers
 
-from skp.errors import SkpError, did_you_mean
+from skp.errors import SkpError, call_with_params, choose, did_you_mean
 
 
 def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -16,11 +16,8 @@ def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
             f"Unknown cfg.optimizer {cfg.optimizer!r}.{did_you_mean(name, known)} "
             f"Choose one of timm's optimizers: {', '.join(known)}."
         )
-    params = dict(cfg.optimizer_params or {})  # a copy: every fold builds from the same values
-    try:
-        return create_optimizer_v2(model, opt=name, **params)
-    except TypeError as err:
-        raise SkpError(f"cfg.optimizer_params {params} do not fit optimizer {name!r}: {err}.") from None
+    params = {"opt": name, **(cfg.optimizer_params or {})}  # a copy: folds build from the same values
+    return call_with_params(create_optimizer_v2, (model,), params, f"cfg.optimizer_params of {name!r}")
 
 
 def _warmup_cosine(optimizer, total_steps, warmup=0.0, eta_min_ratio=0.0):
@@ -64,11 +61,7 @@ def build_scheduler(cfg, optimizer, total_steps: int, num_epochs: int) -> dict |
     """Lightning's lr_scheduler config dict, or None when cfg.scheduler is None."""
     if cfg.scheduler is None:
         return None
-    if cfg.scheduler not in SCHEDULERS:
-        raise SkpError(
-            f"Unknown cfg.scheduler {cfg.scheduler!r}.{did_you_mean(cfg.scheduler, SCHEDULERS)} "
-            f"Choose one of {', '.join(SCHEDULERS)} or None."
-        )
+    factory = choose(SCHEDULERS, cfg.scheduler, "cfg.scheduler")
     interval = cfg.scheduler_interval or "step"
     if interval not in ("step", "epoch"):
         raise SkpError(f"cfg.scheduler_interval must be 'step' or 'epoch', got {interval!r}.")
@@ -76,10 +69,7 @@ def build_scheduler(cfg, optimizer, total_steps: int, num_epochs: int) -> dict |
     params = dict(cfg.scheduler_params or {})
     if cfg.scheduler == "ReduceLROnPlateau":
         params.setdefault("mode", cfg.val_track or "min")
-    try:
-        scheduler = SCHEDULERS[cfg.scheduler](optimizer, max(1, total), **params)
-    except TypeError as err:
-        raise SkpError(f"cfg.scheduler_params {params} do not fit {cfg.scheduler}: {err}.") from None
+    scheduler = call_with_params(factory, (optimizer, max(1, total)), params, f"cfg.scheduler_params of {cfg.scheduler}")
     config = {"scheduler": scheduler, "interval": interval}
     if cfg.scheduler == "ReduceLROnPlateau":
         config["monitor"] = f"val/{cfg.val_metric}"

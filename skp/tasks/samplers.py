@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler, WeightedRandomSampler
 
-from skp.errors import SkpError, did_you_mean
+from skp.errors import SkpError, call_with_params, choose
 
 
 class IterationBasedSampler(Sampler):
@@ -48,13 +48,6 @@ def build_sampler(cfg, dataset):
     """The training sampler cfg.sampler names, or None for plain shuffling."""
     if cfg.sampler is None:
         return None
-    if cfg.sampler not in SAMPLERS:
-        raise SkpError(
-            f"Unknown cfg.sampler {cfg.sampler!r}.{did_you_mean(cfg.sampler, SAMPLERS)} "
-            f"Choose one of {', '.join(SAMPLERS)} or None."
-        )
-    params = {"seed": cfg.seed or 0, **dict(cfg.sampler_params or {})}
-    try:
-        return SAMPLERS[cfg.sampler](dataset, **params)
-    except TypeError as err:
-        raise SkpError(f"cfg.sampler_params {params} do not fit {cfg.sampler}: {err}.") from None
+    sampler = choose(SAMPLERS, cfg.sampler, "cfg.sampler")
+    params = {"seed": cfg.seed or 0, **(cfg.sampler_params or {})}
+    return call_with_params(sampler, (dataset,), params, f"cfg.sampler_params of {cfg.sampler}")
