@@ -1,0 +1,216 @@
+"""skp-tune: search a config's hyperparameters with parallel, pruned, resumable trials.
+
+    skp-tune digits.cfg_baseline --trials 20
+    skp-tune boneage.cfg_baseline --trials 100 --gpus 0,1,2,3 --trials-per-gpu 2
+    skp-tune digits.cfg_baseline --report          # table, plots, tuned config
+    skp-tune digits.cfg_baseline --dashboard       # optuna-dashboard on 127.0.0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from skp.errors import SkpError
+from skp.train import TRAINER_FLAGS
+
+
+@dataclass
+class TuneOptions:
+    config: str
+    overrides: list = field(default_factory=list)
+    study_name: str = ""
+    storage: str | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int | None = 42
+    trials: int = 20
+    timeout: float | None = None
+    folds: list = field(default_factory=lambda: [0])
+    trainer_kwargs: dict = field(default_factory=dict)
+    stale_after: float = 1800.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skp-tune",
+        description="Search cfg.search_space of a config with Optuna. Any other --attribute VALUE "
+        "overrides the config in every trial.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("config", help="project.cfg_name, e.g. digits.cfg_baseline")
+    parser.add_argument("--trials", type=int, default=20, help="finished trials the study should hold in total")
+    parser.add_argument("--study", help="study name (default: the config name)")
+    parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
+    parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
+    parser.add_argument("--pruner", default="median", help="median, asha, hyperband or none")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--timeout", type=float, help="seconds after which workers start no new trial")
+    parser.add_argument("--folds", default="0", help="folds each trial trains; the value is their mean (default 0)")
+    parser.add_argument("--freeze", action="append", default=[], metavar="KEY=VALUE", help="fix a search-space parameter")
+    parser.add_argument("--workers", type=int, help="worker processes on CPU (default 1)")
+    parser.add_argument("--gpus", help="GPU ids to use, e.g. 0,1,2,3 (default: all visible)")
+    parser.add_argument("--trials-per-gpu", type=int, default=1, help="concurrent trials on each GPU")
+    parser.add_argument("--stale-after", type=float, default=1800.0, help="seconds without heartbeat before another machine's trial counts as dead")
+    parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
+    parser.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study storage")
+    parser.add_argument("--host", default="127.0.0.1", help="dashboard address")
+    parser.add_argument("--port", type=int, default=8080, help="dashboard port")
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    trainer = parser.add_argument_group("Lightning Trainer (every trial)")
+    for flag, kind in TRAINER_FLAGS.items():
+        trainer.add_argument(f"--{flag}", type=kind, default=None)
+    return parser
+
+
+def _freeze(space: dict, frozen: list[str]) -> tuple[dict, list]:
+    space, pairs = dict(space), []
+    for item in frozen:
+        key, eq, value = item.partition("=")
+        if not eq or key not in space:
+            raise SkpError(f"--freeze takes KEY=VALUE with KEY in the search space ({', '.join(space)}), got {item!r}.")
+        del space[key]
+        pairs.append(f"--{key}={value}")
+    return space, pairs
+
+
+def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
+    """Options, validated search space and the base config, before anything runs."""
+    from skp.configs import load_config
+    from skp.configs.overrides import parse_override_tokens
+    from skp.trainer import check_config, parse_folds
+    from skp.tune.space import validate_space
+    from skp.tune.study import import_optuna
+
+    import_optuna()
+    cfg = load_config(args.config, tokens)
+    check_config(cfg)
+    space, frozen = _freeze(validate_space(cfg), args.freeze)
+    overrides = parse_override_tokens(list(tokens) + frozen)
+    cfg = load_config(args.config, overrides)
+    if args.trials < 1:
+        raise SkpError(f"--trials must be at least 1, got {args.trials}.")
+    options = TuneOptions(
+        config=args.config,
+        overrides=overrides,
+        study_name=args.study or args.config,
+        storage=args.storage,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=args.seed,
+        trials=args.trials,
+        timeout=args.timeout,
+        folds=parse_folds(args.folds, 0),
+        trainer_kwargs={k: getattr(args, k) for k in TRAINER_FLAGS if getattr(args, k) is not None},
+        stale_after=args.stale_after,
+    )
+    return options, space, cfg
+
+
+def open_study(options: TuneOptions, cfg, space: dict):
+    from skp.tune.study import import_optuna, make_pruner, make_sampler, make_storage
+
+    optuna = import_optuna()
+    direction = "maximize" if cfg.val_track == "max" else "minimize"
+    try:
+        return optuna.create_study(
+            study_name=options.study_name,
+            storage=make_storage(options.storage, options.study_name),
+            direction=direction,
+            load_if_exists=True,
+            sampler=make_sampler(options.sampler, options.seed, space),
+            pruner=make_pruner(options.pruner),
+        )
+    except ValueError as err:
+        raise SkpError(f"Cannot open study {options.study_name!r}: {err}. Pick another --study name.") from None
+
+
+def worker_slots(args) -> list[dict]:
+    """One environment per worker process: pinned GPUs, or CPU workers sharing the cores."""
+    import torch
+
+    if args.gpus is not None or (args.workers is None and torch.cuda.is_available()):
+        gpus = args.gpus.split(",") if args.gpus else [str(i) for i in range(torch.cuda.device_count())]
+        return [{"CUDA_VISIBLE_DEVICES": g} for g in gpus for _ in range(args.trials_per_gpu)]
+    workers = args.workers or 1
+    threads = str(max(1, (os.cpu_count() or 1) // workers))  # avoid oversubscribing the cores
+    return [{"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads} for _ in range(workers)]
+
+
+def spawn_workers(argv: list[str], slots: list[dict]) -> list[int]:
+    """Start one process per slot on the same command line; wait; return exit codes."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "skp.tune.cli", *argv, "--worker-index", str(i)],
+            env={**os.environ, **slot},
+        )
+        for i, slot in enumerate(slots)
+    ]
+    try:
+        return [p.wait() for p in processes]
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C; let them fail their trials
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return [p.wait() for p in processes]
+
+
+def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise SkpError("--dashboard needs optuna-dashboard: pip install 'skp[tune]'.") from None
+    from skp.tune.study import make_storage
+
+    print(f"skp-tune: optuna-dashboard on http://{host}:{port} (Ctrl-C stops it)")
+    optuna_dashboard.run_server(make_storage(options.storage, options.study_name, heartbeat=False), host=host, port=port)
+
+
+def tune(argv: list[str]) -> int:
+    args, tokens = build_parser().parse_known_args(argv)
+    options, space, cfg = prepare(args, tokens)
+    if args.worker_index is not None:
+        from skp.tune.worker import run_worker
+
+        run_worker(options, space, args.worker_index)
+        return 0
+    if args.dashboard:
+        serve_dashboard(options, args.host, args.port)
+        return 0
+    study = open_study(options, cfg, space)
+    if not args.report:
+        if cfg.prepare_data is not None:
+            cfg.prepare_data(cfg)  # once, before workers race for it
+        slots = worker_slots(args)
+        print(f"skp-tune: study {options.study_name!r}, {options.trials} trials, {len(slots)} worker(s)")
+        if len(slots) == 1 and not slots[0]["CUDA_VISIBLE_DEVICES"]:
+            from skp.tune.worker import run_worker
+
+            run_worker(options, space)
+        else:
+            codes = spawn_workers(argv, slots)
+            bad = [f"worker {i} exited with {c}" for i, c in enumerate(codes) if c != 0]
+            if bad:
+                print("skp-tune: " + "; ".join(bad) + ". Finished trials are kept; re-run the same command to continue.", file=sys.stderr)
+    from skp.tune.report import report
+
+    report(study, cfg)
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return tune(argv)
+    except SkpError as err:
+        print(f"skp-tune: error: {err}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, SystemExit):
+        print("skp-tune: interrupted; trials in flight are marked failed. Re-run the same command to continue.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Study storage, samplers and pruners by name."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from skp.errors import SkpError, choose
+
+SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp", "grid")
+PRUNERS = ("median", "asha", "hyperband", "none")
+
+
+def import_optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise SkpError("skp-tune needs Optuna: pip install 'skp[tune]'.") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def studies_root() -> Path:
+    return Path(os.environ.get("SKP_STUDIES_DIR", "studies"))
+
+
+def study_dir(study_name: str) -> Path:
+    return studies_root() / study_name
+
+
+def default_storage_path(study_name: str) -> Path:
+    return study_dir(study_name) / "journal.log"
+
+
+def make_storage(url: str | None, study_name: str, heartbeat: bool = True):
+    """A journal file under studies/ by default (safe for many processes), else an RDB URL.
+
+    RDB storages get Optuna's heartbeat, so a trial whose process died is failed and
+    retried by whichever worker asks for the next trial.
+    """
+    optuna = import_optuna()
+    if url is None or url.endswith(".log"):
+        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+        path = Path(url) if url else default_storage_path(study_name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The open-lock works on NFS too, where several machines may share the file.
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    if not heartbeat:
+        return optuna.storages.RDBStorage(url)
+    from optuna.storages import RetryFailedTrialCallback
+
+    return optuna.storages.RDBStorage(
+        url,
+        heartbeat_interval=30,
+        grace_period=120,
+        failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
+    )
+
+
+def make_sampler(name: str, seed: int | None, space: dict):
+    optuna = import_optuna()
+    samplers = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "qmc": lambda: optuna.samplers.QMCSampler(qmc_type="halton", scramble=True, seed=seed),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+        "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+        "grid": lambda: optuna.samplers.GridSampler(_grid(space), seed=seed),
+    }
+    return choose(samplers, name, "--sampler")()
+
+
+def _grid(space: dict) -> dict:
+    from skp.tune.space import Categorical, Int
+
+    grid = {}
+    for key, param in space.items():
+        if isinstance(param, Categorical):
+            grid[key] = list(param.choices)
+        elif isinstance(param, Int) and not param.log:
+            grid[key] = list(range(param.low, param.high + 1, param.step))
+        else:
+            raise SkpError(
+                f"--sampler grid needs Categorical or linear Int parameters; {key} is {param}. "
+                f"Use Categorical([...]) for the values to try."
+            )
+    return grid
+
+
+def make_pruner(name: str):
+    optuna = import_optuna()
+    pruners = {
+        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+        "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(),
+        "hyperband": lambda: optuna.pruners.HyperbandPruner(),
+        "none": lambda: optuna.pruners.NopPruner(),
+    }
+    return choose(pruners, name, "--pruner")()

@@ -1,0 +1,92 @@
+"""A tuning worker: runs trials until the study holds the requested number of finished ones."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from skp.tune.study import import_optuna, make_pruner, make_sampler, make_storage
+from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
+
+MAX_RETRIES = 2
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_stale_trials(study, stale_after: float) -> list[int]:
+    """Fail RUNNING trials whose worker is gone, and queue each once more.
+
+    A worker on this host is gone when its process is; a worker elsewhere when its
+    heartbeat (refreshed every validation epoch) is older than `stale_after` seconds.
+    Storage with Optuna's own heartbeat (RDB) does this itself.
+    """
+    optuna = import_optuna()
+    from optuna.trial import TrialState
+
+    storage, host, failed = study._storage, socket.gethostname(), []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = trial.system_attrs
+        beat = attrs.get(HEARTBEAT, trial.datetime_start.timestamp() if trial.datetime_start else time.time())
+        if attrs.get(HOST) == host and PID in attrs:
+            gone = attrs[PID] == os.getpid() or not _alive(attrs[PID])
+        else:
+            gone = time.time() - beat > stale_after
+        if not gone:
+            continue
+        try:
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "its worker died (process gone or no heartbeat)")
+        retries = trial.user_attrs.get("retries", 0)
+        if retries < MAX_RETRIES:
+            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "retries": retries + 1})
+        failed.append(trial.number)
+    return failed
+
+
+def finished_and_running(study) -> tuple[int, int]:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    return len(trials) - running, running
+
+
+def run_worker(options, space: dict, worker_index: int = 0) -> int:
+    """Run trials until `options.trials` have finished (complete or pruned); return how many ran here."""
+    optuna = import_optuna()
+    storage = make_storage(options.storage, options.study_name)
+    seed = None if options.seed is None else options.seed + worker_index  # workers must not propose alike
+    study = optuna.load_study(
+        study_name=options.study_name,
+        storage=storage,
+        sampler=make_sampler(options.sampler, seed, space),
+        pruner=make_pruner(options.pruner),
+    )
+    journal = isinstance(storage, optuna.storages.JournalStorage)
+    deadline = None if options.timeout is None else time.time() + options.timeout
+    ran = 0
+    while deadline is None or time.time() < deadline:
+        if journal:
+            fail_stale_trials(study, options.stale_after)
+        finished, running = finished_and_running(study)
+        if finished + running >= options.trials:
+            break
+        study.optimize(
+            lambda trial: run_trial(trial, options, space),
+            n_trials=1,
+            catch=(TrialFailed,),
+            gc_after_trial=True,
+        )
+        ran += 1
+    return ran
