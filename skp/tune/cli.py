@@ -33,6 +33,7 @@ class TuneOptions:
     folds: list = field(default_factory=lambda: [0])
     trainer_kwargs: dict = field(default_factory=dict)
     stale_after: float = 1800.0
+    max_failures: int = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--gpus", help="GPU ids to use, e.g. 0,1,2,3 (default: all visible)")
     parser.add_argument("--trials-per-gpu", type=int, default=1, help="concurrent trials on each GPU")
     parser.add_argument("--stale-after", type=float, default=1800.0, help="seconds without heartbeat before another machine's trial counts as dead")
+    parser.add_argument("--max-failures", type=int, default=3, help="a worker stops after this many failed trials in a row")
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
     parser.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study storage")
     parser.add_argument("--host", default="127.0.0.1", help="dashboard address")
@@ -107,6 +109,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         folds=parse_folds(args.folds, 0),
         trainer_kwargs={k: getattr(args, k) for k in TRAINER_FLAGS if getattr(args, k) is not None},
         stale_after=args.stale_after,
+        max_failures=args.max_failures,
     )
     return options, space, cfg
 
@@ -168,8 +171,7 @@ def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
     optuna_dashboard.run_server(make_storage(options.storage, options.study_name, heartbeat=False), host=host, port=port)
 
 
-def tune(argv: list[str]) -> int:
-    args, tokens = build_parser().parse_known_args(argv)
+def tune(argv: list[str], args, tokens: list[str]) -> int:
     options, space, cfg = prepare(args, tokens)
     if args.worker_index is not None:
         from skp.tune.worker import run_worker
@@ -202,8 +204,9 @@ def tune(argv: list[str]) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    args, tokens = build_parser().parse_known_args(argv)
     try:
-        return tune(argv)
+        return tune(argv, args, tokens)
     except SkpError as err:
         print(f"skp-tune: error: {err}", file=sys.stderr)
         return 2

@@ -119,12 +119,14 @@ def validate_space(cfg) -> dict:
         if not isinstance(param, PARAM_TYPES):
             problems.append(f"{key}: {param!r} is not Float(...), Int(...) or Categorical([...])")
             continue
-        problems += [f"{key}: {p}" for p in param.problems()]
+        own = param.problems()
+        problems += [f"{key}: {p}" for p in own]
         for other in param.when:
             if not (other in space or cfg.has(other.partition(".")[0])):
                 problems.append(f"{key}: its condition names {other!r}, which neither the config nor the search space has")
         try:
-            apply_overrides(cfg.copy(), [(key, param.example())])
+            if not own:  # an example value exists only for a well-formed parameter
+                apply_overrides(cfg.copy(), [(key, param.example())])
         except SkpError as err:
             problems.append(str(err))
     if problems:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 
 from skp.tune.study import import_optuna, make_pruner, make_sampler, make_storage
@@ -43,10 +44,11 @@ def fail_stale_trials(study, stale_after: float) -> list[int]:
         if not gone:
             continue
         try:
+            # the reason first: attributes of a finished trial cannot change
+            storage.set_trial_user_attr(trial._trial_id, "fail_reason", "its worker died (process gone or no heartbeat)")
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another worker got there first
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", "its worker died (process gone or no heartbeat)")
         retries = trial.user_attrs.get("retries", 0)
         if retries < MAX_RETRIES:
             study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "retries": retries + 1})
@@ -65,6 +67,8 @@ def finished_and_running(study) -> tuple[int, int]:
 def run_worker(options, space: dict, worker_index: int = 0) -> int:
     """Run trials until `options.trials` have finished (complete or pruned); return how many ran here."""
     optuna = import_optuna()
+    from optuna.trial import TrialState
+
     storage = make_storage(options.storage, options.study_name)
     seed = None if options.seed is None else options.seed + worker_index  # workers must not propose alike
     study = optuna.load_study(
@@ -75,7 +79,7 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
     )
     journal = isinstance(storage, optuna.storages.JournalStorage)
     deadline = None if options.timeout is None else time.time() + options.timeout
-    ran = 0
+    ran, failures_in_a_row = 0, 0
     while deadline is None or time.time() < deadline:
         if journal:
             fail_stale_trials(study, options.stale_after)
@@ -89,4 +93,15 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
             gc_after_trial=True,
         )
         ran += 1
+        last = study.trials[-1]
+        failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL else 0
+        if failures_in_a_row >= options.max_failures:
+            # Failed trials do not count towards --trials, so a config that fails every
+            # trial would otherwise keep this worker busy forever.
+            print(
+                f"skp-tune: worker {worker_index} stops after {failures_in_a_row} failed trials in a row; "
+                f"last reason: {last.user_attrs.get('fail_reason', 'see the log above')}",
+                file=sys.stderr,
+            )
+            break
     return ran

@@ -6,6 +6,7 @@ import cv2
 from skp.configs import Config
 from skp.toolbox.paths import data_path
 from skp.toolbox.prepare_digits import prepare_digits
+from skp.tune.space import Categorical, Float, Int
 
 cfg = Config()
 
@@ -63,3 +64,12 @@ cfg.scheduler_params = {"warmup": 0.1}
 cfg.scheduler_interval = "step"
 cfg.mixup = 0.0
 cfg.mixup_prob = 0.5
+
+# skp-tune digits.cfg_baseline --trials 20
+cfg.search_space = {
+    "optimizer_params.lr": Float(3e-4, 1e-2, log=True),
+    "optimizer_params.weight_decay": Float(1e-4, 1e-1, log=True),
+    "dropout": Float(0.0, 0.5),
+    "mixup": Categorical([0.0, 0.2, 0.4]),
+    "image_height": Int(24, 40, step=8),
+}

@@ -1,0 +1,186 @@
+"""Real tuning runs on digits: few trials, two epochs, a few batches (marked slow)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from skp.configs import load_config
+from skp.tune.cli import main
+from skp.tune.study import make_storage, study_dir
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
+FAST = ["--num_epochs", "2", "--limit_train_batches", "4", "--enable_progress_bar", "False"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _study(name):
+    return optuna.load_study(study_name=name, storage=make_storage(None, name))
+
+
+def _finished(study):
+    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+@pytest.fixture(scope="module")
+def tuned():
+    """One real study of 3 trials, then resumed to 4; its exported config removed afterwards."""
+    name = "pytest_tune"
+    assert main(["digits.cfg_baseline", "--study", name, "--trials", "3", *FAST]) == 0
+    first = [t.number for t in _study(name).trials]
+    assert main(["digits.cfg_baseline", "--study", name, "--trials", "4", *FAST]) == 0
+    exported = Path(load_config("digits.cfg_baseline").config_file).with_name(f"cfg_baseline_tuned_{name}.py")
+    yield name, first, exported
+    exported.unlink(missing_ok=True)
+
+
+def test_study_holds_the_requested_trials_and_resumes_only_the_missing(tuned):
+    name, first, _ = tuned
+    study = _study(name)
+    assert len(first) == 3
+    assert len(_finished(study)) == 4 and len(study.trials) == 4  # the re-run added exactly one
+
+
+def test_trials_point_at_their_runs(tuned):
+    for trial in _study(tuned[0]).trials:
+        run = Path(trial.user_attrs["run_dir"])
+        assert (run / "run.json").exists()
+        assert all(Path(p).exists() for p in trial.user_attrs["checkpoints"])
+        assert trial.user_attrs["best_epoch"] in (0, 1)
+        overrides = dict(trial.user_attrs["overrides"])
+        assert overrides["optimizer_params.lr"] == trial.params["optimizer_params.lr"]
+        assert json.loads((run / "fold0" / "config.json").read_text())["image_height"] == trial.params["image_height"]
+        assert len(trial.intermediate_values) == 2  # one report per validation epoch
+
+
+def test_report_plots_and_a_loadable_tuned_config(tuned):
+    name, _, exported = tuned
+    folder = study_dir(name)
+    for plot in ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values"):
+        assert (folder / f"{plot}.html").stat().st_size > 1000
+    cfg = load_config(f"digits.cfg_baseline_tuned_{name}")
+    best = _study(name).best_trial
+    assert cfg.optimizer_params["lr"] == best.params["optimizer_params.lr"]
+    assert cfg.image_height == best.params["image_height"]
+    assert cfg.num_epochs == load_config("digits.cfg_baseline").num_epochs  # study-only settings stay out
+
+
+def test_report_flag_prints_the_table(tuned, capsys):
+    assert main(["digits.cfg_baseline", "--study", tuned[0], "--report"]) == 0
+    out = capsys.readouterr().out
+    assert "4 complete" in out and "best trial" in out
+
+
+def test_dashboard_serves_the_study(tuned):
+    name = tuned[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, "--dashboard", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        studies = None
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    studies = json.load(r)["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert studies is not None, "optuna-dashboard did not answer"
+        (summary,) = [s for s in studies if s["study_name"] == name]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}", timeout=10) as r:
+            detail = json.load(r)
+        assert len(detail["trials"]) == 4
+        for trial in detail["trials"]:
+            assert {p["name"] for p in trial["params"]} >= {"optimizer_params.lr", "dropout"}
+            assert len(trial["intermediate_values"]) == 2
+            assert any(a["key"] == "run_dir" for a in trial["user_attrs"])
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_aggressive_pruner_prunes_and_keeps_what_was_written(monkeypatch):
+    import skp.tune.worker
+
+    # accuracy never exceeds 1.1, so every trial is pruned at its first report
+    monkeypatch.setattr(skp.tune.worker, "make_pruner", lambda name: optuna.pruners.ThresholdPruner(lower=1.1))
+    assert main(["digits.cfg_baseline", "--study", "pytest_pruned", "--trials", "2", *FAST]) == 0
+    trials = _study("pytest_pruned").trials
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    for trial in trials:
+        assert list(trial.intermediate_values) == [0]  # stopped at once
+        assert Path(trial.user_attrs["checkpoints"][0]).exists()
+
+
+def test_nan_loss_fails_trials_with_their_reason_and_the_worker_gives_up(capsys):
+    argv = ["digits.cfg_baseline", "--study", "pytest_nan", "--trials", "1", "--freeze", "optimizer_params.lr=1e12", "--max-failures", "2", *FAST]
+    assert main(argv) == 0
+    trials = _study("pytest_nan").trials
+    assert len(trials) == 2 and all(t.state == TrialState.FAIL for t in trials)
+    assert all("Training loss became" in t.user_attrs["fail_reason"] for t in trials)
+    assert all(len(t.intermediate_values) == 0 for t in trials)  # ended in the first epoch
+    assert "2 failed trials in a row" in capsys.readouterr().err
+
+
+def test_two_workers_share_one_storage():
+    assert main(["digits.cfg_baseline", "--study", "pytest_parallel", "--trials", "4", "--workers", "2", *FAST]) == 0
+    trials = _study("pytest_parallel").trials
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.system_attrs["skp:pid"] for t in trials}) == 2
+
+
+def test_a_killed_workers_trial_is_failed_and_retried():
+    name = "pytest_killed"
+    slow = ["--num_epochs", "30", "--limit_train_batches", "4", "--enable_progress_bar", "False"]
+    assert main(["digits.cfg_baseline", "--study", name, "--report", *slow]) == 0  # creates the study
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, "--trials", "1", *slow, "--worker-index", "0"],
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(240):
+            trials = _study(name).trials
+            if trials and trials[0].intermediate_values:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the worker never reported an epoch")
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    assert _study(name).trials[0].state == TrialState.RUNNING
+    assert main(["digits.cfg_baseline", "--study", name, "--trials", "1", *FAST]) == 0
+    killed, retry = _study(name).trials
+    assert killed.state == TrialState.FAIL and "worker died" in killed.user_attrs["fail_reason"]
+    assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == killed.number
+    assert retry.params == killed.params
+    assert retry.user_attrs["run_dir"] != killed.user_attrs["run_dir"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sampler", "tpee"], "did you mean 'tpe'"),
+        (["--pruner", "medain"], "did you mean 'median'"),
+        (["--freeze", "nothing=1"], "--freeze takes KEY=VALUE"),
+        (["--trials", "0"], "at least 1"),
+        (["--sampler", "grid"], "grid needs Categorical"),
+    ],
+)
+def test_bad_tune_input_is_a_clear_error(argv, message, capsys):
+    assert main(["digits.cfg_baseline", "--study", "pytest_bad", *argv, *FAST]) == 2
+    err = capsys.readouterr().err
+    assert message.lower() in err.lower() and "Traceback" not in err
