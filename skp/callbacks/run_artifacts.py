@@ -4,7 +4,8 @@
     last.pt    weights of the latest epoch
     oof.csv    the best epoch's out-of-fold predictions, one row per validation sample
     resume.ckpt full Lightning state (optimizer, schedulers, EMA, this callback), removed
-               once the fold is complete; a re-run of the same command resumes from it
+               once the fold is complete; a re-run of the same command resumes from it.
+               Not written when `resumable` is False (tuning trials are retried, not resumed).
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 
 class RunArtifacts(pl.Callback):
-    def __init__(self, fold_dir, monitor: str, mode: str):
+    def __init__(self, fold_dir, monitor: str, mode: str, resumable: bool = True):
         if mode not in ("max", "min"):
             raise ValueError(f"val_track must be 'max' or 'min', got {mode!r}")
-        self.fold_dir, self.monitor, self.mode = Path(fold_dir), monitor, mode
+        self.fold_dir, self.monitor, self.mode, self.resumable = Path(fold_dir), monitor, mode, resumable
         self.best_value: float | None = None
         self.best_epoch: int | None = None
 
@@ -66,6 +67,8 @@ class RunArtifacts(pl.Callback):
                 tmp = self.fold_dir / "oof.csv.tmp"
                 pl_module.oof_frame().to_csv(tmp, index=False)
                 os.replace(tmp, self.fold_dir / "oof.csv")
+        if not self.resumable:
+            return
         resume = self.fold_dir / RESUME_FILE
         trainer.save_checkpoint(resume.with_name(RESUME_FILE + ".tmp"), weights_only=False)
         if trainer.is_global_zero:

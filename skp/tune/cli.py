@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from skp.errors import SkpError
 from skp.train import TRAINER_FLAGS
@@ -21,19 +21,21 @@ from skp.train import TRAINER_FLAGS
 
 @dataclass
 class TuneOptions:
+    """What every worker needs to run trials of one study (defaults live in the parser)."""
+
     config: str
-    overrides: list = field(default_factory=list)
-    study_name: str = ""
-    storage: str | None = None
-    sampler: str = "tpe"
-    pruner: str = "median"
-    seed: int | None = 42
-    trials: int = 20
-    timeout: float | None = None
-    folds: list = field(default_factory=lambda: [0])
-    trainer_kwargs: dict = field(default_factory=dict)
-    stale_after: float = 1800.0
-    max_failures: int = 3
+    overrides: list
+    study_name: str
+    storage: str | None
+    sampler: str
+    pruner: str
+    seed: int | None
+    trials: int
+    timeout: float | None
+    folds: list
+    trainer_kwargs: dict
+    stale_after: float
+    max_failures: int
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, help="worker processes on CPU (default 1)")
     parser.add_argument("--gpus", help="GPU ids to use, e.g. 0,1,2,3 (default: all visible)")
     parser.add_argument("--trials-per-gpu", type=int, default=1, help="concurrent trials on each GPU")
-    parser.add_argument("--stale-after", type=float, default=1800.0, help="seconds without heartbeat before another machine's trial counts as dead")
+    parser.add_argument("--stale-after", type=float, default=600.0, help="seconds without heartbeat (sent every 60 s) before another machine's trial counts as dead")
     parser.add_argument("--max-failures", type=int, default=3, help="a worker stops after this many failed trials in a row")
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
     parser.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study storage")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import os
 import socket
+import threading
 import time
+from contextlib import contextmanager
 
 import lightning.pytorch as pl
 
-from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.configs import load_config
 from skp.errors import SkpError
 from skp.runs import config_fingerprint, prepare_run_dir
@@ -24,8 +25,30 @@ class TrialFailed(Exception):
     """The trial cannot produce a value (NaN metric, a crash); the study goes on."""
 
 
+HEARTBEAT_SECONDS = 60.0
+
+
 def beat(trial) -> None:
     trial.study._storage.set_trial_system_attr(trial._trial_id, HEARTBEAT, time.time())
+
+
+@contextmanager
+def heartbeat(trial, interval: float = HEARTBEAT_SECONDS):
+    """Refresh the trial's heartbeat from a thread while it trains, however long an epoch."""
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(interval):
+            beat(trial)
+
+    beat(trial)
+    thread = threading.Thread(target=loop, name="skp-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 class ReportToTrial(pl.Callback):
@@ -50,7 +73,6 @@ class ReportToTrial(pl.Callback):
             raise TrialFailed(f"{self.monitor} was {value} at epoch {epoch}")
         running_mean = (sum(self.earlier_folds) + value) / (len(self.earlier_folds) + 1)
         self.trial.report(running_mean, step=self.step_offset + epoch)
-        beat(self.trial)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {epoch} with {self.monitor}={value:.5g}")
 
@@ -66,7 +88,8 @@ def trial_config(trial, config_name: str, overrides: list, space: dict):
 def run_trial(trial, options, space: dict) -> float:
     """Optuna objective: train the trial's config on options.folds, return the mean best value."""
     try:
-        return _train_trial(trial, options, space)
+        with heartbeat(trial):
+            return _train_trial(trial, options, space)
     except TrialFailed as err:
         trial.set_user_attr("fail_reason", str(err))
         raise
@@ -76,7 +99,6 @@ def _train_trial(trial, options, space: dict) -> float:
     storage = trial.study._storage
     storage.set_trial_system_attr(trial._trial_id, HOST, socket.gethostname())
     storage.set_trial_system_attr(trial._trial_id, PID, os.getpid())
-    beat(trial)
     cfg, params = trial_config(trial, options.config, options.overrides, space)
     check_config(cfg)
     run_id = f"{options.study_name}-trial{trial.number:04d}"
@@ -96,7 +118,8 @@ def _train_trial(trial, options, space: dict) -> float:
             checkpoints.append(str(fold_dir / "best.pt"))
             trial.set_user_attr("checkpoints", checkpoints)
             reporter = ReportToTrial(trial, monitor, i * cfg.num_epochs, earlier_folds=best_values)
-            summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter])
+            # trials are retried as new trials, never resumed: no resume state to write
+            summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], resumable=False)
             if summary["best_value"] is None:
                 raise TrialFailed(f"{monitor} was never finite in fold {fold}")
             best_values.append(summary["best_value"])
@@ -106,7 +129,4 @@ def _train_trial(trial, options, space: dict) -> float:
         raise KeyboardInterrupt from None  # Lightning's Ctrl-C exit; Optuna fails the trial
     except SkpError as err:
         raise TrialFailed(str(err)) from None
-    finally:
-        for fold in options.folds:  # trials are retried as new trials, never resumed
-            (directory / f"fold{fold}" / RESUME_FILE).unlink(missing_ok=True)
     return sum(best_values) / len(best_values)

@@ -1,0 +1,58 @@
+"""skp-tune against the hand-written Optuna + Lightning script, side by side.
+
+Both run as fresh processes (each pays its own start-up and imports) on digits
+fold 0 with the same search space (lr, weight decay, dropout; mixup and image size
+frozen to the script's), model, epochs, trials, TPE seed and MedianPruner.
+
+    python tests/benchmarks/bench_tune_overhead.py [--trials 6] [--epochs 3] [--repeats 1]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(command, env) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as root:
+        env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs", "SKP_STUDIES_DIR": f"{root}/studies"}
+        from skp.configs import load_config
+
+        os.environ.update(env)
+        cfg = load_config("digits.cfg_baseline")
+        cfg.prepare_data(cfg)
+        bare = [sys.executable, str(HERE / "handwritten_optuna_lightning.py"), cfg.data_dir, "--trials", str(args.trials), "--epochs", str(args.epochs)]
+        results = {"hand-written script": [], "skp-tune": []}
+        for repeat in range(args.repeats):
+            skp = [
+                sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", f"bench{repeat}",
+                "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--seed", "0",
+                "--freeze", "mixup=0.0", "--freeze", "image_height=32", "--enable_progress_bar", "False",
+            ]
+            results["hand-written script"].append(timed(bare, env))
+            results["skp-tune"].append(timed(skp, env))
+    base, ours = (min(v) for v in results.values())
+    print(f"{args.trials} trials x {args.epochs} epochs, best of {args.repeats}:")
+    print(f"  hand-written Optuna + Lightning: {base:7.1f} s")
+    print(f"  skp-tune                       : {ours:7.1f} s")
+    print(f"  ratio skp-tune / hand-written  : {ours / base:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
