@@ -39,10 +39,11 @@ def _log_interval(batches: int, trainer_kwargs: dict) -> int:
     return max(1, min(50, batches))
 
 
-def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=(), resumable: bool = True) -> dict:
+def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=(), tuning: bool = False) -> dict:
     """Train one fold into `fold_dir`; return its summary (also written to done.json).
 
-    `resumable` keeps a resume.ckpt after every epoch; `resume` starts from it.
+    `resume` starts from the fold's resume.ckpt. `tuning` (a trial) writes only what a
+    study uses: best weights, OOF predictions, CSV history; the curves live in Optuna.
     """
     fold_dir.mkdir(parents=True, exist_ok=True)
     (fold_dir / "config.json").write_text(cfg.to_json())
@@ -50,11 +51,11 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     train_set, val_set = build_datasets(cfg)
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)
-    artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track, resumable=resumable)
+    artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track, tuning=tuning)
     kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **trainer_kwargs}
     trainer = pl.Trainer(
         max_epochs=cfg.num_epochs,
-        logger=build_loggers(cfg, fold_dir),
+        logger=build_loggers(cfg, fold_dir, tensorboard=not tuning),
         callbacks=[artifacts, *callbacks],
         enable_checkpointing=False,
         default_root_dir=fold_dir,

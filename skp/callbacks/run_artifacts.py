@@ -1,11 +1,11 @@
 """Writes a fold's artefacts after every validation epoch.
 
     best.pt    weights of the best epoch so far (+ EMA weights), with epoch and value
-    last.pt    weights of the latest epoch
     oof.csv    the best epoch's out-of-fold predictions, one row per validation sample
-    resume.ckpt full Lightning state (optimizer, schedulers, EMA, this callback), removed
-               once the fold is complete; a re-run of the same command resumes from it.
-               Not written when `resumable` is False (tuning trials are retried, not resumed).
+    last.pt    weights of the latest epoch                     } not for tuning trials,
+    resume.ckpt full Lightning state (optimizer, schedulers,   } which are retried as new
+               EMA, this callback), removed once the fold is   } trials, never resumed
+               complete; a re-run of the same command resumes from it
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 
 class RunArtifacts(pl.Callback):
-    def __init__(self, fold_dir, monitor: str, mode: str, resumable: bool = True):
+    def __init__(self, fold_dir, monitor: str, mode: str, tuning: bool = False):
         if mode not in ("max", "min"):
             raise ValueError(f"val_track must be 'max' or 'min', got {mode!r}")
-        self.fold_dir, self.monitor, self.mode, self.resumable = Path(fold_dir), monitor, mode, resumable
+        self.fold_dir, self.monitor, self.mode, self.tuning = Path(fold_dir), monitor, mode, tuning
         self.best_value: float | None = None
         self.best_epoch: int | None = None
 
@@ -59,15 +59,16 @@ class RunArtifacts(pl.Callback):
         is_best = self.improved(value)
         if is_best:
             self.best_value, self.best_epoch = value, epoch
-        if trainer.is_global_zero:
+        if trainer.is_global_zero and (is_best or not self.tuning):
             weights = {**pl_module.weights(), **meta}
-            atomic_torch_save(weights, self.fold_dir / "last.pt")
+            if not self.tuning:
+                atomic_torch_save(weights, self.fold_dir / "last.pt")
             if is_best:
                 atomic_torch_save(weights, self.fold_dir / "best.pt")
                 tmp = self.fold_dir / "oof.csv.tmp"
                 pl_module.oof_frame().to_csv(tmp, index=False)
                 os.replace(tmp, self.fold_dir / "oof.csv")
-        if not self.resumable:
+        if self.tuning:
             return
         resume = self.fold_dir / RESUME_FILE
         trainer.save_checkpoint(resume.with_name(RESUME_FILE + ".tmp"), weights_only=False)

@@ -103,7 +103,8 @@ def _train_trial(trial, options, space: dict) -> float:
     check_config(cfg)
     run_id = f"{options.study_name}-trial{trial.number:04d}"
     settings = list(options.overrides) + sorted(params.items())
-    directory = prepare_run_dir(cfg, run_id, config_fingerprint(cfg, settings), overwrite=True)
+    # absolute, so the dashboard and skp-ensemble find runs from any directory
+    directory = prepare_run_dir(cfg, run_id, config_fingerprint(cfg, settings), overwrite=True).resolve()
     trial.set_user_attr("run_dir", str(directory))
     trial.set_user_attr("run_id", run_id)
     trial.set_user_attr("config_name", options.config)
@@ -118,8 +119,7 @@ def _train_trial(trial, options, space: dict) -> float:
             checkpoints.append(str(fold_dir / "best.pt"))
             trial.set_user_attr("checkpoints", checkpoints)
             reporter = ReportToTrial(trial, monitor, i * cfg.num_epochs, earlier_folds=best_values)
-            # trials are retried as new trials, never resumed: no resume state to write
-            summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], resumable=False)
+            summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], tuning=True)
             if summary["best_value"] is None:
                 raise TrialFailed(f"{monitor} was never finite in fold {fold}")
             best_values.append(summary["best_value"])

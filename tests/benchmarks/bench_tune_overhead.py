@@ -18,10 +18,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def timed(command, env) -> float:
+def timed(command, env) -> tuple[float, str]:
+    """Wall seconds of the command and the last line it printed."""
     started = time.perf_counter()
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - started, (done.stdout.strip().splitlines() or [""])[-1]
+
+
+def epochs_of_study(name: str, studies_dir: str) -> int:
+    """Epochs trained over all trials: pruning may differ between the two runs."""
+    import optuna
+
+    backend = optuna.storages.journal.JournalFileBackend(f"{studies_dir}/{name}/journal.log")
+    study = optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(backend))
+    return sum(len(t.intermediate_values) for t in study.trials)
 
 
 def main():
@@ -45,8 +55,11 @@ def main():
                 "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--seed", "0",
                 "--freeze", "mixup=0.0", "--freeze", "image_height=32", "--enable_progress_bar", "False",
             ]
-            results["hand-written script"].append(timed(bare, env))
-            results["skp-tune"].append(timed(skp, env))
+            seconds, last_line = timed(bare, env)
+            results["hand-written script"].append(seconds)
+            results["skp-tune"].append(timed(skp, env)[0])
+            epochs = epochs_of_study(f"bench{repeat}", env["SKP_STUDIES_DIR"])
+            print(f"repeat {repeat}: script: {last_line}; skp-tune: epochs {epochs}")
     base, ours = (min(v) for v in results.values())
     print(f"{args.trials} trials x {args.epochs} epochs, best of {args.repeats}:")
     print(f"  hand-written Optuna + Lightning: {base:7.1f} s")

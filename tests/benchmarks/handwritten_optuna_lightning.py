@@ -106,7 +106,8 @@ def main():
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
     )
     study.optimize(objective, n_trials=args.trials)
-    print(f"best {study.best_value:.4f} after {len(study.trials)} trials")
+    epochs = sum(len(t.intermediate_values) for t in study.trials)
+    print(f"best {study.best_value:.4f} after {len(study.trials)} trials, epochs {epochs}")
 
 
 if __name__ == "__main__":

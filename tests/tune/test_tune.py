@@ -170,6 +170,16 @@ def test_a_killed_workers_trial_is_failed_and_retried():
     assert retry.user_attrs["run_dir"] != killed.user_attrs["run_dir"]
 
 
+def test_several_folds_per_trial_report_the_running_mean():
+    argv = ["digits.cfg_baseline", "--study", "pytest_folds", "--trials", "1", "--folds", "1,2", *FAST]
+    assert main(argv) == 0
+    (trial,) = _study("pytest_folds").trials
+    assert sorted(trial.intermediate_values) == [0, 1, 2, 3]  # two epochs per fold
+    assert len(trial.user_attrs["best_epoch"]) == 2 and len(trial.user_attrs["checkpoints"]) == 2
+    fold_bests = [json.loads((Path(trial.user_attrs["run_dir"]) / f"fold{k}" / "done.json").read_text())["best_value"] for k in (1, 2)]
+    assert trial.value == pytest.approx(sum(fold_bests) / 2)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
