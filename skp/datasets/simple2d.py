@@ -1,14 +1,14 @@
 """2D images listed in a CSV (cfg.inputs column of paths under cfg.data_dir), with
 targets (cfg.targets columns), folds (cfg.fold_column) and optional categorical
 metadata (cfg.metadata_embeddings keys). Albumentations from cfg.train_transforms
-or cfg.val_transforms.
+or cfg.val_transforms. cfg.cache_images keeps decoded images in memory (small data sets).
 """
 
 import numpy as np
 import torch
 
 from skp.datasets.annotations import common_columns, data_file, load_split
-from skp.toolbox.images import read_image
+from skp.toolbox.images import read_image, read_image_cached
 
 
 class Dataset(torch.utils.data.Dataset):
@@ -22,12 +22,13 @@ class Dataset(torch.utils.data.Dataset):
         self.metadata = {c: self.frame[c].to_numpy(np.int64) for c in cfg.metadata_embeddings or {}}
         self.transforms = cfg.train_transforms if mode == "train" else cfg.val_transforms
         self.channels = cfg.num_input_channels or 3
+        self.read = read_image_cached if cfg.cache_images else read_image
 
     def __len__(self):
         return len(self.paths)
 
     def __getitem__(self, i):
-        image = read_image(self.paths[i], self.channels)
+        image = self.read(self.paths[i], self.channels)
         if self.transforms is not None:
             image = self.transforms(image=image)["image"]
         item = {"x": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float(), "index": i}

@@ -28,6 +28,21 @@ def read_image(path: str, channels: int) -> np.ndarray:
     return image if channels == 3 else np.repeat(image[..., :1], channels, axis=-1)
 
 
+_decoded: dict[tuple[str, int], np.ndarray] = {}
+
+
+def read_image_cached(path: str, channels: int) -> np.ndarray:
+    """read_image, decoded once per process and kept in memory (cfg.cache_images).
+
+    A tuning worker keeps the cache across its trials, so a small data set is decoded
+    once per worker instead of once per epoch. Callers get a copy they may modify.
+    """
+    key = (path, channels)
+    if key not in _decoded:
+        _decoded[key] = read_image(path, channels)
+    return _decoded[key].copy()
+
+
 def read_mask(path: str) -> np.ndarray:
     mask = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if mask is None:

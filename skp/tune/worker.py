@@ -26,8 +26,8 @@ def _alive(pid: int) -> bool:
 def fail_stale_trials(study, stale_after: float) -> list[int]:
     """Fail RUNNING trials whose worker is gone, and queue each once more.
 
-    A worker on this host is gone when its process is; a worker elsewhere when its
-    heartbeat (refreshed every validation epoch) is older than `stale_after` seconds.
+    A worker is gone when its heartbeat (refreshed every minute) is older than
+    `stale_after` seconds, or at once when it ran on this host and its process is gone.
     Storage with Optuna's own heartbeat (RDB) does this itself.
     """
     optuna = import_optuna()
@@ -37,11 +37,8 @@ def fail_stale_trials(study, stale_after: float) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.system_attrs
         beat = attrs.get(HEARTBEAT, trial.datetime_start.timestamp() if trial.datetime_start else time.time())
-        if attrs.get(HOST) == host and PID in attrs:
-            gone = attrs[PID] == os.getpid() or not _alive(attrs[PID])
-        else:
-            gone = time.time() - beat > stale_after
-        if not gone:
+        process_gone = attrs.get(HOST) == host and PID in attrs and (attrs[PID] == os.getpid() or not _alive(attrs[PID]))
+        if not (process_gone or time.time() - beat > stale_after):
             continue
         try:
             # the reason first: attributes of a finished trial cannot change
@@ -90,7 +87,6 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
             lambda trial: run_trial(trial, options, space),
             n_trials=1,
             catch=(TrialFailed,),
-            gc_after_trial=True,
         )
         ran += 1
         last = study.trials[-1]

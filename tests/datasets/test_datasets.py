@@ -74,3 +74,14 @@ def test_unknown_fold_lists_folds(small_config):
     cfg = small_config("digits.cfg_baseline", ["--fold", "7"])
     with pytest.raises(SkpError, match=r"Fold 7 has no rows.*\[0, 1, 2, 3, 4\]"):
         resolve("datasets", "simple2d")(cfg, "val")
+
+
+def test_cached_images_match_and_stay_private(small_config):
+    from skp.toolbox.images import read_image, read_image_cached
+
+    cfg = small_config("digits.cfg_baseline")
+    path = str(resolve("datasets", "simple2d")(cfg, "val").paths[0])
+    first = read_image_cached(path, 1)
+    assert (first == read_image(path, 1)).all()
+    first[:] = 0  # a caller's change never reaches the cache
+    assert (read_image_cached(path, 1) == read_image(path, 1)).all()
