@@ -23,6 +23,17 @@ def isolated_dirs(tmp_path_factory):
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_generated_configs_left_behind():
+    """skp-tune exports tuned configs beside the package's configs; tests remove theirs."""
+    from skp.configs import CONFIGS_DIR
+
+    before = set(CONFIGS_DIR.glob("*/*_tuned*.py"))
+    yield
+    for path in set(CONFIGS_DIR.glob("*/*_tuned*.py")) - before:
+        path.unlink()
+
+
 @pytest.fixture(scope="session")
 def boneage_dir(tmp_path_factory) -> Path:
     """A small stand-in for the RSNA bone age folder: a bright bar whose length is the age."""

@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials-per-gpu", type=int, default=1, help="concurrent trials on each GPU")
     parser.add_argument("--stale-after", type=float, default=600.0, help="seconds without heartbeat (sent every 60 s) before another machine's trial counts as dead")
     parser.add_argument("--max-failures", type=int, default=3, help="a worker stops after this many failed trials in a row")
+    parser.add_argument("--no-export", action="store_true", help="do not write the best trial as a config file")
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
     parser.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study storage")
     parser.add_argument("--host", default="127.0.0.1", help="dashboard address")
@@ -200,7 +201,7 @@ def tune(argv: list[str], args, tokens: list[str]) -> int:
                 print("skp-tune: " + "; ".join(bad) + ". Finished trials are kept; re-run the same command to continue.", file=sys.stderr)
     from skp.tune.report import report
 
-    report(study, cfg)
+    report(study, cfg, export=not args.no_export)
     return 0
 
 

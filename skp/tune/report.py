@@ -96,14 +96,14 @@ def export_best_config(study, cfg) -> Path | None:
     return path
 
 
-def report(study, cfg) -> dict:
-    """Table on the terminal, plots and the tuned config on disk; returns where they went."""
+def report(study, cfg, export: bool = True) -> dict:
+    """Table on the terminal, plots and (with `export`) the tuned config on disk; returns where they went."""
     print_table(study)
     if not study.get_trials(deepcopy=False):
         return {"plots": {}, "config": None}
     folder = study_dir(study.study_name)
     plots = write_plots(study, folder)
-    exported = export_best_config(study, cfg)
+    exported = export_best_config(study, cfg) if export else None
     for name, where in plots.items():
         print(f"  {name}: {where}")
     if exported:

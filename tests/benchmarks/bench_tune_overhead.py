@@ -53,7 +53,7 @@ def main():
             skp = [
                 sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", f"bench{repeat}",
                 "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--seed", "0",
-                "--freeze", "mixup=0.0", "--freeze", "image_height=32", "--enable_progress_bar", "False",
+                "--freeze", "mixup=0.0", "--freeze", "image_height=32", "--enable_progress_bar", "False", "--no-export",
             ]
             seconds, last_line = timed(bare, env)
             results["hand-written script"].append(seconds)

@@ -18,7 +18,7 @@ def trials_per_hour(workers: int, args, env) -> float:
     command = [
         sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", f"parallel{workers}",
         "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--pruner", "none",
-        "--workers", str(workers), "--enable_progress_bar", "False",
+        "--workers", str(workers), "--enable_progress_bar", "False", "--no-export",
     ]
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -21,7 +21,7 @@ def run(pruner: str, seed: int, args, env) -> tuple[int, float]:
     command = [
         sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", study, "--seed", str(seed),
         "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--pruner", pruner,
-        "--limit_train_batches", str(args.batches), "--enable_progress_bar", "False",
+        "--limit_train_batches", str(args.batches), "--enable_progress_bar", "False", "--no-export",
     ]
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     storage = optuna.storages.JournalStorage(

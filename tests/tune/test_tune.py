@@ -136,10 +136,12 @@ def test_nan_loss_fails_trials_with_their_reason_and_the_worker_gives_up(capsys)
 
 
 def test_two_workers_share_one_storage():
-    assert main(["digits.cfg_baseline", "--study", "pytest_parallel", "--trials", "4", "--workers", "2", *FAST]) == 0
+    assert main(["digits.cfg_baseline", "--study", "pytest_parallel", "--trials", "4", "--workers", "2", "--no-export", *FAST]) == 0
     trials = _study("pytest_parallel").trials
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
     assert len({t.system_attrs["skp:pid"] for t in trials}) == 2
+    exported = Path(load_config("digits.cfg_baseline").config_file).with_name("cfg_baseline_tuned_pytest_parallel.py")
+    assert not exported.exists()
 
 
 def test_a_killed_workers_trial_is_failed_and_retried():
