@@ -53,6 +53,17 @@ TRAINER_FLAGS = {
 }
 
 
+def add_trainer_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    group = parser.add_argument_group(title)
+    for flag, kind in TRAINER_FLAGS.items():
+        group.add_argument(f"--{flag}", type=kind, default=None)
+
+
+def trainer_kwargs(args) -> dict:
+    """The Trainer flags given on the command line."""
+    return {flag: getattr(args, flag) for flag in TRAINER_FLAGS if getattr(args, flag) is not None}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skp-train",
@@ -65,9 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run_id", help="run directory name (default: a hash of config file and overrides)")
     parser.add_argument("--overwrite_run", action="store_true", help="delete the run directory and start again")
     parser.add_argument("--debug", action="store_true", help="2 batches, 1 epoch, no workers, no Neptune")
-    trainer = parser.add_argument_group("Lightning Trainer")
-    for flag, kind in TRAINER_FLAGS.items():
-        trainer.add_argument(f"--{flag}", type=kind, default=None)
+    add_trainer_arguments(parser, "Lightning Trainer")
     return parser
 
 
@@ -83,7 +92,7 @@ def main(argv=None) -> int:
             run_id=args.run_id,
             overwrite_run=args.overwrite_run,
             debug=args.debug,
-            trainer_kwargs={k: getattr(args, k) for k in TRAINER_FLAGS if getattr(args, k) is not None},
+            trainer_kwargs=trainer_kwargs(args),
         )
     except SkpError as err:
         print(f"skp-train: error: {err}", file=sys.stderr)

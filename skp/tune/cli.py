@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from skp.errors import SkpError
-from skp.train import TRAINER_FLAGS
+from skp.train import add_trainer_arguments, trainer_kwargs
 
 
 @dataclass
@@ -66,9 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="dashboard address")
     parser.add_argument("--port", type=int, default=8080, help="dashboard port")
     parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
-    trainer = parser.add_argument_group("Lightning Trainer (every trial)")
-    for flag, kind in TRAINER_FLAGS.items():
-        trainer.add_argument(f"--{flag}", type=kind, default=None)
+    add_trainer_arguments(parser, "Lightning Trainer (every trial)")
     return parser
 
 
@@ -110,7 +108,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         trials=args.trials,
         timeout=args.timeout,
         folds=parse_folds(args.folds, 0),
-        trainer_kwargs={k: getattr(args, k) for k in TRAINER_FLAGS if getattr(args, k) is not None},
+        trainer_kwargs=trainer_kwargs(args),
         stale_after=args.stale_after,
         max_failures=args.max_failures,
     )
