@@ -77,14 +77,14 @@ def _freeze(space: dict, frozen: list[str]) -> tuple[dict, list]:
         if not eq or key not in space:
             raise SkpError(f"--freeze takes KEY=VALUE with KEY in the search space ({', '.join(space)}), got {item!r}.")
         del space[key]
-        pairs.append(f"--{key}={value}")
+        pairs.append((key, value))
     return space, pairs
 
 
 def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     """Options, validated search space and the base config, before anything runs."""
     from skp.configs import load_config
-    from skp.configs.overrides import parse_override_tokens
+    from skp.configs.overrides import apply_overrides, parse_override_tokens
     from skp.trainer import check_config, parse_folds
     from skp.tune.space import validate_space
     from skp.tune.study import import_optuna
@@ -93,8 +93,8 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     cfg = load_config(args.config, tokens)
     check_config(cfg)
     space, frozen = _freeze(validate_space(cfg), args.freeze)
-    overrides = parse_override_tokens(list(tokens) + frozen)
-    cfg = load_config(args.config, overrides)
+    apply_overrides(cfg, frozen)  # the frozen values apply to every trial, like CLI overrides
+    overrides = parse_override_tokens(tokens) + frozen
     if args.trials < 1:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
     options = TuneOptions(

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import lightning.pytorch as pl
 
 from skp.configs import load_config
+from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.runs import config_fingerprint, prepare_run_dir
 from skp.trainer import check_config, fit_fold
@@ -79,9 +80,9 @@ class ReportToTrial(pl.Callback):
 
 def trial_config(trial, config_name: str, overrides: list, space: dict):
     """The trial's private config: CLI overrides, then the suggested parameters."""
-    base = load_config(config_name, overrides)
-    params = suggest(trial, base, space)
-    cfg = load_config(config_name, list(overrides) + list(params.items()))
+    cfg = load_config(config_name, overrides)  # already a private copy
+    params = suggest(trial, cfg, space)
+    apply_overrides(cfg, list(params.items()))
     return cfg, params
 
 
