@@ -27,6 +27,18 @@ def config_fingerprint(cfg, overrides: list[tuple[str, str]]) -> str:
     return hashlib.sha1(source + text.encode()).hexdigest()
 
 
+def run_fingerprint(cfg, overrides, debug: bool = False, trainer_kwargs: dict | None = None) -> str:
+    """The fingerprint skp-train gives a run; Trainer flags count too (a run limited
+    to a few batches is not the full run)."""
+    settings = list(overrides) + [("debug", str(debug))]
+    settings += sorted((k, str(v)) for k, v in (trainer_kwargs or {}).items())
+    return config_fingerprint(cfg, settings)
+
+
+def default_run_id(fingerprint: str) -> str:
+    return f"run-{fingerprint[:8]}"
+
+
 def save_root(cfg) -> Path:
     """Root of run directories: cfg.save_dir, else $SKP_SAVE_DIR, else ./experiments."""
     return Path(cfg.save_dir or os.environ.get("SKP_SAVE_DIR", "experiments"))
@@ -37,8 +49,11 @@ def run_dir(cfg, run_id: str) -> Path:
     return save_root(cfg) / project / name / run_id
 
 
-def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool) -> Path:
-    """Create (or check) the run directory and record what produced it."""
+def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool, overrides=()) -> Path:
+    """Create (or check) the run directory and record what produced it.
+
+    run.json keeps the config overrides, so skp-ensemble rebuilds the run's exact config.
+    """
     directory = run_dir(cfg, run_id)
     if overwrite and directory.exists():
         shutil.rmtree(directory)
@@ -57,6 +72,7 @@ def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool) -> Path
         "config_name": cfg.config_name,
         "run_id": run_id,
         "fingerprint": fingerprint,
+        "overrides": [[key, value] for key, value in overrides],
         "command": " ".join(sys.argv),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

@@ -14,7 +14,15 @@ from skp.configs.overrides import parse_override_tokens
 from skp.errors import SkpError
 from skp.loggers import build_loggers
 from skp.registry import resolve
-from skp.runs import config_fingerprint, fold_state, prepare_run_dir, read_done, write_done, write_history
+from skp.runs import (
+    default_run_id,
+    fold_state,
+    prepare_run_dir,
+    read_done,
+    run_fingerprint,
+    write_done,
+    write_history,
+)
 from skp.tasks.data import build_datasets, build_loader
 
 REQUIRED = ("task", "model", "dataset", "loss", "num_epochs", "batch_size", "val_metric", "val_track")
@@ -132,11 +140,9 @@ def train_folds(
     folds = parse_folds(kfold, cfg.fold)
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)
-    # Trainer flags count too: a run limited to a few batches is not the full run.
-    settings = overrides + [("debug", str(debug))] + sorted((k, str(v)) for k, v in trainer_kwargs.items())
-    fingerprint = config_fingerprint(cfg, settings)
-    run_id = run_id or ("debug" if debug else f"run-{fingerprint[:8]}")
-    directory = prepare_run_dir(cfg, run_id, fingerprint, overwrite=overwrite_run or debug)
+    fingerprint = run_fingerprint(cfg, overrides, debug, trainer_kwargs)
+    run_id = run_id or ("debug" if debug else default_run_id(fingerprint))
+    directory = prepare_run_dir(cfg, run_id, fingerprint, overwrite=overwrite_run or debug, overrides=overrides)
     print(f"skp-train: {cfg.config_name} -> {directory}")
     results = []
     for fold in folds:

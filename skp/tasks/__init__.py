@@ -4,5 +4,7 @@
 optimizer and scheduler from the config, logs "train/*" and "val/*" values, keeps
 an EMA of the weights when cfg.ema["on"], and after every validation epoch offers
 `oof_frame()`: one row per validation sample (id, fold, targets, predictions).
+`predict(out) -> (B, K)` turns model outputs into those predictions (probabilities
+after the loss's activation, or values); skp-ensemble calls it at inference.
 Named by `cfg.task`, e.g. "classification". Samplers live in `samplers.py`.
 """

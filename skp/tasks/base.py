@@ -99,7 +99,14 @@ class BaseTask(pl.LightningModule):
         if self.ema is not None and (self.cfg.ema or {}).get("switch_ema"):
             self.model.load_state_dict(self.ema.module.state_dict())
 
-    # -- validation ---------------------------------------------------------------
+    # -- validation and inference -------------------------------------------------
+    def predict(self, out: dict) -> torch.Tensor:
+        """Per-sample predictions (B, K) as written to OOF files and blended by skp-ensemble."""
+        raise SkpError(
+            f"Task {self.cfg.task!r} gives no per-sample predictions to ensemble; "
+            f"skp-ensemble blends classification and regression runs."
+        )
+
     def predictions(self, out: dict, batch: dict) -> dict:
         """Per-sample numbers kept for the OOF file; each value shaped (B, ...)."""
         raise NotImplementedError

@@ -32,5 +32,8 @@ class Task(BaseTask):
             "y": lam * y + (1 - lam) * y[perm],
         }
 
+    def predict(self, out: dict):
+        return activate(out["logits"].float(), self.activation)
+
     def predictions(self, out: dict, batch: dict) -> dict:
-        return {"target": batch["y"], "pred": activate(out["logits"].float(), self.activation)}
+        return {"target": batch["y"], "pred": self.predict(out)}

@@ -105,7 +105,9 @@ def _train_trial(trial, options, space: dict) -> float:
     run_id = f"{options.study_name}-trial{trial.number:04d}"
     settings = list(options.overrides) + sorted(params.items())
     # absolute, so the dashboard and skp-ensemble find runs from any directory
-    directory = prepare_run_dir(cfg, run_id, config_fingerprint(cfg, settings), overwrite=True).resolve()
+    directory = prepare_run_dir(
+        cfg, run_id, config_fingerprint(cfg, settings), overwrite=True, overrides=settings
+    ).resolve()
     trial.set_user_attr("run_dir", str(directory))
     trial.set_user_attr("run_id", run_id)
     trial.set_user_attr("config_name", options.config)

@@ -1,0 +1,121 @@
+"""skp-ensemble: blend runs and study trials into a submission.
+
+    skp-ensemble digits.ens_baseline                     # a recipe in ensembles/digits/
+    skp-ensemble digits.ens_baseline --blend stacker     # re-blend from cached predictions
+    skp-ensemble --run digits.cfg_baseline --study digits.cfg_baseline:3 --folds 0 --output out/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from skp.errors import SkpError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from skp.ensemble.recipe import BLEND_METHODS, WEIGHTS
+
+    parser = argparse.ArgumentParser(
+        prog="skp-ensemble",
+        description="Blend fold checkpoints of skp runs, study trials and prediction files into "
+        "submission.csv. Flags override the recipe's fields, or replace the recipe.",
+        allow_abbrev=False,
+    )
+    parser.add_argument("recipe", nargs="?", help="project.ens_name: ensembles/<project>/<ens_name>.py")
+    members = parser.add_argument_group("members (added to the recipe's)")
+    members.add_argument("--run", action="append", default=[], metavar="CONFIG[:RUN_ID]", help="an skp-train run")
+    members.add_argument("--run-dir", action="append", default=[], metavar="PATH", help="a run directory")
+    members.add_argument("--study", action="append", default=[], metavar="NAME[:TOP_K]", help="best trials of a study (top 5)")
+    members.add_argument("--storage", help="storage URL of the --study studies (default: studies/<name>/journal.log)")
+    members.add_argument("--files", action="append", default=[], metavar="NAME=OOF,TEST", help="prediction files")
+    options = parser.add_argument_group("options (override the recipe)")
+    options.add_argument("--folds", help="comma-separated folds to blend (default: all)")
+    options.add_argument("--tta", help="comma-separated TTA views, e.g. hflip,vflip; 'none' for none")
+    options.add_argument("--blend", choices=BLEND_METHODS)
+    options.add_argument("--metric", help="metric value to fit and report (default: the members' val_metric)")
+    options.add_argument("--direction", choices=("max", "min"))
+    options.add_argument("--weights", choices=WEIGHTS, help="which weights of best.pt to predict with")
+    options.add_argument("--soup", action="store_true", default=None, help="average each member's fold weights into one model")
+    options.add_argument("--sample-submission", help="sample_submission.csv to match")
+    options.add_argument("--test-file", help="annotations CSV of the test images")
+    options.add_argument("--batch-size", type=int)
+    options.add_argument("--output", help="output folder (default: beside the recipe)")
+    parser.add_argument("--no-cache", action="store_true", help="predict again instead of reading cached predictions")
+    parser.add_argument("--list", action="store_true", help="list the recipes and exit")
+    return parser
+
+
+def _split(text: str, what: str) -> tuple[str, str | None]:
+    head, _, tail = text.partition(":")
+    if not head:
+        raise SkpError(f"{what} {text!r} needs a name before ':'.")
+    return head, tail or None
+
+
+def recipe_from_args(args):
+    from skp.ensemble.recipe import Files, Recipe, Run, Study, load_recipe
+
+    recipe = load_recipe(args.recipe) if args.recipe else Recipe(name="ensemble")
+    for text in args.run:
+        config, run_id = _split(text, "--run")
+        recipe.members.append(Run(config, run_id))
+    recipe.members += [Run(path=path) for path in args.run_dir]
+    for text in args.study:
+        name, top_k = _split(text, "--study")
+        if top_k is not None and not top_k.isdigit():
+            raise SkpError(f"--study {text!r}: the part after ':' is the number of trials, e.g. {name}:5.")
+        recipe.members.append(Study(name, int(top_k or 5), args.storage))
+    for text in args.files:
+        name, _, paths = text.partition("=")
+        oof, _, test = paths.partition(",")
+        if not (name and oof and test):
+            raise SkpError(f"--files {text!r} must read NAME=OOF_FILE,TEST_FILE.")
+        recipe.members.append(Files(name, oof, test))
+    if args.folds:
+        try:
+            recipe.folds = [int(f) for f in args.folds.split(",")]
+        except ValueError:
+            raise SkpError(f"--folds takes comma-separated integers, got {args.folds!r}.") from None
+    if args.tta:
+        recipe.tta = [] if args.tta == "none" else args.tta.split(",")
+    for field in ("blend", "metric", "direction", "weights", "soup", "sample_submission", "test_file", "batch_size", "output"):
+        value = getattr(args, field)
+        if value is not None:
+            setattr(recipe, field, value)
+    if not args.recipe and recipe.output is None:
+        raise SkpError("Without a recipe, say where the results go: --output FOLDER.")
+    return recipe
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from skp.ensemble.recipe import list_recipes
+
+        if args.list:
+            print("\n".join(list_recipes()) or "no recipes under ./ensembles ($SKP_ENSEMBLES_DIR)")
+            return 0
+        if not args.recipe and not (args.run or args.run_dir or args.study or args.files):
+            raise SkpError("Name a recipe (e.g. digits.ens_baseline) or members (--run, --run-dir, --study, --files).")
+        from skp.ensemble.pipeline import run_ensemble
+        from skp.ensemble.report import print_table
+
+        summary = run_ensemble(recipe_from_args(args), use_cache=not args.no_cache)
+        print_table(summary)
+        cache = summary["cache"]
+        print(
+            f"skp-ensemble: wrote {summary['folder']}/submission.csv (and oof.csv, test_predictions.csv, "
+            f"weights.json, report.md); predictions: {cache['hits']} from cache, {cache['misses']} computed."
+        )
+    except SkpError as err:
+        print(f"skp-ensemble: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("skp-ensemble: interrupted; cached predictions are kept, run the same command again.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

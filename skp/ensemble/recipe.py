@@ -1,0 +1,136 @@
+"""Ensemble recipes: `ensembles/<project>/ens_*.py` files that define `recipe = Recipe(...)`.
+
+The recipes' root is ./ensembles, or $SKP_ENSEMBLES_DIR; each recipe's outputs go
+to a folder of the same name beside it (ensembles/digits/ens_baseline/).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from skp.errors import SkpError, did_you_mean
+
+BLEND_METHODS = ("mean", "greedy", "simplex", "rank", "geometric", "power", "stacker")
+WEIGHTS = ("validated", "model", "ema")
+
+
+@dataclass
+class Run:
+    """A run of skp-train: `config` plus `run_id` (default: the run the plain
+    `skp-train <config>` command makes), or its directory as `path`."""
+
+    config: str | None = None
+    run_id: str | None = None
+    path: str | None = None
+    name: str | None = None
+
+
+@dataclass
+class Study:
+    """The `top_k` best finished trials of an skp-tune study, in the study's order."""
+
+    study: str
+    top_k: int = 5
+    storage: str | None = None
+
+
+@dataclass
+class Files:
+    """Predictions made elsewhere: CSV or parquet files with the id column and one
+    column per prediction (`columns`, default: every column but id, fold and target*)."""
+
+    name: str
+    oof: str
+    test: str
+    columns: list[str] | None = None
+
+
+@dataclass
+class Recipe:
+    members: list = field(default_factory=list)
+    folds: list[int] | None = None  # default: every fold of the training annotations
+    # TTA views averaged with the plain view: names from skp.ensemble.predict.TTA_VIEWS,
+    # or {name: albumentations transform} for views of your own
+    tta: list | dict = field(default_factory=list)
+    blend: str = "greedy"
+    metric: str | None = None  # default: the members' cfg.val_metric
+    direction: str | None = None  # "max" or "min"; needed when metric is not val_metric
+    weights: str = "validated"  # which weights of best.pt: the validated ones, the raw model or EMA
+    soup: bool = False  # average a member's fold weights into one model for test predictions
+    power: float = 2.0  # exponent of the "power" blend
+    greedy_rounds: int = 50
+    test_file: str | None = None  # default: the member config's inference_annotations_file
+    sample_submission: str | None = None  # default: cfg.sample_submission_file
+    solution: str | None = None  # test labels, when known: default cfg.solution_file
+    class_names: list | None = None  # multi-class submissions that want names, not indices
+    # (ids, predictions (N, K) array, sample DataFrame) -> submission DataFrame
+    to_submission: Callable | None = None
+    batch_size: int | None = None
+    output: str | None = None
+    name: str = "ensemble"
+
+
+def ensembles_root() -> Path:
+    return Path(os.environ.get("SKP_ENSEMBLES_DIR", "ensembles"))
+
+
+def list_recipes() -> list[str]:
+    root = ensembles_root()
+    return sorted(f"{p.parent.name}.{p.stem}" for p in root.glob("*/ens_*.py")) if root.is_dir() else []
+
+
+def recipe_path(name: str) -> Path:
+    project, _, stem = name.partition(".")
+    if not project or not stem:
+        raise SkpError(
+            f"Recipe name {name!r} must be 'project.ens_name' (e.g. digits.ens_baseline), "
+            f"naming {ensembles_root()}/<project>/<ens_name>.py."
+        )
+    path = ensembles_root() / project / f"{stem}.py"
+    if not path.is_file():
+        known = list_recipes()
+        raise SkpError(
+            f"No recipe {path}.{did_you_mean(name, known)} Recipes under {ensembles_root().resolve()}: "
+            f"{', '.join(known) or '(none)'}. Set $SKP_ENSEMBLES_DIR to another root, or name "
+            f"the members with flags (--run, --study, --files)."
+        )
+    return path
+
+
+def load_recipe(name: str) -> Recipe:
+    """The `recipe` a recipe file defines, with its name and default output folder set."""
+    path = recipe_path(name)
+    spec = importlib.util.spec_from_file_location(f"skp_recipe_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    recipe = getattr(module, "recipe", None)
+    if not isinstance(recipe, Recipe):
+        raise SkpError(f"{path} must define `recipe = Recipe(...)` (from skp.ensemble import Recipe).")
+    recipe.name = name
+    recipe.output = recipe.output or str(path.with_suffix(""))
+    return recipe
+
+
+def check_recipe(recipe: Recipe) -> None:
+    problems = []
+    if not recipe.members:
+        problems.append("it names no members")
+    for member in recipe.members:
+        if not isinstance(member, (Run, Study, Files)):
+            problems.append(f"member {member!r} is not a Run, Study or Files")
+        elif isinstance(member, Run) and not (member.config or member.path):
+            problems.append(f"{member} needs a config name or a path")
+        elif isinstance(member, Study) and member.top_k < 1:
+            problems.append(f"{member} needs top_k >= 1")
+    if recipe.blend not in BLEND_METHODS:
+        problems.append(f"blend {recipe.blend!r} is not one of {', '.join(BLEND_METHODS)}{did_you_mean(recipe.blend, BLEND_METHODS)}")
+    if recipe.weights not in WEIGHTS:
+        problems.append(f"weights {recipe.weights!r} is not one of {', '.join(WEIGHTS)}")
+    if recipe.direction not in (None, "max", "min"):
+        problems.append(f"direction {recipe.direction!r} is not 'max' or 'min'")
+    if problems:
+        raise SkpError(f"Recipe {recipe.name!r} cannot run: " + "; ".join(problems) + ".")

@@ -1,0 +1,115 @@
+"""The ensemble report: a table on the terminal, report.md and report.png (scores, correlations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def print_table(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    metric = summary["metric"]
+    has_test = summary["blend"]["test"] is not None
+    table = Table(title=f"{summary['recipe']}: {summary['method']} blend, {metric} ({summary['direction']})")
+    for column in ["member", "weight", f"OOF {metric}"] + ([f"test {metric}"] if has_test else []):
+        table.add_column(column, justify="left" if column == "member" else "right")
+    for row in summary["members"]:
+        table.add_row(row["name"], _fmt(row["weight"]), _fmt(row["oof"]), *([_fmt(row["test"])] if has_test else []))
+    blend = summary["blend"]
+    table.add_row("blend (fitted on all OOF)", "", _fmt(blend["oof"]), *([_fmt(blend["test"])] if has_test else []))
+    table.add_row("blend (cross-validated)", "", _fmt(blend["oof_cross_validated"]), *([""] if has_test else []))
+    Console().print(table)
+    print(f"gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} (cross-validated OOF)")
+
+
+def correlations(members) -> np.ndarray:
+    return np.atleast_2d(np.corrcoef(np.stack([m.oof.ravel() for m in members])))
+
+
+def write_figure(path: Path, summary: dict, members) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [m.name for m in members]
+    fig, (scores_ax, corr_ax) = plt.subplots(1, 2, figsize=(13, 0.5 * len(names) + 3.5))
+    labels = names + ["blend"]
+    oof = [r["oof"] for r in summary["members"]] + [summary["blend"]["oof_cross_validated"]]
+    y = np.arange(len(labels))
+    has_test = summary["blend"]["test"] is not None
+    height = 0.4 if has_test else 0.8
+    scores_ax.barh(y, oof, height=height, label="OOF (blend: cross-validated)")
+    if has_test:
+        test = [r["test"] for r in summary["members"]] + [summary["blend"]["test"]]
+        scores_ax.barh(y + height, test, height=height, label="test")
+    low = min(oof + (test if has_test else []))
+    high = max(oof + (test if has_test else []))
+    margin = (high - low) * 0.5 or abs(high) * 0.01 or 0.01
+    scores_ax.set_xlim(low - margin, high + margin)
+    scores_ax.set_yticks(y + (height / 2 if has_test else 0), labels, fontsize=8)
+    scores_ax.set_xlabel(summary["metric"])
+    scores_ax.set_title(f"{summary['method']} blend vs members")
+    scores_ax.legend(loc="lower right", fontsize=8)
+    matrix = correlations(members)
+    image = corr_ax.imshow(matrix, vmin=min(0.0, matrix.min()), vmax=1.0, cmap="viridis")
+    corr_ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    corr_ax.set_yticks(range(len(names)), names, fontsize=8)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            corr_ax.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", color="white", fontsize=7)
+    corr_ax.set_title("OOF prediction correlation")
+    fig.colorbar(image, ax=corr_ax, fraction=0.046)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(summary: dict, members) -> str:
+    metric, blend = summary["metric"], summary["blend"]
+    has_test = blend["test"] is not None
+    lines = [
+        f"# {summary['recipe']}",
+        "",
+        f"{summary['method']} blend of {len(members)} members on folds {summary['folds']}, "
+        f"scored by {metric} ({summary['direction']}); TTA views: {', '.join(summary['tta'])}.",
+        "",
+        f"| member | source | weight | OOF {metric} |" + (f" test {metric} |" if has_test else ""),
+        "|---|---|---|---|" + ("---|" if has_test else ""),
+    ]
+    for row in summary["members"]:
+        lines.append(
+            f"| {row['name']} | {row['source']} | {_fmt(row['weight'])} | {_fmt(row['oof'])} |"
+            + (f" {_fmt(row['test'])} |" if has_test else "")
+        )
+    lines.append(f"| **blend**, fitted on all OOF | | | {_fmt(blend['oof'])} |" + (f" {_fmt(blend['test'])} |" if has_test else ""))
+    lines.append(f"| **blend**, cross-validated | | | {_fmt(blend['oof_cross_validated'])} |" + (" |" if has_test else ""))
+    lines += [
+        "",
+        f"Gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} "
+        f"(cross-validated: each fold blended with weights fitted on the other folds).",
+        "",
+        "![scores and correlations](report.png)",
+        "",
+        "OOF prediction correlation:",
+        "",
+        "| | " + " | ".join(m.name for m in members) + " |",
+        "|---|" + "---|" * len(members),
+    ]
+    matrix = correlations(members)
+    for i, m in enumerate(members):
+        lines.append(f"| {m.name} | " + " | ".join(f"{v:.3f}" for v in matrix[i]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(folder: Path, summary: dict, members) -> None:
+    (folder / "report.md").write_text(markdown(summary, members))
+    if len(members) > 1:
+        write_figure(folder / "report.png", summary, members)
