@@ -11,10 +11,11 @@ import pytest
 def isolated_dirs(tmp_path_factory):
     """Every test writes data and runs under a private temporary tree."""
     root = tmp_path_factory.mktemp("skp")
-    previous = {k: os.environ.get(k) for k in ("SKP_DATA_DIR", "SKP_SAVE_DIR", "SKP_STUDIES_DIR")}
+    previous = {k: os.environ.get(k) for k in ("SKP_DATA_DIR", "SKP_SAVE_DIR", "SKP_STUDIES_DIR", "SKP_ENSEMBLES_DIR")}
     os.environ["SKP_DATA_DIR"] = str(root / "data")
     os.environ["SKP_SAVE_DIR"] = str(root / "experiments")
     os.environ["SKP_STUDIES_DIR"] = str(root / "studies")
+    os.environ["SKP_ENSEMBLES_DIR"] = str(root / "ensembles")
     yield root
     for key, value in previous.items():
         if value is None:

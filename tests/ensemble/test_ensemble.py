@@ -1,0 +1,171 @@
+"""skp-ensemble end to end on digits: trained runs -> validated submission (marked slow)."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skp.configs import load_config
+from skp.ensemble import pipeline
+from skp.ensemble.cli import main
+from skp.ensemble.predict import build_dataset, build_task, inference_config, load_weights, run_inference
+from skp.runs import run_dir
+from skp.trainer import train_folds
+
+pytestmark = pytest.mark.slow
+QUICK = {"limit_train_batches": 3, "enable_progress_bar": False}
+RECIPE = """from skp.ensemble import Recipe, Run
+recipe = Recipe(members=[Run("digits.cfg_baseline", run_id="pytest"), Run("digits.cfg_regnet", run_id="pytest")])
+"""
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """Two configs, five folds each, one short epoch per fold."""
+    for name in ("digits.cfg_baseline", "digits.cfg_regnet"):
+        train_folds(name, ["--num_epochs", "1"], kfold="0,1,2,3,4", run_id="pytest", trainer_kwargs=QUICK)
+    cfg = load_config("digits.cfg_baseline")
+    return {"baseline": run_dir(cfg, "pytest"), "regnet": run_dir(load_config("digits.cfg_regnet"), "pytest"), "cfg": cfg}
+
+
+def summary_of(folder):
+    return json.loads((Path(folder) / "weights.json").read_text())
+
+
+def test_recipe_gives_a_validated_submission_and_report(trained, write_recipe):
+    folder = write_recipe("digits", "ens_pytest", RECIPE)
+    assert main(["digits.ens_pytest"]) == 0
+    cfg = trained["cfg"]
+    sample = pd.read_csv(Path(cfg.data_dir) / "sample_submission.csv")
+    submission = pd.read_csv(folder / "submission.csv")
+    assert list(submission.columns) == list(sample.columns)
+    assert submission.id.tolist() == sample.id.tolist()
+    assert submission.label.dtype.kind == "i" and submission.label.between(0, 9).all()
+    summary = summary_of(folder)
+    assert [m["name"] for m in summary["members"]] == ["digits.cfg_baseline/pytest", "digits.cfg_regnet/pytest"]
+    assert summary["blend"]["test"] is not None  # digits ships test labels
+    assert sum(m["weight"] for m in summary["members"]) == pytest.approx(1.0, abs=1e-3)
+    assert summary["blend"]["oof"] >= max(m["oof"] for m in summary["members"])  # greedy on OOF
+    assert len(pd.read_csv(folder / "oof.csv")) == 1437
+    assert (folder / "report.md").read_text().startswith("# digits.ens_pytest")
+    assert (folder / "report.png").stat().st_size > 10_000
+
+
+def test_reblending_reads_every_prediction_from_cache(trained, write_recipe):
+    folder = write_recipe("digits", "ens_pytest", RECIPE)
+    assert main(["digits.ens_pytest"]) == 0
+    assert main(["digits.ens_pytest", "--blend", "stacker"]) == 0
+    assert summary_of(folder)["cache"] == {"hits": 10, "misses": 0}
+    assert summary_of(folder)["method"] == "stacker"
+
+
+def test_predicting_a_validation_fold_reproduces_its_oof_file(trained):
+    cfg = inference_config(trained["cfg"], "val", 2, None, None)
+    task = build_task(cfg)
+    task.model.load_state_dict(load_weights(trained["baseline"] / "fold2" / "best.pt", "validated"))
+    dataset = build_dataset(cfg, "val")
+    pred = run_inference(task, dataset, cfg, None)
+    oof = pd.read_csv(trained["baseline"] / "fold2" / "oof.csv").set_index("id").loc[dataset.ids]
+    np.testing.assert_allclose(pred, oof[[f"pred_{j}" for j in range(10)]].to_numpy(), atol=1e-5)
+
+
+def test_tta_predicts_only_the_new_views_and_caches_them(trained, tmp_path):
+    members = ["--run", "digits.cfg_baseline:pytest", "--run", "digits.cfg_regnet:pytest", "--output", str(tmp_path)]
+    assert main([*members, "--tta", "hflip", "--blend", "mean"]) == 0
+    first = summary_of(tmp_path)
+    assert first["tta"] == ["none", "hflip"]
+    # 2 members x 5 folds x (test hflip + OOF hflip) are new; the plain test views may be cached
+    assert first["cache"]["misses"] >= 20
+    assert main([*members, "--tta", "hflip", "--blend", "greedy"]) == 0
+    assert summary_of(tmp_path)["cache"] == {"hits": 30, "misses": 0}
+
+
+def test_interrupted_inference_keeps_what_finished(trained, tmp_path, monkeypatch, capsys):
+    calls = []
+    real = pipeline.run_inference
+
+    def interrupted_on_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_inference", interrupted_on_the_third)
+    argv = ["--run", "digits.cfg_baseline:pytest", "--tta", "vflip", "--output", str(tmp_path)]
+    assert main(argv) == 130
+    assert "cached predictions are kept" in capsys.readouterr().err
+    assert not (tmp_path / "submission.csv").exists()
+    monkeypatch.setattr(pipeline, "run_inference", real)
+    assert main(argv) == 0
+    assert summary_of(tmp_path)["cache"]["hits"] >= 2
+
+
+def test_soup_predicts_once_per_member(trained, tmp_path):
+    assert main(["--run", "digits.cfg_baseline:pytest", "--soup", "--output", str(tmp_path)]) == 0
+    assert summary_of(tmp_path)["cache"]["hits"] + summary_of(tmp_path)["cache"]["misses"] == 1
+    assert pd.read_csv(tmp_path / "submission.csv").label.between(0, 9).all()
+
+
+def test_an_ensemble_output_blends_as_prediction_files(trained, tmp_path):
+    first = tmp_path / "first"
+    assert main(["--run", "digits.cfg_regnet:pytest", "--output", str(first)]) == 0
+    files = f"regnet_files={first / 'oof.csv'},{first / 'test_predictions.csv'}"
+    assert main(["--run", "digits.cfg_baseline:pytest", "--files", files, "--blend", "mean", "--output", str(tmp_path / "second")]) == 0
+    members = summary_of(tmp_path / "second")["members"]
+    assert members[1]["name"] == "regnet_files"
+    assert members[1]["oof"] == pytest.approx(summary_of(first)["members"][0]["oof"])
+
+
+def no_inference(*args, **kwargs):
+    raise AssertionError("inference ran before the inputs were checked")
+
+
+def test_missing_run_is_named_with_the_runs_that_exist(trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pipeline, "run_inference", no_inference)
+    assert main(["--run", "digits.cfg_baseline:nope", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no run 'nope'" in err and "pytest (" in err
+
+
+def test_members_missing_folds_are_refused(trained, tmp_path, monkeypatch, capsys):
+    train_folds("digits.cfg_baseline", ["--num_epochs", "1"], kfold="0", run_id="pytest-fold0", trainer_kwargs=QUICK)
+    monkeypatch.setattr(pipeline, "run_inference", no_inference)
+    assert main(["--run", "digits.cfg_baseline:pytest-fold0", "--output", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "has finished folds [0], not [1, 2, 3, 4]" in err and "--kfold 1,2,3,4" in err
+
+
+def test_checkpoint_that_does_not_fit_its_config_is_refused(trained, tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "regnet_copy"
+    shutil.copytree(trained["regnet"], copy)
+    shutil.copy(trained["baseline"] / "fold3" / "best.pt", copy / "fold3" / "best.pt")
+    monkeypatch.setattr(pipeline, "run_inference", no_inference)
+    assert main(["--run-dir", str(copy), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "fold3/best.pt does not fit the model of digits.cfg_regnet" in err and "missing" in err
+
+
+def test_prediction_files_with_other_ids_are_refused(trained, tmp_path, capsys):
+    oof = pd.read_csv(trained["regnet"] / "fold0" / "oof.csv")
+    oof.to_csv(tmp_path / "oof.csv", index=False)
+    oof.to_csv(tmp_path / "test.csv", index=False)
+    files = f"partial={tmp_path / 'oof.csv'},{tmp_path / 'test.csv'}"
+    assert main(["--run", "digits.cfg_baseline:pytest", "--files", files, "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "of partial does not cover the expected 1437 ids" in err and f"{1437 - len(oof)} missing" in err
+
+
+def test_study_trials_are_members(trained, tmp_path, capsys):
+    from skp.tune.cli import main as tune
+
+    assert tune(["digits.cfg_baseline", "--study", "pytest_ens", "--trials", "2", "--no-export", "--num_epochs", "1", "--limit_train_batches", "2", "--enable_progress_bar", "False"]) == 0
+    assert main(["--study", "pytest_ens:2", "--output", str(tmp_path)]) == 2
+    assert "folds=[...]" in capsys.readouterr().err  # trials trained fold 0 only
+    assert main(["--study", "pytest_ens:2", "--folds", "0", "--output", str(tmp_path)]) == 0
+    summary = summary_of(tmp_path)
+    assert [m["name"].split("#")[0] for m in summary["members"]] == ["pytest_ens", "pytest_ens"]
+    assert summary["folds"] == [0]
+    assert len(pd.read_csv(tmp_path / "oof.csv")) == 288  # the rows of fold 0
