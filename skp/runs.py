@@ -27,11 +27,15 @@ def config_fingerprint(cfg, overrides: list[tuple[str, str]]) -> str:
     return hashlib.sha1(source + text.encode()).hexdigest()
 
 
+# Trainer flags that change what is shown, not what is trained.
+DISPLAY_FLAGS = ("enable_progress_bar", "log_every_n_steps")
+
+
 def run_fingerprint(cfg, overrides, debug: bool = False, trainer_kwargs: dict | None = None) -> str:
     """The fingerprint skp-train gives a run; Trainer flags count too (a run limited
-    to a few batches is not the full run)."""
+    to a few batches is not the full run), except those that only change the display."""
     settings = list(overrides) + [("debug", str(debug))]
-    settings += sorted((k, str(v)) for k, v in (trainer_kwargs or {}).items())
+    settings += sorted((k, str(v)) for k, v in (trainer_kwargs or {}).items() if k not in DISPLAY_FLAGS)
     return config_fingerprint(cfg, settings)
 
 

@@ -169,3 +169,24 @@ def test_study_trials_are_members(trained, tmp_path, capsys):
     assert [m["name"].split("#")[0] for m in summary["members"]] == ["pytest_ens", "pytest_ens"]
     assert summary["folds"] == [0]
     assert len(pd.read_csv(tmp_path / "oof.csv")) == 288  # the rows of fold 0
+
+
+def test_regression_with_metadata_blends_into_a_float_submission(boneage_dir, tmp_path):
+    small = ["--data_dir", str(boneage_dir), "--pretrained", "False", "--backbone", "resnet10t", "--image_height", "32",
+             "--image_width", "32", "--batch_size", "8", "--num_workers", "0", "--num_epochs", "1"]
+    for run_id, extra in (("pytest-a", []), ("pytest-b", ["--dropout", "0.5"])):
+        train_folds("boneage.cfg_baseline", small + extra, kfold="0,1,2,3", run_id=run_id, trainer_kwargs=QUICK)
+    test = pd.read_csv(boneage_dir / "test.csv")
+    test[["pid"]].iloc[::-1].assign(bone_age=0.0).to_csv(boneage_dir / "sample_submission.csv", index=False)
+    argv = ["--run", "boneage.cfg_baseline:pytest-a", "--run", "boneage.cfg_baseline:pytest-b", "--blend", "simplex"]
+    assert main([*argv, "--output", str(tmp_path)]) == 0
+    summary = summary_of(tmp_path)
+    assert summary["problem"] == "regression" and summary["metric"] == "mae" and summary["direction"] == "min"
+    submission = pd.read_csv(tmp_path / "submission.csv")
+    assert submission.pid.tolist() == test.pid.tolist()[::-1]
+    assert submission.bone_age.dtype.kind == "f" and submission.bone_age.notna().all()
+
+
+def test_missing_study_lists_the_studies(tmp_path, capsys):
+    assert main(["--study", "no_such_study", "--output", str(tmp_path)]) == 2
+    assert "No study 'no_such_study'" in capsys.readouterr().err

@@ -28,6 +28,7 @@ cfg.dataset = "simple2d"
 cfg.data_dir = data_path("boneage")
 cfg.annotations_file = "train_kfold.csv"
 cfg.inference_annotations_file = "test.csv"
+cfg.sample_submission_file = "sample_submission.csv"  # pid, bone_age: for skp-ensemble
 cfg.id_column = "pid"
 cfg.inputs = "filename"
 cfg.targets = ["bone_age"]
