@@ -26,6 +26,7 @@ from skp.ensemble.members import (
 from skp.ensemble.predict import (
     PredictionCache,
     build_dataset,
+    build_model,
     build_task,
     check_weights,
     data_signature,
@@ -91,9 +92,9 @@ class Predictor:
         for member in members:
             if member.cfg is None:
                 continue
-            model = build_task(inference_config(member.cfg, "inference", None, None, None)).model
+            model = build_model(inference_config(member.cfg, "inference", None, None, None))
             for path in self.checkpoints(member):
-                check_weights(model, load_weights(path, self.recipe.weights), path, member.cfg.config_name)
+                check_weights(model, load_weights(path, self.recipe.weights, mmap=True), path, member.cfg.config_name)
 
     def _predict(self, member: Member, weights_paths: list[Path], mode: str, fold, view_name, progress) -> np.ndarray:
         """Predictions of one model (one checkpoint, or the soup of several) on one view, cached."""

@@ -66,9 +66,10 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_weights(path: Path, which: str) -> dict:
-    """The state dict of best.pt that `which` names, loaded without unpickling code."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def load_weights(path: Path, which: str, mmap: bool = False) -> dict:
+    """The state dict of best.pt that `which` names, loaded without unpickling code
+    (`mmap`: tensors stay on disk until read, enough to check names and shapes)."""
+    state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     key = {"validated": state.get("validated", "state_dict"), "model": "state_dict", "ema": "ema_state_dict"}[which]
     if key not in state:
         raise SkpError(f"{path} has no {which} weights ({key}); the run trained without EMA. Use weights='validated'.")
@@ -159,6 +160,10 @@ def _autocast(dev: torch.device):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
     return contextlib.nullcontext()
+
+
+def build_model(cfg):
+    return resolve("models", cfg.model)(cfg)
 
 
 def build_task(cfg):

@@ -62,7 +62,7 @@ class Recipe:
     weights: str = "validated"  # which weights of best.pt: the validated ones, the raw model or EMA
     soup: bool = False  # average a member's fold weights into one model for test predictions
     power: float = 2.0  # exponent of the "power" blend
-    greedy_rounds: int = 50
+    greedy_rounds: int = 25
     test_file: str | None = None  # default: the member config's inference_annotations_file
     sample_submission: str | None = None  # default: cfg.sample_submission_file
     solution: str | None = None  # test labels, when known: default cfg.solution_file
