@@ -21,6 +21,7 @@ class Member:
     name: str
     source: str  # where it came from, for the report
     cfg: object | None = None  # the run's config (None for prediction files)
+    overrides: list = field(default_factory=list)  # what rebuilt cfg from its config file
     fold_dirs: dict[int, Path] = field(default_factory=dict)
     files: Files | None = None
     oof: np.ndarray | None = None  # (N, K), rows in the order of Reference.ids
@@ -61,9 +62,10 @@ def _member_from_run_dir(directory: Path, name: str | None, source: str) -> Memb
             f"{directory / 'run.json'} does not record the run's overrides (it predates "
             f"skp-ensemble), so its config cannot be rebuilt. Train it again with skp-train."
         )
-    cfg = load_config(meta["config_name"], [tuple(pair) for pair in meta["overrides"]])
+    overrides = [tuple(pair) for pair in meta["overrides"]]
+    cfg = load_config(meta["config_name"], overrides)
     name = name or f"{meta['config_name']}/{directory.name}"
-    return Member(name=name, source=source, cfg=cfg, fold_dirs=_finished_folds(directory))
+    return Member(name=name, source=source, cfg=cfg, overrides=overrides, fold_dirs=_finished_folds(directory))
 
 
 def run_member(spec: Run) -> Member:
@@ -165,11 +167,12 @@ def check_folds(members: list[Member], reference: Reference) -> None:
         if missing:
             run = next(iter(member.fold_dirs.values()), None)
             have = sorted(member.fold_dirs)
-            problems.append(
-                f"{member.name} has finished folds {have}, not {missing}"
-                + (f" (finish them with skp-train {member.cfg.config_name} --run_id {run.parent.name} "
-                   f"--kfold {','.join(map(str, missing))})" if run and "#" not in member.name else "")
-            )
+            hint = ""
+            if run is not None and "#" not in member.name:  # study trials are not resumed by skp-train
+                flags = "".join(f" --{key} {value}" for key, value in member.overrides)
+                hint = (f" (finish them with skp-train {member.cfg.config_name} --run_id {run.parent.name} "
+                        f"--kfold {','.join(map(str, missing))}{flags})")
+            problems.append(f"{member.name} has finished folds {have}, not {missing}{hint}")
     if problems:
         raise SkpError(
             f"The recipe blends folds {reference.folds}, but " + "; ".join(problems)

@@ -96,8 +96,8 @@ class Predictor:
             for path in self.checkpoints(member):
                 check_weights(model, load_weights(path, self.recipe.weights, mmap=True), path, member.cfg.config_name)
 
-    def _predict(self, member: Member, weights_paths: list[Path], mode: str, fold, view_name, progress) -> np.ndarray:
-        """Predictions of one model (one checkpoint, or the soup of several) on one view, cached."""
+    def _predict(self, member: Member, weights_paths: list[Path], mode: str, fold, view_name, progress):
+        """(predictions, ids) of one model (one checkpoint, or the soup of several) on one view, cached."""
         view = self.views[view_name]
         cfg = inference_config(member.cfg, mode, fold, view, self.recipe.test_file)
         dataset = build_dataset(cfg, mode)
