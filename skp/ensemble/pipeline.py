@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
@@ -96,38 +97,46 @@ class Predictor:
             for path in self.checkpoints(member):
                 check_weights(model, load_weights(path, self.recipe.weights, mmap=True), path, member.cfg.config_name)
 
-    def _predict(self, member: Member, weights_paths: list[Path], mode: str, fold, view_name, progress):
-        """(predictions, ids) of one model (one checkpoint, or the soup of several) on one view, cached."""
+    def _predict(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name, progress):
+        """Predictions of several models (each one checkpoint, or the soup of several) on
+        one view of one data set: cached ones are read, the others share one pass over the
+        data, so images are decoded and transformed once per view, not once per fold."""
         view = self.views[view_name]
         cfg = inference_config(member.cfg, mode, fold, view, self.recipe.test_file)
         dataset = build_dataset(cfg, mode)
-        key = self.cache.key(
-            [self.digest(p) for p in weights_paths], self.recipe.weights, mode, fold,
-            data_signature(dataset), view_name, repr(view), cfg.to_json(),
-        )
-        pred = self.cache.get(key)
-        if pred is None:
+        signature = data_signature(dataset)
+        keys = [
+            self.cache.key([self.digest(p) for p in paths], self.recipe.weights, mode, fold, signature, view_name, repr(view), cfg.to_json())
+            for paths in groups
+        ]
+        preds = [self.cache.get(key) for key in keys]
+        todo = [i for i, pred in enumerate(preds) if pred is None]
+        if todo:
             task = build_task(cfg)
-            state = soup(weights_paths, self.recipe.weights) if len(weights_paths) > 1 else load_weights(weights_paths[0], self.recipe.weights)
-            task.model.load_state_dict(state)
+            models = []
+            for i in todo:
+                model = copy.deepcopy(task.model) if models else task.model
+                paths = groups[i]
+                model.load_state_dict(soup(paths, self.recipe.weights) if len(paths) > 1 else load_weights(paths[0], self.recipe.weights))
+                models.append(model)
             batches = -(-len(dataset) // (self.recipe.batch_size or cfg.val_batch_size or cfg.batch_size))
-            job = progress.add_task(f"{member.name} {mode} fold {fold} {view_name}", total=batches)
-            pred = run_inference(task, dataset, cfg, self.recipe.batch_size, lambda: progress.advance(job))
+            where = f"fold {fold}" if mode == "val" else f"{len(models)} model(s)"
+            job = progress.add_task(f"{member.name} {mode} {where} {view_name}", total=batches)
+            computed = run_inference(task, models, dataset, cfg, self.recipe.batch_size, lambda: progress.advance(job))
             progress.remove_task(job)
-            self.cache.put(key, pred)
-        return pred, np.asarray(dataset.ids)
+            for i, pred in zip(todo, computed):
+                self.cache.put(keys[i], pred)
+                preds[i] = pred
+        return preds, np.asarray(dataset.ids)
 
     def _test_pred(self, member: Member, progress) -> np.ndarray:
         paths = self.checkpoints(member)
-        groups = [(paths, "soup")] if self.recipe.soup else [([p], f) for p, f in zip(paths, self.reference.folds)]
-        per_model = []
-        for weights_paths, fold in groups:
-            views = []
-            for view_name in self.views:
-                pred, ids = self._predict(member, weights_paths, "inference", fold if fold != "soup" else None, view_name, progress)
-                views.append(self._in_order(pred, ids, self.test_ids, f"test predictions of {member.name}"))
-            per_model.append(np.mean(views, axis=0))
-        return np.mean(per_model, axis=0)
+        groups = [paths] if self.recipe.soup else [[p] for p in paths]
+        views = []
+        for view_name in self.views:
+            preds, ids = self._predict(member, groups, "inference", None, view_name, progress)
+            views.append(self._in_order(np.mean(preds, axis=0), ids, self.test_ids, f"test predictions of {member.name}"))
+        return np.mean(views, axis=0)
 
     def _oof_with_tta(self, member: Member, progress) -> np.ndarray:
         """The plain view comes from oof.csv; the other views are predicted fold by fold."""
@@ -136,7 +145,7 @@ class Predictor:
         for view_name in list(self.views)[1:]:
             frames = []
             for fold in self.reference.folds:
-                pred, ids = self._predict(member, [member.fold_dirs[fold] / "best.pt"], "val", fold, view_name, progress)
+                (pred,), ids = self._predict(member, [[member.fold_dirs[fold] / "best.pt"]], "val", fold, view_name, progress)
                 frames.append(pd.DataFrame(pred, columns=[f"p{j}" for j in range(pred.shape[1])]).assign(**{id_column: ids}))
             frame = pd.concat(frames, ignore_index=True)
             views.append(align(frame, id_column, self.reference.ids, [c for c in frame.columns if c != id_column], f"TTA OOF of {member.name}"))
@@ -250,6 +259,7 @@ def _summary(recipe, reference, members, result, scorer, test, problem, cache) -
         })
     best = max(rows, key=lambda r: r["oof"] if scorer.direction == "max" else -r["oof"])
     blend_oof, blend_cv = scorer(result.oof), scorer(result.cv_oof)
+    gain = blend_cv - best["oof"] if scorer.direction == "max" else best["oof"] - blend_cv
     return {
         "recipe": recipe.name,
         "method": recipe.blend,
@@ -264,8 +274,9 @@ def _summary(recipe, reference, members, result, scorer, test, problem, cache) -
             "oof": blend_oof,
             "oof_cross_validated": blend_cv,
             "test": test_scorer(result.test) if test_scorer else None,
-            # measured on rows the weights were not fitted on, so the gain is not optimistic
-            "gain_over_best_member": blend_cv - best["oof"],
+            # measured on rows the weights were not fitted on, so the gain is not optimistic;
+            # positive is better whatever the metric's direction
+            "gain_over_best_member": gain,
         },
         "cache": {"hits": cache.hits, "misses": cache.misses},
     }

@@ -174,8 +174,8 @@ def build_dataset(cfg, mode: str):
     return resolve("datasets", cfg.dataset)(cfg, mode)
 
 
-def run_inference(task, dataset, cfg, batch_size: int | None, progress=None) -> np.ndarray:
-    """task.predict over `dataset` in order: (N, K) float32."""
+def run_inference(task, models: list, dataset, cfg, batch_size: int | None, progress=None) -> list[np.ndarray]:
+    """task.predict of every model over `dataset`, in order, in one pass: [(N, K) float32]."""
     dev = device()
     loader = torch.utils.data.DataLoader(
         dataset,
@@ -184,13 +184,14 @@ def run_inference(task, dataset, cfg, batch_size: int | None, progress=None) -> 
         num_workers=cfg.num_workers or 0,
         pin_memory=dev.type == "cuda",
     )
-    model = task.model.to(dev).eval()
-    outputs = []
+    models = [model.to(dev).eval() for model in models]
+    outputs = [[] for _ in models]
     with torch.inference_mode(), _autocast(dev):
         for batch in loader:
             batch = {k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-            pred = task.predict(model(batch))
-            outputs.append(pred.float().reshape(len(pred), -1).cpu())
+            for model, kept in zip(models, outputs):
+                pred = task.predict(model(batch))
+                kept.append(pred.float().reshape(len(pred), -1).cpu())
             if progress is not None:
                 progress()
-    return torch.cat(outputs).numpy()
+    return [torch.cat(kept).numpy() for kept in outputs]

@@ -26,7 +26,7 @@ def print_table(summary: dict) -> None:
     table.add_row("blend (fitted on all OOF)", "", _fmt(blend["oof"]), *([_fmt(blend["test"])] if has_test else []))
     table.add_row("blend (cross-validated)", "", _fmt(blend["oof_cross_validated"]), *([""] if has_test else []))
     Console().print(table)
-    print(f"gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} (cross-validated OOF)")
+    print(f"gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} (cross-validated OOF; positive is better)")
 
 
 def correlations(members) -> np.ndarray:
@@ -94,7 +94,8 @@ def markdown(summary: dict, members) -> str:
     lines += [
         "",
         f"Gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} "
-        f"(cross-validated: each fold blended with weights fitted on the other folds).",
+        f"(cross-validated: each fold blended with weights fitted on the other folds; positive "
+        f"is better, whatever the metric's direction).",
         "",
         "![scores and correlations](report.png)",
         "",

@@ -5,6 +5,7 @@ target column is multi-class (class index), K == T > 1 is multi-label.
 """
 
 import torch
+import torch.nn.functional as F
 from torchmetrics.functional import auroc, f1_score
 
 from skp.metrics.base import CollectingMetric
@@ -47,3 +48,15 @@ class F1(CollectingMetric):
     def compute(self):
         problem, probs, target = _problem(*self.collected())
         return {"f1": f1_score(probs, target, average="macro", **_task_kwargs(problem, probs))}
+
+
+class LogLoss(CollectingMetric):
+    """Mean negative log-likelihood of the targets (lower is better): cross-entropy of the
+    true class for multi-class, binary cross-entropy per label otherwise. Finer than
+    accuracy where accuracy saturates, and the usual Kaggle metric for probabilities."""
+
+    def compute(self):
+        logits, targets = self.collected()
+        if logits.shape[1] > 1 and targets.shape[1] == 1:
+            return {"logloss": F.cross_entropy(logits, targets[:, 0].long())}
+        return {"logloss": F.binary_cross_entropy_with_logits(logits, targets.view_as(logits))}

@@ -36,10 +36,11 @@ def train(env) -> None:
         print(f"skp-train {name}: {time.time() - started:.0f} s (0 when already trained)")
 
 
-def recipe(method: str):
+def recipe(method: str, metric=None, direction=None):
     from skp.ensemble import Recipe, Run
 
-    return Recipe(members=[Run(name) for name in CONFIGS], blend=method, name=f"bench_{method}", output=None)
+    members = [Run(name) for name in CONFIGS]
+    return Recipe(members=members, blend=method, metric=metric, direction=direction, name=f"bench_{method}")
 
 
 def bare_loop(checkpoints: dict, cfg_by_member: dict) -> tuple[float, int]:
@@ -99,21 +100,23 @@ def main():
 
     # blends: the first fills the cache, every later one re-blends from it
     shutil.rmtree(root / "ensembles" / ".cache", ignore_errors=True)
-    print(f"\n{'method':<10} {'OOF (cv)':>9} {'OOF fit':>8} {'test':>7} {'best member OOF':>16} {'its test':>9} {'gain cv':>8} {'seconds':>8}")
-    for method in ("mean", "greedy", "simplex", "rank", "geometric", "power", "stacker"):
-        started = time.time()
-        summary = run_ensemble(recipe(method))
-        seconds = time.time() - started
-        best = next(m for m in summary["members"] if m["name"] == summary["best_member"])
-        blend = summary["blend"]
-        print(
-            f"{method:<10} {blend['oof_cross_validated']:9.4f} {blend['oof']:8.4f} {blend['test']:7.4f} "
-            f"{best['oof']:16.4f} {best['test']:9.4f} {blend['gain_over_best_member']:+8.4f} {seconds:8.2f}"
-            f"  (cache {summary['cache']['hits']} hits, {summary['cache']['misses']} computed)"
-        )
+    for metric, direction in ((None, None), ("logloss", "min")):
+        print(f"\nfitted and scored on {metric or 'the val_metric (accuracy)'}:")
+        print(f"{'method':<10} {'OOF (cv)':>9} {'OOF fit':>8} {'test':>7} {'best member OOF':>16} {'its test':>9} {'gain cv':>8} {'seconds':>8}")
+        for method in ("mean", "greedy", "simplex", "rank", "geometric", "power", "stacker"):
+            started = time.time()
+            summary = run_ensemble(recipe(method, metric, direction))
+            seconds = time.time() - started
+            best = next(m for m in summary["members"] if m["name"] == summary["best_member"])
+            blend = summary["blend"]
+            print(
+                f"{method:<10} {blend['oof_cross_validated']:9.4f} {blend['oof']:8.4f} {blend['test']:7.4f} "
+                f"{best['oof']:16.4f} {best['test']:9.4f} {blend['gain_over_best_member']:+8.4f} {seconds:8.2f}"
+                f"  (cache {summary['cache']['hits']} hits, {summary['cache']['misses']} computed)"
+            )
     print("\nmembers:")
     for m in summary["members"]:
-        print(f"  {m['name']:<36} OOF {m['oof']:.4f}  test {m['test']:.4f}")
+        print(f"  {m['name']:<36} OOF logloss {m['oof']:.4f}  test logloss {m['test']:.4f}")
 
 
 if __name__ == "__main__":

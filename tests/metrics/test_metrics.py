@@ -42,6 +42,8 @@ def test_metric_values_by_hand():
         return float(metric.compute()[key])
 
     assert value("classification.Accuracy", "accuracy") == pytest.approx(0.75)
+    confident, wrong = (-torch.log_softmax(torch.tensor([3.0, 0.0, 0.0]), 0)[[0, 1]]).tolist()
+    assert value("classification.LogLoss", "logloss") == pytest.approx((3 * confident + wrong) / 4)
     assert value("regression.MAE", "mae") == pytest.approx(1.5)
     assert value("regression.MSE", "mse") == pytest.approx(2.5)
     assert value("segmentation.Dice", "dice") == pytest.approx(1.0)
@@ -54,3 +56,6 @@ def test_binary_metrics():
     accuracy = resolve("metrics", "classification.Accuracy")(_cfg(1))
     accuracy.update({"logits": torch.tensor([[-2.0], [1.0]])}, {"y": torch.tensor([[0.0], [0.0]])})
     assert float(accuracy.compute()["accuracy"]) == pytest.approx(0.5)
+    logloss = resolve("metrics", "classification.LogLoss")(_cfg(1))
+    logloss.update({"logits": torch.tensor([[0.0], [0.0]])}, {"y": torch.tensor([[0.0], [1.0]])})
+    assert float(logloss.compute()["logloss"]) == pytest.approx(0.6931, abs=1e-4)
