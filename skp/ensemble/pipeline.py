@@ -79,6 +79,7 @@ class Predictor:
         self.recipe, self.reference, self.test_ids, self.cache = recipe, reference, test_ids, cache
         self.views = tta_views(recipe.tta)
         self.digests: dict[Path, str] = {}
+        self.states: dict[Path, dict] = {}  # memory-mapped: read from disk once, when used
 
     def checkpoints(self, member: Member) -> list[Path]:
         return [member.fold_dirs[f] / "best.pt" for f in self.reference.folds]
@@ -88,6 +89,11 @@ class Predictor:
             self.digests[path] = file_digest(path)
         return self.digests[path]
 
+    def state(self, path: Path) -> dict:
+        if path not in self.states:
+            self.states[path] = load_weights(path, self.recipe.weights, mmap=True)
+        return self.states[path]
+
     def preflight(self, members: list[Member]) -> None:
         """Every checkpoint must fit its member's model: checked before any inference."""
         for member in members:
@@ -95,7 +101,7 @@ class Predictor:
                 continue
             model = build_model(inference_config(member.cfg, "inference", None, None, None))
             for path in self.checkpoints(member):
-                check_weights(model, load_weights(path, self.recipe.weights, mmap=True), path, member.cfg.config_name)
+                check_weights(model, self.state(path), path, member.cfg.config_name)
 
     def _predict(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name, progress):
         """Predictions of several models (each one checkpoint, or the soup of several) on
@@ -117,7 +123,7 @@ class Predictor:
             for i in todo:
                 model = copy.deepcopy(task.model) if models else task.model
                 paths = groups[i]
-                model.load_state_dict(soup(paths, self.recipe.weights) if len(paths) > 1 else load_weights(paths[0], self.recipe.weights))
+                model.load_state_dict(soup([self.state(p) for p in paths]) if len(paths) > 1 else self.state(paths[0]))
                 models.append(model)
             batches = -(-len(dataset) // (self.recipe.batch_size or cfg.val_batch_size or cfg.batch_size))
             where = f"fold {fold}" if mode == "val" else f"{len(models)} model(s)"

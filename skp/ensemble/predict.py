@@ -97,9 +97,8 @@ def check_weights(model: torch.nn.Module, weights: dict, path: Path, config_name
         )
 
 
-def soup(paths: list[Path], which: str) -> dict:
+def soup(states: list[dict]) -> dict:
     """The mean of the fold weights (floating tensors; counters are taken from the first)."""
-    states = [load_weights(p, which) for p in paths]
     averaged = {}
     for key, value in states[0].items():
         if value.is_floating_point():
