@@ -12,7 +12,6 @@ from pathlib import Path
 import albumentations as A
 import cv2
 import lightning.pytorch as pl
-import numpy as np
 import optuna
 import pandas as pd
 import timm
