@@ -59,12 +59,14 @@ def write_figure(path: Path, summary: dict, members) -> None:
     scores_ax.set_title(f"{summary['method']} blend vs members")
     scores_ax.legend(loc="lower right", fontsize=8)
     matrix = correlations(members)
-    image = corr_ax.imshow(matrix, vmin=min(0.0, matrix.min()), vmax=1.0, cmap="viridis")
+    # members of one data set correlate at 0.95+; a 0..1 scale would show one colour
+    image = corr_ax.imshow(matrix, vmin=min(matrix.min(), 0.99), vmax=1.0, cmap="viridis")
     corr_ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
     corr_ax.set_yticks(range(len(names)), names, fontsize=8)
     for i in range(len(names)):
         for j in range(len(names)):
-            corr_ax.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", color="white", fontsize=7)
+            corr_ax.text(j, i, f"{matrix[i, j]:.3f}", ha="center", va="center", color="black", fontsize=7,
+                         bbox={"facecolor": "white", "alpha": 0.6, "linewidth": 0})
     corr_ax.set_title("OOF prediction correlation")
     fig.colorbar(image, ax=corr_ax, fraction=0.046)
     fig.tight_layout()
