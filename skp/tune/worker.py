@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
@@ -61,6 +62,15 @@ def finished_and_running(study) -> tuple[int, int]:
     return len(trials) - running, running
 
 
+def without_sanity_check(options):
+    """Once a trial has validated, Lightning's sanity check (two validation batches before
+    training, to catch a broken validation loop early) has nothing left to find in later
+    trials of the same config; a --num_sanity_val_steps given on the command line wins."""
+    if "num_sanity_val_steps" in options.trainer_kwargs:
+        return options
+    return dataclasses.replace(options, trainer_kwargs={**options.trainer_kwargs, "num_sanity_val_steps": 0})
+
+
 def run_worker(options, space: dict, worker_index: int = 0) -> int:
     """Run trials until `options.trials` have finished (complete or pruned); return how many ran here."""
     optuna = import_optuna()
@@ -91,6 +101,8 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
         ran += 1
         last = study.trials[-1]
         failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL else 0
+        if last.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            options = without_sanity_check(options)
         if failures_in_a_row >= options.max_failures:
             # Failed trials do not count towards --trials, so a config that fails every
             # trial would otherwise keep this worker busy forever.
