@@ -9,6 +9,7 @@ frozen to the script's), model, epochs, trials, TPE seed and MedianPruner.
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,12 +60,15 @@ def main():
             results["hand-written script"].append(seconds)
             results["skp-tune"].append(timed(skp, env)[0])
             epochs = epochs_of_study(f"bench{repeat}", env["SKP_STUDIES_DIR"])
-            print(f"repeat {repeat}: script: {last_line}; skp-tune: epochs {epochs}")
-    base, ours = (min(v) for v in results.values())
-    print(f"{args.trials} trials x {args.epochs} epochs, best of {args.repeats}:")
-    print(f"  hand-written Optuna + Lightning: {base:7.1f} s")
-    print(f"  skp-tune                       : {ours:7.1f} s")
-    print(f"  ratio skp-tune / hand-written  : {ours / base:7.2f}")
+            print(
+                f"repeat {repeat}: script {seconds:.1f} s ({last_line}); "
+                f"skp-tune {results['skp-tune'][-1]:.1f} s (epochs {epochs}); ratio {results['skp-tune'][-1] / seconds:.2f}"
+            )
+    print(f"{args.trials} trials x {args.epochs} epochs, {args.repeats} repeats (best / median):")
+    (base, base_median), (ours, ours_median) = ((min(v), statistics.median(v)) for v in results.values())
+    print(f"  hand-written Optuna + Lightning: {base:7.1f} s / {base_median:7.1f} s")
+    print(f"  skp-tune                       : {ours:7.1f} s / {ours_median:7.1f} s")
+    print(f"  ratio skp-tune / hand-written  : {ours / base:7.2f}   / {ours_median / base_median:7.2f}")
 
 
 if __name__ == "__main__":
