@@ -186,10 +186,10 @@ def _fit_stacker(features, targets, problem: str, width: int, members: int):
     return [_logistic().fit(features[:, c], targets[:, j]) for j, c in enumerate(columns)]
 
 
-def _apply_stacker(models, features, problem: str, width: int, members: int, classes: int) -> np.ndarray:
+def _apply_stacker(models, features, problem: str, width: int, members: int) -> np.ndarray:
     if problem == "multiclass":
         model = models[0]
-        proba = np.zeros((len(features), classes))
+        proba = np.zeros((len(features), width))
         proba[:, model.classes_] = model.predict_proba(features)  # classes missing from a fold stay 0
         return proba
     if problem == "regression":
@@ -256,7 +256,7 @@ def _stack(oofs, tests, scorer: Scorer, row_folds, problem: str) -> BlendResult:
     for held_out in cv_groups(row_folds):
         train = np.setdiff1d(everything, held_out)
         models = _fit_stacker(features[train], targets[train], problem, width, members)
-        cv_oof[held_out] = _apply_stacker(models, features[held_out], problem, width, members, width)
+        cv_oof[held_out] = _apply_stacker(models, features[held_out], problem, width, members)
     models = _fit_stacker(features, targets, problem, width, members)
-    test = _apply_stacker(models, test_features, problem, width, members, width)
+    test = _apply_stacker(models, test_features, problem, width, members)
     return BlendResult("stacker", None, cv_oof, test, cv_oof)
