@@ -33,6 +33,7 @@ from skp.ensemble.predict import (
     data_signature,
     file_digest,
     inference_config,
+    inference_loader,
     load_weights,
     run_inference,
     soup,
@@ -125,10 +126,10 @@ class Predictor:
                 paths = groups[i]
                 model.load_state_dict(soup([self.state(p) for p in paths]) if len(paths) > 1 else self.state(paths[0]))
                 models.append(model)
-            batches = -(-len(dataset) // (self.recipe.batch_size or cfg.val_batch_size or cfg.batch_size))
+            loader = inference_loader(dataset, cfg, self.recipe.batch_size)
             where = f"fold {fold}" if mode == "val" else f"{len(models)} model(s)"
-            job = progress.add_task(f"{member.name} {mode} {where} {view_name}", total=batches)
-            computed = run_inference(task, models, dataset, cfg, self.recipe.batch_size, lambda: progress.advance(job))
+            job = progress.add_task(f"{member.name} {mode} {where} {view_name}", total=len(loader))
+            computed = run_inference(task, models, loader, lambda: progress.advance(job))
             progress.remove_task(job)
             for i, pred in zip(todo, computed):
                 self.cache.put(keys[i], pred)

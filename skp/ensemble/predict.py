@@ -173,16 +173,20 @@ def build_dataset(cfg, mode: str):
     return resolve("datasets", cfg.dataset)(cfg, mode)
 
 
-def run_inference(task, models: list, dataset, cfg, batch_size: int | None, progress=None) -> list[np.ndarray]:
-    """task.predict of every model over `dataset`, in order, in one pass: [(N, K) float32]."""
-    dev = device()
-    loader = torch.utils.data.DataLoader(
+def inference_loader(dataset, cfg, batch_size: int | None) -> torch.utils.data.DataLoader:
+    """Batches in dataset order: the recipe's batch size, else the config's validation one."""
+    return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size or cfg.val_batch_size or cfg.batch_size,
         shuffle=False,
         num_workers=cfg.num_workers or 0,
-        pin_memory=dev.type == "cuda",
+        pin_memory=device().type == "cuda",
     )
+
+
+def run_inference(task, models: list, loader, progress=None) -> list[np.ndarray]:
+    """task.predict of every model over the loader's batches, in one pass: [(N, K) float32]."""
+    dev = device()
     models = [model.to(dev).eval() for model in models]
     outputs = [[] for _ in models]
     with torch.inference_mode(), _autocast(dev):

@@ -33,7 +33,7 @@ def correlations(members) -> np.ndarray:
     return np.atleast_2d(np.corrcoef(np.stack([m.oof.ravel() for m in members])))
 
 
-def write_figure(path: Path, summary: dict, members) -> None:
+def write_figure(path: Path, summary: dict, members, matrix: np.ndarray) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,7 +58,6 @@ def write_figure(path: Path, summary: dict, members) -> None:
     scores_ax.set_xlabel(summary["metric"])
     scores_ax.set_title(f"{summary['method']} blend vs members")
     scores_ax.legend(loc="lower right", fontsize=8)
-    matrix = correlations(members)
     # members of one data set correlate at 0.95+; a 0..1 scale would show one colour
     image = corr_ax.imshow(matrix, vmin=min(matrix.min(), 0.99), vmax=1.0, cmap="viridis")
     corr_ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
@@ -74,7 +73,7 @@ def write_figure(path: Path, summary: dict, members) -> None:
     plt.close(fig)
 
 
-def markdown(summary: dict, members) -> str:
+def markdown(summary: dict, members, matrix: np.ndarray) -> str:
     metric, blend = summary["metric"], summary["blend"]
     has_test = blend["test"] is not None
     lines = [
@@ -106,13 +105,13 @@ def markdown(summary: dict, members) -> str:
         "| | " + " | ".join(m.name for m in members) + " |",
         "|---|" + "---|" * len(members),
     ]
-    matrix = correlations(members)
     for i, m in enumerate(members):
         lines.append(f"| {m.name} | " + " | ".join(f"{v:.3f}" for v in matrix[i]) + " |")
     return "\n".join(lines) + "\n"
 
 
 def write_report(folder: Path, summary: dict, members) -> None:
-    (folder / "report.md").write_text(markdown(summary, members))
+    matrix = correlations(members)
+    (folder / "report.md").write_text(markdown(summary, members, matrix))
     if len(members) > 1:
-        write_figure(folder / "report.png", summary, members)
+        write_figure(folder / "report.png", summary, members, matrix)

@@ -11,7 +11,7 @@ import pytest
 from skp.configs import load_config
 from skp.ensemble import pipeline
 from skp.ensemble.cli import main
-from skp.ensemble.predict import build_dataset, build_task, inference_config, load_weights, run_inference
+from skp.ensemble.predict import build_dataset, build_task, inference_config, inference_loader, load_weights, run_inference
 from skp.runs import run_dir
 from skp.trainer import train_folds
 
@@ -67,7 +67,7 @@ def test_predicting_a_validation_fold_reproduces_its_oof_file(trained):
     task = build_task(cfg)
     task.model.load_state_dict(load_weights(trained["baseline"] / "fold2" / "best.pt", "validated"))
     dataset = build_dataset(cfg, "val")
-    (pred,) = run_inference(task, [task.model], dataset, cfg, None)
+    (pred,) = run_inference(task, [task.model], inference_loader(dataset, cfg, None))
     oof = pd.read_csv(trained["baseline"] / "fold2" / "oof.csv").set_index("id").loc[dataset.ids]
     np.testing.assert_allclose(pred, oof[[f"pred_{j}" for j in range(10)]].to_numpy(), atol=1e-5)
 
