@@ -96,7 +96,7 @@ def study_members(spec: Study) -> list[Member]:
             f"No study {spec.study!r} under {studies_root().resolve()}; studies there: "
             f"{', '.join(known) or '(none)'}. Run skp-tune first or pass the study's storage."
         )
-    storage = make_storage(spec.storage, spec.study, heartbeat=False)
+    storage = make_storage(spec.storage, spec.study)
     try:
         study = optuna.load_study(study_name=spec.study, storage=storage)
     except KeyError:

@@ -2,6 +2,7 @@
 
     skp-tune digits.cfg_baseline --trials 20
     skp-tune boneage.cfg_baseline --trials 100 --gpus 0,1,2,3 --trials-per-gpu 2
+    skp-tune boneage.cfg_baseline --trials 100 --backend ray --address auto --gpus-per-trial 0.5
     skp-tune digits.cfg_baseline --report          # table, plots, tuned config
     skp-tune digits.cfg_baseline --dashboard       # optuna-dashboard on 127.0.0.1
 """
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--study", help="study name (default: the config name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
-    parser.add_argument("--pruner", default="median", help="median, asha, hyperband or none")
+    parser.add_argument("--pruner", help="median, asha, hyperband or none (default: median; asha with --backend ray)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--timeout", type=float, help="seconds after which workers start no new trial")
     parser.add_argument("--folds", default="0", help="folds each trial trains; the value is their mean (default 0)")
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, help="worker processes on CPU (default 1)")
     parser.add_argument("--gpus", help="GPU ids to use, e.g. 0,1,2,3 (default: all visible)")
     parser.add_argument("--trials-per-gpu", type=int, default=1, help="concurrent trials on each GPU")
-    parser.add_argument("--stale-after", type=float, default=600.0, help="seconds without heartbeat (sent every 60 s) before another machine's trial counts as dead")
+    parser.add_argument("--stale-after", type=float, default=600.0, help="seconds without heartbeat before a trial counts as dead and is retried (journal: sent every 60 s; RDB: every stale-after/4 s, at most 30)")
     parser.add_argument("--max-failures", type=int, default=3, help="a worker stops after this many failed trials in a row")
     parser.add_argument("--no-export", action="store_true", help="do not write the best trial as a config file")
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
@@ -66,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="dashboard address")
     parser.add_argument("--port", type=int, default=8080, help="dashboard port")
     parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    ray = parser.add_argument_group("Ray backend (--backend ray)")
+    ray.add_argument("--backend", default="optuna", choices=("optuna", "ray"), help="who runs trials: skp's own workers (optuna) or Ray Tune")
+    ray.add_argument("--address", help="join a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: start a local one)")
+    ray.add_argument("--gpus-per-trial", type=float, help="GPUs per trial; 0.5 packs two trials on a GPU (default: 1 if the cluster has GPUs)")
+    ray.add_argument("--cpus-per-trial", type=float, help="CPUs per trial (default 1)")
+    ray.add_argument("--max-concurrent", type=int, help="trials running at once (default: as many as resources allow)")
+    ray.add_argument("--max-retries", type=int, help="times Ray restarts a trial whose worker died (default 2)")
     add_trainer_arguments(parser, "Lightning Trainer (every trial)")
     return parser
 
@@ -81,6 +89,34 @@ def _freeze(space: dict, frozen: list[str]) -> tuple[dict, list]:
     return space, pairs
 
 
+RAY_FLAGS = ("address", "gpus_per_trial", "cpus_per_trial", "max_concurrent", "max_retries")
+WORKER_FLAGS = ("workers", "gpus")
+
+
+def check_backend_flags(args) -> None:
+    """Flags of the other backend would be silently ignored; refuse them instead."""
+    flags = RAY_FLAGS if args.backend == "optuna" else WORKER_FLAGS
+    given = [f"--{name.replace('_', '-')}" for name in flags if getattr(args, name) is not None]
+    if args.backend == "ray" and args.trials_per_gpu != 1:
+        given.append("--trials-per-gpu")
+    if given:
+        hint = "Pass --backend ray to use them." if args.backend == "optuna" else "Ray places trials itself: use --gpus-per-trial, --cpus-per-trial and --max-concurrent."
+        raise SkpError(f"{', '.join(given)} only apply{'s' if len(given) == 1 else ''} to the {'ray' if args.backend == 'optuna' else 'optuna'} backend. {hint}")
+
+
+def ray_options(args):
+    from skp.tune.ray_backend import RayOptions
+    from skp.tune.study import MAX_RETRIES
+
+    return RayOptions(
+        address=args.address,
+        gpus_per_trial=args.gpus_per_trial,
+        cpus_per_trial=1.0 if args.cpus_per_trial is None else args.cpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        max_retries=MAX_RETRIES if args.max_retries is None else args.max_retries,
+    )
+
+
 def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     """Options, validated search space and the base config, before anything runs."""
     from skp.configs import load_config
@@ -90,6 +126,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     from skp.tune.study import import_optuna
 
     import_optuna()
+    check_backend_flags(args)
     cfg = load_config(args.config, tokens)
     check_config(cfg)
     space, frozen = _freeze(validate_space(cfg), args.freeze)
@@ -103,7 +140,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         study_name=args.study or args.config,
         storage=args.storage,
         sampler=args.sampler,
-        pruner=args.pruner,
+        pruner=args.pruner or ("asha" if args.backend == "ray" else "median"),
         seed=args.seed,
         trials=args.trials,
         timeout=args.timeout,
@@ -123,7 +160,7 @@ def open_study(options: TuneOptions, cfg, space: dict):
     try:
         return optuna.create_study(
             study_name=options.study_name,
-            storage=make_storage(options.storage, options.study_name),
+            storage=make_storage(options.storage, options.study_name, options.stale_after),
             direction=direction,
             load_if_exists=True,
             sampler=make_sampler(options.sampler, options.seed, space),
@@ -169,7 +206,7 @@ def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
     from skp.tune.study import make_storage
 
     print(f"skp-tune: optuna-dashboard on http://{host}:{port} (Ctrl-C stops it)")
-    optuna_dashboard.run_server(make_storage(options.storage, options.study_name, heartbeat=False), host=host, port=port)
+    optuna_dashboard.run_server(make_storage(options.storage, options.study_name), host=host, port=port)
 
 
 def tune(argv: list[str], args, tokens: list[str]) -> int:
@@ -183,7 +220,14 @@ def tune(argv: list[str], args, tokens: list[str]) -> int:
         serve_dashboard(options, args.host, args.port)
         return 0
     study = open_study(options, cfg, space)
-    if not args.report:
+    if not args.report and args.backend == "ray":
+        from skp.tune.ray_backend import import_ray, run_ray
+
+        import_ray()  # the install hint before any data preparation
+        if cfg.prepare_data is not None:
+            cfg.prepare_data(cfg)
+        run_ray(options, ray_options(args), space, cfg, study)
+    elif not args.report:
         if cfg.prepare_data is not None:
             cfg.prepare_data(cfg)  # once, before workers race for it
         slots = worker_slots(args)

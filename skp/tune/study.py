@@ -9,6 +9,7 @@ from skp.errors import SkpError, choose
 
 SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp", "grid")
 PRUNERS = ("median", "asha", "hyperband", "none")
+MAX_RETRIES = 2  # a trial whose worker died runs this many more times
 
 
 def import_optuna():
@@ -32,11 +33,12 @@ def default_storage_path(study_name: str) -> Path:
     return study_dir(study_name) / "journal.log"
 
 
-def make_storage(url: str | None, study_name: str, heartbeat: bool = True):
+def make_storage(url: str | None, study_name: str, stale_after: float | None = None):
     """A journal file under studies/ by default (safe for many processes), else an RDB URL.
 
-    RDB storages get Optuna's heartbeat, so a trial whose process died is failed and
-    retried by whichever worker asks for the next trial.
+    Workers pass `stale_after`: RDB storages then get Optuna's heartbeat, so a trial
+    whose process sent none for that many seconds is failed and retried by whichever
+    worker looks next. Readers (report, dashboard, skp-ensemble) pass nothing.
     """
     optuna = import_optuna()
     if url is None or url.endswith(".log"):
@@ -46,16 +48,19 @@ def make_storage(url: str | None, study_name: str, heartbeat: bool = True):
         path.parent.mkdir(parents=True, exist_ok=True)
         # The open-lock works on NFS too, where several machines may share the file.
         return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
-    if not heartbeat:
-        return optuna.storages.RDBStorage(url)
-    from optuna.storages import RetryFailedTrialCallback
+    try:
+        if stale_after is None:
+            return optuna.storages.RDBStorage(url)
+        from optuna.storages import RetryFailedTrialCallback
 
-    return optuna.storages.RDBStorage(
-        url,
-        heartbeat_interval=30,
-        grace_period=120,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
-    )
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=max(1, int(min(30, stale_after / 4))),
+            grace_period=max(1, int(stale_after)),
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRIES),
+        )
+    except (ImportError, ModuleNotFoundError) as err:
+        raise SkpError(f"--storage {url}: {err}. For PostgreSQL: pip install 'skp[postgres]'.") from None
 
 
 def make_sampler(name: str, seed: int | None, space: dict):

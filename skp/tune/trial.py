@@ -52,30 +52,45 @@ def heartbeat(trial, interval: float = HEARTBEAT_SECONDS):
         thread.join()
 
 
-class ReportToTrial(pl.Callback):
-    """Reports the monitored value after every validation epoch and prunes.
+class FoldReporter(pl.Callback):
+    """Turns each validation epoch into the value a scheduler compares across trials.
 
-    Runs after RunArtifacts, so a pruned trial keeps the checkpoint and OOF file of
-    its best epoch so far.
+    With several folds, that value is the running mean: best values of the folds
+    already trained plus the current fold's epoch value. Runs after RunArtifacts, so
+    a stopped trial keeps the checkpoint and OOF file of its best epoch so far.
     """
 
-    def __init__(self, trial, monitor: str, step_offset: int = 0, earlier_folds=()):
-        self.trial, self.monitor, self.step_offset = trial, monitor, step_offset
+    def __init__(self, monitor: str, step_offset: int = 0, earlier_folds=()):
+        self.monitor, self.step_offset = monitor, step_offset
         self.earlier_folds = list(earlier_folds)  # best values of the folds already trained
 
     def on_validation_end(self, trainer, pl_module):
         if trainer.sanity_checking:
             return
-        import optuna
-
         value = float(trainer.callback_metrics[self.monitor])
         epoch = trainer.current_epoch
         if not math.isfinite(value):
             raise TrialFailed(f"{self.monitor} was {value} at epoch {epoch}")
         running_mean = (sum(self.earlier_folds) + value) / (len(self.earlier_folds) + 1)
-        self.trial.report(running_mean, step=self.step_offset + epoch)
+        self.report(trainer, value, running_mean, self.step_offset + epoch)
+
+    def report(self, trainer, value: float, running_mean: float, step: int) -> None:
+        raise NotImplementedError
+
+
+class ReportToTrial(FoldReporter):
+    """Reports to an Optuna trial and prunes when its pruner says so."""
+
+    def __init__(self, trial, monitor: str, step_offset: int = 0, earlier_folds=()):
+        super().__init__(monitor, step_offset, earlier_folds)
+        self.trial = trial
+
+    def report(self, trainer, value, running_mean, step):
+        import optuna
+
+        self.trial.report(running_mean, step=step)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {epoch} with {self.monitor}={value:.5g}")
+            raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch} with {self.monitor}={value:.5g}")
 
 
 def trial_config(trial, config_name: str, overrides: list, space: dict):
@@ -96,22 +111,35 @@ def run_trial(trial, options, space: dict) -> float:
         raise
 
 
-def _train_trial(trial, options, space: dict) -> float:
-    storage = trial.study._storage
-    storage.set_trial_system_attr(trial._trial_id, HOST, socket.gethostname())
-    storage.set_trial_system_attr(trial._trial_id, PID, os.getpid())
-    cfg, params = trial_config(trial, options.config, options.overrides, space)
-    check_config(cfg)
-    run_id = f"{options.study_name}-trial{trial.number:04d}"
-    settings = list(options.overrides) + sorted(params.items())
-    # absolute, so the dashboard and skp-ensemble find runs from any directory
-    directory = prepare_run_dir(
-        cfg, run_id, config_fingerprint(cfg, settings), overwrite=True, overrides=settings
-    ).resolve()
+def trial_run_id(study_name: str, number: int) -> str:
+    return f"{study_name}-trial{number:04d}"
+
+
+def trial_settings(options, params: dict) -> list:
+    """CLI overrides then suggested values: what rebuilds the trial's config later."""
+    return list(options.overrides) + sorted(params.items())
+
+
+def record_trial(trial, options, settings: list, directory) -> None:
+    """The user attributes through which --report and skp-ensemble find a trial's run."""
     trial.set_user_attr("run_dir", str(directory))
-    trial.set_user_attr("run_id", run_id)
+    trial.set_user_attr("run_id", trial_run_id(options.study_name, trial.number))
     trial.set_user_attr("config_name", options.config)
     trial.set_user_attr("overrides", [[k, v] for k, v in settings])
+
+
+def prepare_trial_dir(cfg, run_id: str, settings: list):
+    # absolute, so the dashboard and skp-ensemble find runs from any directory
+    fingerprint = config_fingerprint(cfg, settings)
+    return prepare_run_dir(cfg, run_id, fingerprint, overwrite=True, overrides=settings).resolve()
+
+
+def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) -> float:
+    """Train options.folds in turn into `directory`; return the mean of their best values.
+
+    `make_reporter(monitor, step_offset, earlier_folds)` builds each fold's FoldReporter;
+    `on_progress(checkpoints, best_epochs)` hears about each fold as it starts and ends.
+    """
     monitor = f"val/{cfg.val_metric}"
     best_values, checkpoints, best_epochs = [], [], []
     try:
@@ -120,16 +148,40 @@ def _train_trial(trial, options, space: dict) -> float:
             fold_cfg.fold = fold
             fold_dir = directory / f"fold{fold}"
             checkpoints.append(str(fold_dir / "best.pt"))
-            trial.set_user_attr("checkpoints", checkpoints)
-            reporter = ReportToTrial(trial, monitor, i * cfg.num_epochs, earlier_folds=best_values)
+            if on_progress:
+                on_progress(checkpoints, best_epochs)
+            reporter = make_reporter(monitor, i * cfg.num_epochs, best_values)
             summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], tuning=True)
             if summary["best_value"] is None:
                 raise TrialFailed(f"{monitor} was never finite in fold {fold}")
             best_values.append(summary["best_value"])
             best_epochs.append(summary["best_epoch"])
-            trial.set_user_attr("best_epoch", best_epochs if len(options.folds) > 1 else best_epochs[0])
-    except SystemExit:
-        raise KeyboardInterrupt from None  # Lightning's Ctrl-C exit; Optuna fails the trial
+            if on_progress:
+                on_progress(checkpoints, best_epochs)
     except SkpError as err:
         raise TrialFailed(str(err)) from None
     return sum(best_values) / len(best_values)
+
+
+def _train_trial(trial, options, space: dict) -> float:
+    storage = trial.study._storage
+    storage.set_trial_system_attr(trial._trial_id, HOST, socket.gethostname())
+    storage.set_trial_system_attr(trial._trial_id, PID, os.getpid())
+    cfg, params = trial_config(trial, options.config, options.overrides, space)
+    check_config(cfg)
+    settings = trial_settings(options, params)
+    directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings)
+    record_trial(trial, options, settings, directory)
+
+    def on_progress(checkpoints, best_epochs):
+        trial.set_user_attr("checkpoints", checkpoints)
+        if best_epochs:
+            trial.set_user_attr("best_epoch", best_epochs if len(options.folds) > 1 else best_epochs[0])
+
+    def make_reporter(monitor, step_offset, earlier_folds):
+        return ReportToTrial(trial, monitor, step_offset, earlier_folds)
+
+    try:
+        return fit_trial_folds(cfg, options, directory, make_reporter, on_progress)
+    except SystemExit:
+        raise KeyboardInterrupt from None  # Lightning's Ctrl-C exit; Optuna fails the trial

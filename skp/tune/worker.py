@@ -8,10 +8,10 @@ import socket
 import sys
 import time
 
-from skp.tune.study import import_optuna, make_pruner, make_sampler, make_storage
+from skp.tune.study import MAX_RETRIES, import_optuna, make_pruner, make_sampler, make_storage
 from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
 
-MAX_RETRIES = 2
+POLL_SECONDS = 2.0  # how often an idle worker looks whether others' trials finished or died
 
 
 def _alive(pid: int) -> bool:
@@ -54,6 +54,15 @@ def fail_stale_trials(study, stale_after: float) -> list[int]:
     return failed
 
 
+def fail_dead_trials(study, stale_after: float) -> None:
+    """Journal storage: skp's heartbeat attributes; RDB storage: Optuna's heartbeat table."""
+    optuna = import_optuna()
+    if isinstance(study._storage, optuna.storages.JournalStorage):
+        fail_stale_trials(study, stale_after)
+    else:
+        optuna.storages.fail_stale_trials(study)  # its RetryFailedTrialCallback queues the retry
+
+
 def finished_and_running(study) -> tuple[int, int]:
     from optuna.trial import TrialState
 
@@ -76,23 +85,23 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
     optuna = import_optuna()
     from optuna.trial import TrialState
 
-    storage = make_storage(options.storage, options.study_name)
-    seed = None if options.seed is None else options.seed + worker_index  # workers must not propose alike
-    study = optuna.load_study(
-        study_name=options.study_name,
-        storage=storage,
-        sampler=make_sampler(options.sampler, seed, space),
-        pruner=make_pruner(options.pruner),
-    )
-    journal = isinstance(storage, optuna.storages.JournalStorage)
+    storage = make_storage(options.storage, options.study_name, options.stale_after)
+    study = optuna.load_study(study_name=options.study_name, storage=storage)
+    # Workers, and re-runs of the command, must not propose the same parameters again.
+    seed = None if options.seed is None else options.seed + worker_index + len(study.trials)
+    study.sampler = make_sampler(options.sampler, seed, space)
+    study.pruner = make_pruner(options.pruner)
     deadline = None if options.timeout is None else time.time() + options.timeout
     ran, failures_in_a_row = 0, 0
     while deadline is None or time.time() < deadline:
-        if journal:
-            fail_stale_trials(study, options.stale_after)
+        fail_dead_trials(study, options.stale_after)
         finished, running = finished_and_running(study)
-        if finished + running >= options.trials:
+        if finished >= options.trials:
             break
+        if finished + running >= options.trials:
+            # the study is complete unless a running trial dies; then its retry needs a worker
+            time.sleep(POLL_SECONDS)
+            continue
         study.optimize(
             lambda trial: run_trial(trial, options, space),
             n_trials=1,

@@ -1,0 +1,195 @@
+"""skp-tune --backend ray: the study's trials as Ray Tune trials, on one machine or a cluster.
+
+The Optuna study stays the record: StudySearch (OptunaSearch) asks it for parameters
+and writes every result into it, so the dashboard, --report and skp-ensemble see no
+difference. Ray adds placement of trials on a cluster's nodes and on fractions of a
+GPU, its schedulers, and retries of trials whose worker died.
+
+Each command runs one Ray experiment under studies/<study>/ray/exp-<k>. Re-running the
+command restores an unfinished experiment (Tuner.restore: its trials keep their Optuna
+trials), or starts a new one for the trials the study still lacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from skp.errors import SkpError, choose
+from skp.tune.study import study_dir
+
+SCHEDULERS = ("asha", "hyperband", "median", "none")
+DONE = "skp-done"  # written into an experiment directory when its fit() returned
+
+
+@dataclass
+class RayOptions:
+    address: str | None
+    gpus_per_trial: float | None  # None: one GPU per trial when the cluster has GPUs
+    cpus_per_trial: float
+    max_concurrent: int | None
+    max_retries: int
+
+
+def import_ray():
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise SkpError("--backend ray needs Ray Tune, which is not installed: pip install 'skp[ray]'.") from None
+    return ray, tune
+
+
+def max_steps(cfg, space: dict, folds: list) -> int:
+    """Validation epochs of the longest possible trial: the schedulers' max_t."""
+    from skp.tune.space import Categorical, Int
+
+    epochs = space.get("num_epochs")
+    if isinstance(epochs, Int):
+        longest = epochs.high
+    elif isinstance(epochs, Categorical):
+        longest = max(epochs.choices)
+    else:
+        longest = cfg.num_epochs
+    return longest * len(folds)
+
+
+def make_scheduler(name: str, mode: str, max_t: int):
+    """Ray's counterparts of the Optuna backend's pruners, stepping once per validation epoch."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
+
+    common = {"time_attr": "training_iteration", "metric": "val_metric", "mode": mode}
+    schedulers = {
+        "asha": lambda: ASHAScheduler(max_t=max_t, grace_period=1, reduction_factor=3, **common),
+        "hyperband": lambda: HyperBandScheduler(max_t=max_t, reduction_factor=3, **common),
+        # the Optuna backend's MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        "median": lambda: MedianStoppingRule(grace_period=2, min_samples_required=5, **common),
+        "none": FIFOScheduler,
+    }
+    return choose(schedulers, name, "--pruner (with --backend ray)")()
+
+
+def worker_environment() -> dict:
+    """skp's environment variables for every worker, paths made absolute for other machines."""
+    paths = ("SKP_SAVE_DIR", "SKP_DATA_DIR", "SKP_STUDIES_DIR")
+    return {k: str(Path(v).resolve()) if k in paths else v for k, v in os.environ.items() if k.startswith("SKP_")}
+
+
+def start_ray(ray, address: str | None) -> None:
+    try:
+        ray.init(
+            address=address,
+            runtime_env={"env_vars": worker_environment()},
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+        )
+    except ConnectionError as err:
+        raise SkpError(
+            f"Cannot join the Ray cluster at {address!r}: {err}. Start it with `ray start --head` "
+            f"(then --address auto), or leave --address out to start a local Ray instance."
+        ) from None
+
+
+def experiments(root: Path) -> list[Path]:
+    return sorted((p for p in root.glob("exp-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
+
+
+def fail_orphans(study, keep: str | None) -> list[int]:
+    """Fail RUNNING trials of Ray experiments other than `keep`: their driver died
+    before it could restore them, so nothing will ever finish them."""
+    from optuna.trial import TrialState
+
+    from skp.tune.ray_search import EXPERIMENT
+
+    storage, failed = study._storage, []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.system_attrs.get(EXPERIMENT)
+        if owner is None or owner == keep:
+            continue
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"Ray experiment {owner} ended without finishing it")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        failed.append(trial.number)
+    return failed
+
+
+def trial_resources(ray, options: RayOptions) -> dict:
+    gpus = options.gpus_per_trial
+    if gpus is None:
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
+    return {"cpu": options.cpus_per_trial, "gpu": gpus}
+
+
+def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
+    """Run (or resume) this study's Ray experiment until the study holds options.trials."""
+    ray, tune = import_ray()
+    from skp.tune import ray_trial
+    from skp.tune.ray_search import StudySearch
+    from skp.tune.study import make_sampler
+    from skp.tune.worker import finished_and_running
+
+    root = (study_dir(options.study_name) / "ray").resolve()
+    earlier = experiments(root)
+    restoring = bool(earlier) and not (earlier[-1] / DONE).exists()
+    if restoring and not tune.Tuner.can_restore(str(earlier[-1])):
+        restoring = False  # the driver died before Ray saved anything; its trials are orphans
+    experiment = earlier[-1] if restoring else root / f"exp-{len(earlier) + 1}"
+    fail_orphans(study, keep=str(experiment) if restoring else None)
+    finished, running = finished_and_running(study)
+    remaining = options.trials - finished - running
+    if not restoring and remaining <= 0:
+        print(f"skp-tune: study {options.study_name!r} already holds {finished} finished trials.")
+        return
+
+    mode = "max" if cfg.val_track == "max" else "min"
+    # Lightning's bars and summaries would fill the Ray log; Ray prints its own trial table.
+    trainer_kwargs = {"enable_progress_bar": False, "enable_model_summary": False, **options.trainer_kwargs}
+    worker_options = replace(options, trainer_kwargs=trainer_kwargs)
+    start_ray(ray, ray_options.address)
+    try:
+        resources = trial_resources(ray, ray_options)
+        trainable = tune.with_resources(
+            tune.with_parameters(ray_trial.train, options=worker_options, cwd=os.getcwd()), resources
+        )
+        if restoring:
+            print(f"skp-tune: resuming Ray experiment {experiment}")
+            tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True, resume_errored=False)
+        else:
+            print(
+                f"skp-tune: study {options.study_name!r} on Ray: {remaining} trials, "
+                f"{resources['cpu']:g} CPU and {resources['gpu']:g} GPU each, experiment {experiment}"
+            )
+            # offset like the Optuna backend's workers: a new experiment must not re-propose
+            seed = None if options.seed is None else options.seed + len(study.trials)
+            searcher = StudySearch(
+                options, space, str(experiment),
+                sampler=make_sampler(options.sampler, seed, space),
+                storage=study._storage,
+                mode=mode,
+            )
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher,
+                    scheduler=make_scheduler(options.pruner, mode, max_steps(cfg, space, options.folds)),
+                    num_samples=remaining,
+                    max_concurrent_trials=ray_options.max_concurrent,
+                    time_budget_s=options.timeout,
+                    reuse_actors=True,  # a new trial skips the worker's imports (seconds each)
+                ),
+                run_config=tune.RunConfig(
+                    name=experiment.name,
+                    storage_path=str(root),
+                    failure_config=tune.FailureConfig(max_failures=ray_options.max_retries),
+                    verbose=1,
+                ),
+            )
+        tuner.fit()
+        (experiment / DONE).write_text("fit() returned\n")
+    finally:
+        ray.shutdown()
+    orphans = fail_orphans(study, keep=None)
+    if orphans:
+        print(f"skp-tune: trials {orphans} never finished in Ray and are marked failed.", file=sys.stderr)

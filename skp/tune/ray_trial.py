@@ -1,0 +1,87 @@
+"""One Ray Tune trial: the same run directory and folds as an Optuna-backend trial.
+
+Runs in a Ray worker process, possibly on another machine. It never touches the
+study storage: everything the study records travels back in the reported results,
+and the driver's StudySearch writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import ray
+from ray import tune
+
+from skp.callbacks.run_artifacts import RunArtifacts
+from skp.configs import load_config
+from skp.configs.overrides import apply_overrides
+from skp.errors import SkpError
+from skp.trainer import check_config
+from skp.tune.trial import (
+    FoldReporter,
+    TrialFailed,
+    fit_trial_folds,
+    prepare_trial_dir,
+    trial_run_id,
+    trial_settings,
+)
+
+TRIAL_NUMBER = "skp:trial_number"  # a constant the searcher adds to the trial's config
+WORST = {"max": float("-inf"), "min": float("inf")}
+
+
+def where() -> dict:
+    """Node, host and process of this trial, recorded on the Optuna trial."""
+    return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
+
+
+class ReportToRay(FoldReporter):
+    """Reports every validation epoch with `ray.tune.report`; Ray's scheduler decides
+    whether the trial goes on, and stops the worker if not."""
+
+    def __init__(self, monitor: str, step_offset: int, earlier_folds, fold: int, last_fold: bool, place: dict):
+        super().__init__(monitor, step_offset, earlier_folds)
+        self.fold, self.last_fold, self.place = fold, last_fold, place
+
+    def report(self, trainer, value, running_mean, step):
+        artifacts = next(c for c in trainer.callbacks if isinstance(c, RunArtifacts))
+        best_so_far = (sum(self.earlier_folds) + artifacts.best_value) / (len(self.earlier_folds) + 1)
+        tune.report({
+            "val_metric": running_mean,
+            "objective": best_so_far,
+            "step": step,
+            "fold": self.fold,
+            "best_epoch": artifacts.best_epoch,
+            # Ray marks a trial done alike whether it ended or its scheduler stopped it
+            "final": self.last_fold and (trainer.current_epoch + 1 >= trainer.max_epochs or trainer.should_stop),
+            **self.place,
+        })
+
+
+def train(params: dict, options, cwd: str) -> None:
+    """Ray Tune function trainable (options and cwd come through tune.with_parameters)."""
+    if os.path.isdir(cwd):  # relative save and data paths mean what they meant to the driver
+        os.chdir(cwd)
+    params = dict(params)
+    number = params.pop(TRIAL_NUMBER)
+    cfg = load_config(options.config, options.overrides)
+    apply_overrides(cfg, list(params.items()))
+    settings = trial_settings(options, params)
+    place = where()
+    step = 0
+
+    def make_reporter(monitor, step_offset, earlier_folds):
+        nonlocal step
+        step = step_offset
+        index = len(earlier_folds)
+        return ReportToRay(monitor, step_offset, earlier_folds, options.folds[index], index == len(options.folds) - 1, place)
+
+    try:
+        check_config(cfg)
+        directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, number), settings)
+        fit_trial_folds(cfg, options, directory, make_reporter)
+    except (TrialFailed, SkpError) as err:
+        # Reported rather than raised: Ray would retry an exception, and a NaN loss or a
+        # bad config fails the same way every time. The worst value keeps schedulers sane.
+        tune.report({"val_metric": WORST[cfg.val_track], "step": step, "fail_reason": str(err), **place})
