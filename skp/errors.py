@@ -20,9 +20,10 @@ def did_you_mean(name: str, candidates) -> str:
 def choose(table: dict, name: str, attribute: str):
     """table[name] for a name chosen in the config as `attribute`, or an error listing the choices."""
     if name not in table:
+        none = "" if attribute.startswith("--") else " or None"  # a flag cannot be None
         raise SkpError(
             f"Unknown {attribute} {name!r}.{did_you_mean(str(name), table)} "
-            f"Choose one of {', '.join(table)} or None."
+            f"Choose one of {', '.join(table)}{none}."
         )
     return table[name]
 

@@ -100,8 +100,9 @@ def check_backend_flags(args) -> None:
     if args.backend == "ray" and args.trials_per_gpu != 1:
         given.append("--trials-per-gpu")
     if given:
-        hint = "Pass --backend ray to use them." if args.backend == "optuna" else "Ray places trials itself: use --gpus-per-trial, --cpus-per-trial and --max-concurrent."
-        raise SkpError(f"{', '.join(given)} only apply{'s' if len(given) == 1 else ''} to the {'ray' if args.backend == 'optuna' else 'optuna'} backend. {hint}")
+        other, verb = ("ray" if args.backend == "optuna" else "optuna"), ("applies" if len(given) == 1 else "apply")
+        hint = "Add --backend ray." if args.backend == "optuna" else "Ray places trials itself: use --gpus-per-trial, --cpus-per-trial and --max-concurrent."
+        raise SkpError(f"{', '.join(given)} only {verb} to the {other} backend. {hint}")
 
 
 def ray_options(args):

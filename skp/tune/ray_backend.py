@@ -93,6 +93,11 @@ def start_ray(ray, address: str | None) -> None:
         ) from None
 
 
+def trial_dirname(trial) -> str:
+    """Short trial directory names (Ray's default spells out every parameter)."""
+    return f"trial-{trial.trial_id}"
+
+
 def experiments(root: Path) -> list[Path]:
     return sorted((p for p in root.glob("exp-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
 
@@ -122,6 +127,14 @@ def trial_resources(ray, options: RayOptions) -> dict:
     return {"cpu": options.cpus_per_trial, "gpu": gpus}
 
 
+def concurrent_trials(ray, resources: dict, max_concurrent: int | None) -> int:
+    """Trials the cluster can run at once with these resources (at least one)."""
+    cluster = ray.cluster_resources()
+    fits = [cluster.get(key.upper(), 0) / need for key, need in resources.items() if need > 0]
+    slots = max(1, int(min(fits))) if fits else 1
+    return min(slots, max_concurrent) if max_concurrent else slots
+
+
 def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
     """Run (or resume) this study's Ray experiment until the study holds options.trials."""
     ray, tune = import_ray()
@@ -144,12 +157,16 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
         return
 
     mode = "max" if cfg.val_track == "max" else "min"
+    scheduler = make_scheduler(options.pruner, mode, max_steps(cfg, space, options.folds))
     # Lightning's bars and summaries would fill the Ray log; Ray prints its own trial table.
     trainer_kwargs = {"enable_progress_bar": False, "enable_model_summary": False, **options.trainer_kwargs}
     worker_options = replace(options, trainer_kwargs=trainer_kwargs)
     start_ray(ray, ray_options.address)
     try:
         resources = trial_resources(ray, ray_options)
+        # Ray Tune keeps one trial pending at a time with a search algorithm, so trials
+        # shorter than a worker's start never overlap; let every free slot get one.
+        os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", str(concurrent_trials(ray, resources, ray_options.max_concurrent)))
         trainable = tune.with_resources(
             tune.with_parameters(ray_trial.train, options=worker_options, cwd=os.getcwd()), resources
         )
@@ -173,11 +190,12 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
                 trainable,
                 tune_config=tune.TuneConfig(
                     search_alg=searcher,
-                    scheduler=make_scheduler(options.pruner, mode, max_steps(cfg, space, options.folds)),
+                    scheduler=scheduler,
                     num_samples=remaining,
                     max_concurrent_trials=ray_options.max_concurrent,
                     time_budget_s=options.timeout,
                     reuse_actors=True,  # a new trial skips the worker's imports (seconds each)
+                    trial_dirname_creator=trial_dirname,
                 ),
                 run_config=tune.RunConfig(
                     name=experiment.name,

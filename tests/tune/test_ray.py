@@ -1,0 +1,248 @@
+"""skp-tune --backend ray: flags and recording (fast), real Ray runs and a two-node cluster (slow)."""
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from skp.errors import SkpError
+from skp.tune.cli import build_parser, main, prepare
+from skp.tune.study import make_sampler, make_storage
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+FAST = ["--num_epochs", "2", "--limit_train_batches", "4"]
+
+
+def _study(name):
+    return optuna.load_study(study_name=name, storage=make_storage(None, name))
+
+
+def _states(study):
+    return sorted(t.state.name for t in study.trials)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--gpus-per-trial", "0.5"], "--gpus-per-trial only applies to the ray backend"),
+        (["--address", "auto", "--max-concurrent", "2"], "--address, --max-concurrent only apply to the ray backend"),
+        (["--backend", "ray", "--workers", "2"], "--workers only applies to the optuna backend"),
+        (["--backend", "ray", "--trials-per-gpu", "2"], "--trials-per-gpu only applies to the optuna backend"),
+        (["--backend", "ray", "--pruner", "pbt"], "Unknown --pruner 'pbt'. Choose one of median, asha, hyperband, none."),
+    ],
+)
+def test_flags_of_the_other_backend_are_refused(argv, message, capsys, monkeypatch):
+    monkeypatch.setattr("skp.tune.ray_backend.start_ray", lambda *a: pytest.fail("Ray must not start"))
+    assert main(["digits.cfg_baseline", "--study", "pytest_ray_flags", *argv, *FAST]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_without_ray_the_backend_says_how_to_install_it(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    assert main(["digits.cfg_baseline", "--study", "pytest_no_ray", "--backend", "ray", *FAST]) == 2
+    assert "pip install 'skp[ray]'" in capsys.readouterr().err
+
+
+def test_training_and_the_optuna_backend_import_nothing_from_ray():
+    code = "import sys, skp.train, skp.tune.cli, skp.tune.worker, skp.ensemble.cli; sys.exit('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_schedulers_stop_no_trial_before_its_longest_schedule():
+    from ray.tune.schedulers import ASHAScheduler
+
+    from skp.configs import load_config
+    from skp.tune.ray_backend import make_scheduler, max_steps
+    from skp.tune.space import Int
+
+    cfg = load_config("digits.cfg_baseline")
+    assert max_steps(cfg, {}, [0, 1]) == 2 * cfg.num_epochs
+    assert max_steps(cfg, {"num_epochs": Int(2, 9)}, [0]) == 9
+    scheduler = make_scheduler("asha", "max", 9)
+    assert isinstance(scheduler, ASHAScheduler) and scheduler._max_t == 9
+    with pytest.raises(SkpError, match="Did you mean 'hyperband'"):
+        make_scheduler("hyperbnad", "max", 9)
+
+
+@pytest.fixture
+def searcher():
+    """A StudySearch on a fresh journal study, as run_ray builds it."""
+    from skp.tune.cli import open_study
+    from skp.tune.ray_search import StudySearch
+
+    args, tokens = build_parser().parse_known_args(["digits.cfg_baseline", "--study", f"pytest_search_{secrets.token_hex(3)}", "--backend", "ray"])
+    options, space, cfg = prepare(args, tokens)
+    study = open_study(options, cfg, space)
+    search = StudySearch(options, space, "exp-1", make_sampler("random", 0, space), study._storage, "max")
+    return search, options, space
+
+
+def _result(step, val, objective, final, **extra):
+    return {"val_metric": val, "objective": objective, "step": step, "fold": 0, "best_epoch": step,
+            "final": final, "node_id": "node-a", "host": "host-a", **extra}
+
+
+def test_study_search_records_trials_like_the_optuna_backend(searcher):
+    from skp.tune.ray_trial import TRIAL_NUMBER
+
+    search, options, space = searcher
+    params = {tid: search.suggest(tid) for tid in ("done", "stopped", "nan", "crashed")}
+    assert set(params["done"]) == set(space) | {TRIAL_NUMBER}
+    for step in (0, 1):
+        search.on_trial_result("done", _result(step, 0.5 + step / 10, 0.5 + step / 10, final=step == 1))
+    search.on_trial_complete("done", _result(1, 0.6, 0.6, final=True, done=True))
+    search.on_trial_result("stopped", _result(0, 0.2, 0.2, final=False))
+    search.on_trial_complete("stopped", _result(1, 0.1, 0.2, final=False, done=True))  # the scheduler's stop
+    search.on_trial_complete("nan", {"val_metric": float("-inf"), "step": 0, "fail_reason": "val/accuracy was nan at epoch 0"})
+    search.on_trial_complete("crashed", None, error=True)
+
+    done, stopped, nan, crashed = _study(options.study_name).trials
+    assert done.state == TrialState.COMPLETE and done.value == pytest.approx(0.6)
+    assert done.intermediate_values == {0: 0.5, 1: 0.6} and done.params == {k: v for k, v in params["done"].items() if k != TRIAL_NUMBER}
+    assert done.user_attrs["node_id"] == "node-a" and done.user_attrs["best_epoch"] == 1
+    assert done.user_attrs["run_id"] == f"{options.study_name}-trial0000"
+    assert dict(done.user_attrs["overrides"])["optimizer_params.lr"] == done.params["optimizer_params.lr"]
+    assert done.user_attrs["checkpoints"] == [str(Path(done.user_attrs["run_dir"]) / "fold0" / "best.pt")]
+    assert stopped.state == TrialState.PRUNED and stopped.intermediate_values == {0: 0.2, 1: 0.1}
+    assert nan.state == TrialState.FAIL and "nan" in nan.user_attrs["fail_reason"]
+    assert crashed.state == TrialState.FAIL and "every retry" in crashed.user_attrs["fail_reason"]
+
+
+def test_a_retried_trial_keeps_its_first_intermediate_values(searcher):
+    search, options, _ = searcher
+    search.suggest("t")
+    search.on_trial_result("t", _result(0, 0.3, 0.3, final=False))
+    search.on_trial_result("t", _result(0, 0.9, 0.9, final=False))  # the worker died and started over
+    assert _study(options.study_name).trials[0].intermediate_values == {0: 0.3}
+
+
+# ---- real Ray runs ---------------------------------------------------------------------------
+
+
+def _skp_tune(*argv, env=None, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", *argv, "--no-export"],
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+    )
+
+
+def _finish(process, timeout=300):
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+@pytest.mark.slow
+def test_local_ray_study_records_runs_and_a_rerun_adds_only_the_missing_trials():
+    name = "pytest_ray_local"
+    _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "3", *FAST))
+    out = _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "4", *FAST))
+    assert "1 trials" in out  # the second experiment ran only the missing trial
+    study = _study(name)
+    assert len(study.trials) == 4
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    for trial in study.trials:
+        run = Path(trial.user_attrs["run_dir"])
+        assert (run / "run.json").exists() and trial.user_attrs["node_id"]
+        assert Path(trial.user_attrs["checkpoints"][0]).exists()
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4  # no re-proposed parameters
+    experiments = sorted(p.name for p in (Path(os.environ["SKP_STUDIES_DIR"]) / name / "ray").iterdir())
+    assert experiments == ["exp-1", "exp-2"]
+
+
+@pytest.mark.slow
+def test_a_killed_driver_resumes_with_the_same_command_and_counts_each_trial_once():
+    name = "pytest_ray_killed"
+    argv = ["--backend", "ray", "--study", name, "--trials", "3", "--pruner", "none", "--max-concurrent", "2",
+            "--num_epochs", "3", "--limit_train_batches", "10"]
+    driver = _skp_tune(*argv)
+    try:
+        for _ in range(300):
+            time.sleep(0.5)
+            trials = _study(name).trials if (Path(os.environ["SKP_STUDIES_DIR"]) / name).exists() else []
+            if any(t.intermediate_values for t in trials):
+                break
+        else:
+            pytest.fail("no trial reported an epoch")
+    finally:
+        driver.kill()  # SIGKILL: no clean-up; Ray's processes share the driver's fate
+        driver.communicate()
+    assert any(t.state == TrialState.RUNNING for t in _study(name).trials)
+    out = _finish(_skp_tune(*argv))
+    study = _study(name)
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 3, out[-3000:]
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    # a trial Ray restored finished as itself; one it never saved is failed with a reason
+    assert all("fail_reason" in t.user_attrs for t in study.trials if t.state == TrialState.FAIL)
+    assert len({t.user_attrs["run_id"] for t in finished}) == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A head and a worker node started with `ray start`, as on two machines; stopped by process group."""
+    port = _free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", str(100 * 2**20), "--block"]
+    nodes, logs = [], []
+
+    def start(*argv):
+        log = open(tmp_path / f"node{len(nodes)}.log", "w")
+        logs.append(log)
+        nodes.append(subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", *argv, *common],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def wait_for_nodes(count):
+        code = f"import ray; ray.init(address='127.0.0.1:{port}'); import sys; sys.exit(len([n for n in ray.nodes() if n['Alive']]) != {count})"
+        for _ in range(60):
+            if subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).returncode == 0:
+                return
+            time.sleep(1)
+        pytest.fail(f"the cluster never had {count} nodes: " + (tmp_path / "node0.log").read_text()[-2000:])
+
+    try:
+        start("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", str(tmp_path / "ray"))
+        wait_for_nodes(1)
+        start("--address", f"127.0.0.1:{port}")
+        wait_for_nodes(2)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        for node in reversed(nodes):
+            os.killpg(node.pid, signal.SIGTERM)
+        time.sleep(3)
+        for node in reversed(nodes):
+            try:
+                os.killpg(node.pid, signal.SIGKILL)  # what draining left behind
+            except ProcessLookupError:
+                pass
+            node.wait()
+        for log in logs:
+            log.close()
+
+
+@pytest.mark.slow
+def test_trials_run_on_both_nodes_of_a_cluster(ray_cluster):
+    address, env = ray_cluster
+    name = "pytest_ray_cluster"
+    argv = ["--backend", "ray", "--address", address, "--study", name, "--trials", "4", "--pruner", "none",
+            "--cpus-per-trial", "1", "--num_epochs", "2", "--limit_train_batches", "10"]
+    _finish(_skp_tune(*argv, env=env))
+    study = _study(name)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert len({t.user_attrs["node_id"] for t in study.trials}) == 2
