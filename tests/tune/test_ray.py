@@ -2,10 +2,12 @@
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -201,6 +203,7 @@ def ray_cluster(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", str(100 * 2**20), "--block"]
     nodes, logs = [], []
+    temp_dir = tempfile.mkdtemp(prefix="skp-ray-")
 
     def start(*argv):
         log = open(tmp_path / f"node{len(nodes)}.log", "w")
@@ -210,14 +213,20 @@ def ray_cluster(tmp_path):
 
     def wait_for_nodes(count):
         code = f"import ray; ray.init(address='127.0.0.1:{port}'); import sys; sys.exit(len([n for n in ray.nodes() if n['Alive']]) != {count})"
-        for _ in range(60):
-            if subprocess.run([sys.executable, "-c", code], env=env, capture_output=True).returncode == 0:
-                return
+        for _ in range(20):
+            if any(node.poll() is not None for node in nodes):
+                break
+            try:
+                if subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=30).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                pass
             time.sleep(1)
-        pytest.fail(f"the cluster never had {count} nodes: " + (tmp_path / "node0.log").read_text()[-2000:])
+        pytest.fail(f"the cluster never had {count} nodes: " + (tmp_path / f"node{len(nodes) - 1}.log").read_text()[-2000:])
 
     try:
-        start("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", str(tmp_path / "ray"))
+        # a short path: Ray's socket paths under it must stay within 107 bytes
+        start("--head", "--port", str(port), "--include-dashboard", "false", "--temp-dir", temp_dir)
         wait_for_nodes(1)
         start("--address", f"127.0.0.1:{port}")
         wait_for_nodes(2)
@@ -234,6 +243,7 @@ def ray_cluster(tmp_path):
             node.wait()
         for log in logs:
             log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.mark.slow
