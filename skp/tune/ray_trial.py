@@ -69,11 +69,8 @@ def train(params: dict, options, cwd: str) -> None:
     apply_overrides(cfg, list(params.items()))
     settings = trial_settings(options, params)
     place = where()
-    step = 0
 
     def make_reporter(monitor, step_offset, earlier_folds):
-        nonlocal step
-        step = step_offset
         index = len(earlier_folds)
         return ReportToRay(monitor, step_offset, earlier_folds, options.folds[index], index == len(options.folds) - 1, place)
 
@@ -84,4 +81,4 @@ def train(params: dict, options, cwd: str) -> None:
     except (TrialFailed, SkpError) as err:
         # Reported rather than raised: Ray would retry an exception, and a NaN loss or a
         # bad config fails the same way every time. The worst value keeps schedulers sane.
-        tune.report({"val_metric": WORST[cfg.val_track], "step": step, "fail_reason": str(err), **place})
+        tune.report({"val_metric": WORST[cfg.val_track], "fail_reason": str(err), **place})

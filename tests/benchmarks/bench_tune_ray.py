@@ -7,7 +7,7 @@ trials, epochs, TPE seed, and no pruning, so both train exactly the same epochs.
 - serial: one trial at a time (Optuna: one worker; Ray: --max-concurrent 1, 2 CPUs a trial)
 - parallel: two at once (Optuna: --workers 2; Ray: 1 CPU a trial)
 - gpu1 / gpu2: one or two trials on GPU 0 (Optuna: --trials-per-gpu 1|2; Ray:
-  --gpus-per-trial 1|0.5), 4 CPUs a Ray trial; the packing gain is gpu1 time / gpu2 time
+  --gpus-per-trial 1|0.5, --gpu-cpus CPUs a trial); the packing gain is gpu1 time / gpu2 time
 
     python tests/benchmarks/bench_tune_ray.py [--trials 6] [--epochs 3] [--repeats 1] [--modes serial,parallel]
     python tests/benchmarks/bench_tune_ray.py --modes gpu1,gpu2 --trials 8   # on a GPU machine
@@ -24,8 +24,8 @@ import time
 MODES = {
     "serial": (["--workers", "1"], ["--max-concurrent", "1", "--cpus-per-trial", "2"]),
     "parallel": (["--workers", "2"], ["--cpus-per-trial", "1"]),
-    "gpu1": (["--gpus", "0", "--trials-per-gpu", "1"], ["--gpus-per-trial", "1", "--cpus-per-trial", "4"]),
-    "gpu2": (["--gpus", "0", "--trials-per-gpu", "2"], ["--gpus-per-trial", "0.5", "--cpus-per-trial", "4"]),
+    "gpu1": (["--gpus", "0", "--trials-per-gpu", "1"], ["--gpus-per-trial", "1"]),
+    "gpu2": (["--gpus", "0", "--trials-per-gpu", "2"], ["--gpus-per-trial", "0.5"]),
 }
 
 
@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--modes", default="serial,parallel")
+    parser.add_argument("--gpu-cpus", default="4", help="--cpus-per-trial of Ray's GPU trials")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
@@ -65,6 +66,8 @@ def main():
         for repeat in range(args.repeats):
             for mode in args.modes.split(","):
                 optuna_flags, ray_flags = MODES[mode]
+                if mode.startswith("gpu"):
+                    ray_flags = [*ray_flags, "--cpus-per-trial", args.gpu_cpus]
                 for backend, flags in (("optuna", optuna_flags), ("ray", ["--backend", "ray", *ray_flags])):
                     name = f"{mode}-{backend}-{repeat}"
                     seconds = run([*common, "--study", name, *flags], env)

@@ -256,3 +256,11 @@ def test_trials_run_on_both_nodes_of_a_cluster(ray_cluster):
     study = _study(name)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     assert len({t.user_attrs["node_id"] for t in study.trials}) == 2
+
+
+@pytest.mark.slow
+def test_a_nan_trial_fails_at_once_with_its_reason_and_is_not_retried():
+    name = "pytest_ray_nan"
+    _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "1", "--freeze", "optimizer_params.lr=1e12", *FAST))
+    (trial,) = _study(name).trials
+    assert trial.state == TrialState.FAIL and "Training loss became" in trial.user_attrs["fail_reason"]
