@@ -257,7 +257,11 @@ def main(argv=None) -> int:
         print(f"skp-tune: error: {err}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, SystemExit):
-        print("skp-tune: interrupted; trials in flight are marked failed. Re-run the same command to continue.", file=sys.stderr)
+        print(
+            "skp-tune: interrupted. Re-run the same command to continue: the Optuna backend "
+            "marks the trials in flight failed and runs new ones, the Ray backend resumes them.",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -102,6 +102,18 @@ def experiments(root: Path) -> list[Path]:
     return sorted((p for p in root.glob("exp-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
 
 
+def running_trials(study, experiment: str | None = None) -> list:
+    """RUNNING trials of Ray experiments (of `experiment` only, when given)."""
+    from optuna.trial import TrialState
+
+    from skp.tune.ray_search import EXPERIMENT
+
+    return [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if EXPERIMENT in t.system_attrs and experiment in (None, t.system_attrs[EXPERIMENT])
+    ]
+
+
 def fail_orphans(study, keep: str | None) -> list[int]:
     """Fail RUNNING trials of Ray experiments other than `keep`: their driver died
     before it could restore them, so nothing will ever finish them."""
@@ -110,9 +122,9 @@ def fail_orphans(study, keep: str | None) -> list[int]:
     from skp.tune.ray_search import EXPERIMENT
 
     storage, failed = study._storage, []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = trial.system_attrs.get(EXPERIMENT)
-        if owner is None or owner == keep:
+    for trial in running_trials(study):
+        owner = trial.system_attrs[EXPERIMENT]
+        if owner == keep:
             continue
         storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"Ray experiment {owner} ended without finishing it")
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
@@ -205,6 +217,9 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
                 ),
             )
         tuner.fit()
+        if running_trials(study, str(experiment)):
+            # Ray caught Ctrl-C, saved the experiment and returned; the next command restores it
+            raise KeyboardInterrupt
         (experiment / DONE).write_text("fit() returned\n")
     finally:
         ray.shutdown()

@@ -163,10 +163,11 @@ def test_local_ray_study_records_runs_and_a_rerun_adds_only_the_missing_trials()
 
 
 @pytest.mark.slow
-def test_a_killed_driver_resumes_with_the_same_command_and_counts_each_trial_once():
-    name = "pytest_ray_killed"
-    argv = ["--backend", "ray", "--study", name, "--trials", "3", "--pruner", "none", "--max-concurrent", "2",
-            "--num_epochs", "3", "--limit_train_batches", "10"]
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_a_stopped_driver_resumes_with_the_same_command_and_counts_each_trial_once(stop):
+    name = f"pytest_ray_{stop.name}"
+    argv = ["--backend", "ray", "--study", name, "--trials", "2", "--pruner", "none", "--max-concurrent", "2",
+            "--num_epochs", "2", "--limit_train_batches", "8"]
     driver = _skp_tune(*argv)
     try:
         for _ in range(300):
@@ -177,17 +178,21 @@ def test_a_killed_driver_resumes_with_the_same_command_and_counts_each_trial_onc
         else:
             pytest.fail("no trial reported an epoch")
     finally:
-        driver.kill()  # SIGKILL: no clean-up; Ray's processes share the driver's fate
-        driver.communicate()
+        # SIGINT: Ray saves the experiment; SIGKILL: no clean-up, Ray's processes share the driver's fate
+        driver.send_signal(stop)
+        out, _ = driver.communicate(timeout=120)
+    assert driver.returncode == (130 if stop == signal.SIGINT else -signal.SIGKILL), out[-3000:]
     assert any(t.state == TrialState.RUNNING for t in _study(name).trials)
     out = _finish(_skp_tune(*argv))
+    if stop == signal.SIGINT:
+        assert "resuming Ray experiment" in out
     study = _study(name)
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 3, out[-3000:]
+    assert len(finished) == 2, out[-3000:]
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     # a trial Ray restored finished as itself; one it never saved is failed with a reason
     assert all("fail_reason" in t.user_attrs for t in study.trials if t.state == TrialState.FAIL)
-    assert len({t.user_attrs["run_id"] for t in finished}) == 3
+    assert len({t.user_attrs["run_id"] for t in finished}) == 2
 
 
 def _free_port() -> int:
