@@ -79,7 +79,10 @@ def _wait_for(condition, what, seconds=240):
 
 def test_two_processes_share_a_postgres_study_and_a_killed_workers_trial_is_retried(postgres_url):
     name = "pytest_postgres"
-    study = lambda: optuna.load_study(study_name=name, storage=make_storage(postgres_url, name))  # noqa: E731
+
+    def study():
+        return optuna.load_study(study_name=name, storage=make_storage(postgres_url, name))
+
     # the victim trains 30 epochs, so it is surely mid-trial when killed
     victim = _worker(postgres_url, name, "--num_epochs", "30")
     survivor = None
