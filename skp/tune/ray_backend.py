@@ -147,20 +147,54 @@ def concurrent_trials(ray, resources: dict, max_concurrent: int | None) -> int:
     return min(slots, max_concurrent) if max_concurrent else slots
 
 
+def pick_experiment(tune, root: Path) -> tuple[Path, bool]:
+    """The last experiment when it can be restored (its fit() never returned), else a new one."""
+    earlier = experiments(root)
+    if earlier and not (earlier[-1] / DONE).exists() and tune.Tuner.can_restore(str(earlier[-1])):
+        return earlier[-1], True
+    # a driver that died before Ray saved anything leaves orphans, failed by the caller
+    return root / f"exp-{len(earlier) + 1}", False
+
+
+def new_tuner(tune, trainable, options, ray_options: RayOptions, space: dict, study, experiment: Path, trials: int, scheduler, mode: str):
+    from skp.tune.ray_search import StudySearch
+    from skp.tune.study import make_sampler
+
+    # offset like the Optuna backend's workers: a new experiment must not re-propose
+    seed = None if options.seed is None else options.seed + len(study.trials)
+    searcher = StudySearch(
+        options, space, str(experiment),
+        sampler=make_sampler(options.sampler, seed, space),
+        storage=study._storage,
+        mode=mode,
+    )
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=trials,
+            max_concurrent_trials=ray_options.max_concurrent,
+            time_budget_s=options.timeout,
+            reuse_actors=True,  # a new trial skips the worker's imports (seconds each)
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=experiment.name,
+            storage_path=str(experiment.parent),
+            failure_config=tune.FailureConfig(max_failures=ray_options.max_retries),
+            verbose=1,
+        ),
+    )
+
+
 def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
     """Run (or resume) this study's Ray experiment until the study holds options.trials."""
     ray, tune = import_ray()
     from skp.tune import ray_trial
-    from skp.tune.ray_search import StudySearch
-    from skp.tune.study import make_sampler
     from skp.tune.worker import finished_and_running
 
-    root = (study_dir(options.study_name) / "ray").resolve()
-    earlier = experiments(root)
-    restoring = bool(earlier) and not (earlier[-1] / DONE).exists()
-    if restoring and not tune.Tuner.can_restore(str(earlier[-1])):
-        restoring = False  # the driver died before Ray saved anything; its trials are orphans
-    experiment = earlier[-1] if restoring else root / f"exp-{len(earlier) + 1}"
+    experiment, restoring = pick_experiment(tune, (study_dir(options.study_name) / "ray").resolve())
     fail_orphans(study, keep=str(experiment) if restoring else None)
     finished, running = finished_and_running(study)
     remaining = options.trials - finished - running
@@ -190,32 +224,7 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
                 f"skp-tune: study {options.study_name!r} on Ray: {remaining} trials, "
                 f"{resources['cpu']:g} CPU and {resources['gpu']:g} GPU each, experiment {experiment}"
             )
-            # offset like the Optuna backend's workers: a new experiment must not re-propose
-            seed = None if options.seed is None else options.seed + len(study.trials)
-            searcher = StudySearch(
-                options, space, str(experiment),
-                sampler=make_sampler(options.sampler, seed, space),
-                storage=study._storage,
-                mode=mode,
-            )
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher,
-                    scheduler=scheduler,
-                    num_samples=remaining,
-                    max_concurrent_trials=ray_options.max_concurrent,
-                    time_budget_s=options.timeout,
-                    reuse_actors=True,  # a new trial skips the worker's imports (seconds each)
-                    trial_dirname_creator=trial_dirname,
-                ),
-                run_config=tune.RunConfig(
-                    name=experiment.name,
-                    storage_path=str(root),
-                    failure_config=tune.FailureConfig(max_failures=ray_options.max_retries),
-                    verbose=1,
-                ),
-            )
+            tuner = new_tuner(tune, trainable, options, ray_options, space, study, experiment, remaining, scheduler, mode)
         tuner.fit()
         if running_trials(study, str(experiment)):
             # Ray caught Ctrl-C, saved the experiment and returned; the next command restores it
