@@ -114,8 +114,8 @@ class StudySearch(OptunaSearch):
         self._warned_unshared = True
         print(
             f"skp-tune: trial {ot_trial.number} ran on {ot_trial.user_attrs.get('host')} and its run directory "
-            f"{directory} is not on this machine. The study records its values, but --report cannot export "
-            f"checkpoints and skp-ensemble cannot use its runs until the directories are copied here. "
+            f"{directory} is not on this machine. The study records its values and parameters, but "
+            f"skp-ensemble cannot use such runs until their directories are copied here. "
             f"Put --save_dir on storage every node mounts at the same path.",
             file=sys.stderr,
         )

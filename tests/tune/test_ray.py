@@ -93,7 +93,7 @@ def _result(step, val, objective, final, **extra):
             "final": final, "node_id": "node-a", "host": "host-a", **extra}
 
 
-def test_study_search_records_trials_like_the_optuna_backend(searcher):
+def test_study_search_records_trials_like_the_optuna_backend(searcher, capsys):
     from skp.tune.ray_trial import TRIAL_NUMBER
 
     search, options, space = searcher
@@ -117,6 +117,8 @@ def test_study_search_records_trials_like_the_optuna_backend(searcher):
     assert stopped.state == TrialState.PRUNED and stopped.intermediate_values == {0: 0.2, 1: 0.1}
     assert nan.state == TrialState.FAIL and "nan" in nan.user_attrs["fail_reason"]
     assert crashed.state == TrialState.FAIL and "every retry" in crashed.user_attrs["fail_reason"]
+    # no worker wrote these run directories: the warning for unshared --save_dir, once
+    assert capsys.readouterr().err.count("is not on this machine") == 1
 
 
 def test_a_retried_trial_keeps_its_first_intermediate_values(searcher):
