@@ -2,7 +2,7 @@
 
 Parameters come from the same define-by-run translation (skp.tune.space.suggest), and
 each Optuna trial gets the same user attributes (run_dir, run_id, config_name,
-overrides, checkpoints, best_epoch, fail_reason) plus where it ran (node_id, host), so
+overrides, checkpoints, best_epoch, fail_reason) plus where it ran (node_id, host, pid), so
 --report, the dashboard and skp-ensemble's Study members read either backend alike.
 """
 
@@ -71,7 +71,7 @@ class StudySearch(OptunaSearch):
         if step not in self._reported.setdefault(trial_id, set()):
             self._reported[trial_id].add(step)
             ot_trial.report(result["val_metric"], step)
-        place = {"node_id": result["node_id"], "host": result["host"]}
+        place = {"node_id": result["node_id"], "host": result["host"], "pid": result["pid"]}
         if self._places.get(trial_id) != place:
             self._places[trial_id] = place
             for key, value in place.items():

@@ -90,7 +90,7 @@ def searcher():
 
 def _result(step, val, objective, final, **extra):
     return {"val_metric": val, "objective": objective, "step": step, "fold": 0, "best_epoch": step,
-            "final": final, "node_id": "node-a", "host": "host-a", **extra}
+            "final": final, "node_id": "node-a", "host": "host-a", "pid": 1, **extra}
 
 
 def test_study_search_records_trials_like_the_optuna_backend(searcher, capsys):
@@ -195,6 +195,31 @@ def test_a_stopped_driver_resumes_with_the_same_command_and_counts_each_trial_on
     # a trial Ray restored finished as itself; one it never saved is failed with a reason
     assert all("fail_reason" in t.user_attrs for t in study.trials if t.state == TrialState.FAIL)
     assert len({t.user_attrs["run_id"] for t in finished}) == 2
+
+
+@pytest.mark.slow
+def test_a_trial_whose_worker_died_is_restarted_as_the_same_optuna_trial():
+    name = "pytest_ray_worker_killed"
+    driver = _skp_tune("--backend", "ray", "--study", name, "--trials", "1", "--pruner", "none",
+                       "--num_epochs", "3", "--limit_train_batches", "10")
+    try:
+        for _ in range(300):
+            time.sleep(0.5)
+            trials = _study(name).trials if (Path(os.environ["SKP_STUDIES_DIR"]) / name).exists() else []
+            if trials and trials[0].intermediate_values:
+                break
+        else:
+            pytest.fail("the trial never reported an epoch")
+        killed = trials[0].user_attrs["pid"]
+        os.kill(killed, signal.SIGKILL)  # the Ray worker process training the trial
+        out = _finish(driver)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    (trial,) = _study(name).trials
+    assert trial.state == TrialState.COMPLETE, out[-3000:]
+    assert trial.user_attrs["pid"] != killed and sorted(trial.intermediate_values) == [0, 1, 2]
 
 
 def _free_port() -> int:
