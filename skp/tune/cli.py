@@ -266,4 +266,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module, not __main__: Ray pickles TuneOptions into its
+    # experiment state, and `__main__.TuneOptions` cannot be found when the state is
+    # loaded elsewhere (a Ray Client head) or by `skp-tune` after `python -m`.
+    from skp.tune.cli import main as module_main
+
+    sys.exit(module_main())
