@@ -140,6 +140,17 @@ def _skp_tune(*argv, env=None, **kwargs):
     )
 
 
+def _wait_for_first_epoch(name, seconds=150):
+    """The first trial of the study that reports a validation epoch."""
+    for _ in range(seconds * 2):
+        time.sleep(0.5)
+        trials = _study(name).trials if (Path(os.environ["SKP_STUDIES_DIR"]) / name).exists() else []
+        reported = [t for t in trials if t.intermediate_values]
+        if reported:
+            return reported[0]
+    pytest.fail(f"no trial of {name} reported an epoch")
+
+
 def _finish(process, timeout=300):
     out, _ = process.communicate(timeout=timeout)
     assert process.returncode == 0, out[-3000:]
@@ -172,13 +183,7 @@ def test_a_stopped_driver_resumes_with_the_same_command_and_counts_each_trial_on
             "--num_epochs", "2", "--limit_train_batches", "8"]
     driver = _skp_tune(*argv)
     try:
-        for _ in range(300):
-            time.sleep(0.5)
-            trials = _study(name).trials if (Path(os.environ["SKP_STUDIES_DIR"]) / name).exists() else []
-            if any(t.intermediate_values for t in trials):
-                break
-        else:
-            pytest.fail("no trial reported an epoch")
+        _wait_for_first_epoch(name)
     finally:
         # SIGINT: Ray saves the experiment; SIGKILL: no clean-up, Ray's processes share the driver's fate
         driver.send_signal(stop)
@@ -203,14 +208,7 @@ def test_a_trial_whose_worker_died_is_restarted_as_the_same_optuna_trial():
     driver = _skp_tune("--backend", "ray", "--study", name, "--trials", "1", "--pruner", "none",
                        "--num_epochs", "3", "--limit_train_batches", "10")
     try:
-        for _ in range(300):
-            time.sleep(0.5)
-            trials = _study(name).trials if (Path(os.environ["SKP_STUDIES_DIR"]) / name).exists() else []
-            if trials and trials[0].intermediate_values:
-                break
-        else:
-            pytest.fail("the trial never reported an epoch")
-        killed = trials[0].user_attrs["pid"]
+        killed = _wait_for_first_epoch(name).user_attrs["pid"]
         os.kill(killed, signal.SIGKILL)  # the Ray worker process training the trial
         out = _finish(driver)
     finally:
