@@ -21,7 +21,6 @@ from pathlib import Path
 from skp.errors import SkpError, choose
 from skp.tune.study import study_dir
 
-SCHEDULERS = ("asha", "hyperband", "median", "none")
 DONE = "skp-done"  # written into an experiment directory when its fit() returned
 
 

@@ -46,10 +46,9 @@ class ReportToRay(FoldReporter):
 
     def report(self, trainer, value, running_mean, step):
         artifacts = next(c for c in trainer.callbacks if isinstance(c, RunArtifacts))
-        best_so_far = (sum(self.earlier_folds) + artifacts.best_value) / (len(self.earlier_folds) + 1)
         tune.report({
             "val_metric": running_mean,
-            "objective": best_so_far,
+            "objective": self.mean_with(artifacts.best_value),
             "step": step,
             "fold": self.fold,
             "best_epoch": artifacts.best_epoch,

@@ -71,8 +71,11 @@ class FoldReporter(pl.Callback):
         epoch = trainer.current_epoch
         if not math.isfinite(value):
             raise TrialFailed(f"{self.monitor} was {value} at epoch {epoch}")
-        running_mean = (sum(self.earlier_folds) + value) / (len(self.earlier_folds) + 1)
-        self.report(trainer, value, running_mean, self.step_offset + epoch)
+        self.report(trainer, value, self.mean_with(value), self.step_offset + epoch)
+
+    def mean_with(self, value: float) -> float:
+        """Mean of the earlier folds' best values and this fold's `value`."""
+        return (sum(self.earlier_folds) + value) / (len(self.earlier_folds) + 1)
 
     def report(self, trainer, value: float, running_mean: float, step: int) -> None:
         raise NotImplementedError
