@@ -24,6 +24,7 @@ from skp.runs import (
     write_history,
 )
 from skp.tasks.data import build_datasets, build_loader
+from skp.tasks.seeding import INIT, derive_seed
 
 REQUIRED = ("task", "model", "dataset", "loss", "num_epochs", "batch_size", "val_metric", "val_track")
 DEBUG_TRAINER = {"limit_train_batches": 2, "limit_val_batches": 2, "num_sanity_val_steps": 0}
@@ -33,6 +34,8 @@ def check_config(cfg) -> None:
     missing = [name for name in REQUIRED if getattr(cfg, name) is None]
     if missing:
         raise SkpError(f"{cfg.config_name} does not set {', '.join('cfg.' + m for m in missing)}; every training config needs them.")
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
+        raise SkpError(f"cfg.seed must be a non-negative integer (every random source is seeded from it), got {cfg.seed!r}.")
     if cfg.val_track not in ("max", "min"):
         raise SkpError(f"cfg.val_track must be 'max' or 'min', got {cfg.val_track!r}.")
 
@@ -55,7 +58,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     """
     fold_dir.mkdir(parents=True, exist_ok=True)
     (fold_dir / "config.json").write_text(cfg.to_json())
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    pl.seed_everything(derive_seed(cfg.seed, cfg.fold, INIT), verbose=False)  # weight init
     train_set, val_set = build_datasets(cfg)
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)

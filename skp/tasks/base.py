@@ -13,6 +13,7 @@ from timm.utils import ModelEmaV3
 from skp.errors import SkpError
 from skp.optim import build_optimizer, build_scheduler
 from skp.registry import resolve
+from skp.tasks.seeding import seed_epoch
 
 
 class NonFiniteLossError(SkpError):
@@ -73,6 +74,11 @@ class BaseTask(pl.LightningModule):
         return state
 
     # -- training -----------------------------------------------------------------
+    def on_train_epoch_start(self):
+        # Per epoch, not once per run: a run resumed at epoch k draws what the
+        # uninterrupted run drew from epoch k on. Subclasses call super() first.
+        seed_epoch(self.cfg.seed, self.cfg.fold or 0, self.current_epoch)
+
     def prepare_training_batch(self, batch: dict) -> dict:
         return batch
 

@@ -9,13 +9,21 @@ import torch
 import torch.nn.functional as F
 
 from skp.tasks.base import BaseTask, activate
+from skp.tasks.seeding import MIXUP, derive_seed
 
 
 class Task(BaseTask):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.activation = cfg.activation or self.loss.activation
-        self._rng = np.random.default_rng(cfg.seed)
+        self._rng = self._mixup_rng(0)
+
+    def _mixup_rng(self, epoch: int) -> np.random.Generator:
+        return np.random.default_rng(derive_seed(self.cfg.seed, self.cfg.fold or 0, MIXUP, epoch))
+
+    def on_train_epoch_start(self):
+        super().on_train_epoch_start()
+        self._rng = self._mixup_rng(self.current_epoch)
 
     def prepare_training_batch(self, batch: dict) -> dict:
         alpha = self.cfg.mixup

@@ -25,12 +25,24 @@ def test_iteration_based_sampler_has_a_fixed_length_and_covers_the_data():
     order = list(sampler)
     assert len(order) == len(sampler) == 25
     assert set(order[:10]) == set(range(10))  # each pass is a permutation
+    assert list(sampler) == order  # the order is a function of (seed, epoch): resumable
+    sampler.set_epoch(1)
     assert list(sampler) != order  # a new order every epoch
 
 
 def test_weighted_sampler_follows_the_column():
     sampler = build_sampler(_cfg("WeightedSampler", weights_column="weight"), _Rows(5))
     assert set(sampler) == {4}
+
+
+def test_weighted_sampler_draws_by_epoch():
+    rows = _Rows(50)
+    rows.frame["weight"] = 1.0
+    sampler = build_sampler(_cfg("WeightedSampler", weights_column="weight"), rows, seed=3)
+    first = list(sampler)
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    assert list(sampler) != first
 
 
 def test_sampler_errors():
