@@ -1,8 +1,10 @@
 """Run directories: `<save_dir>/<project>/<cfg_name>/<run_id>/fold<k>/`.
 
-The default run id is a hash of the config file's source and the overrides, so
-re-running the same command finds the same run: finished folds are skipped and
-an interrupted fold resumes from its resume.ckpt.
+The default run id is a hash of the config's source files (its own and those it
+inherits) and the overrides, so re-running the same command finds the same run:
+finished folds are skipped and an interrupted fold resumes from its resume.ckpt.
+run.json records what made the run (skp.provenance) and config_src/ keeps a copy of
+each config file.
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from pathlib import Path
 
 from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.errors import SkpError
+from skp.provenance import copy_config_sources, provenance
 
 DONE_FILE = "done.json"
 
 
+def config_sources(cfg) -> list[str]:
+    """The config's file, then the files it inherits from (none for a Config built in code)."""
+    return list(cfg.config_sources or ([cfg.config_file] if cfg.config_file else []))
+
+
 def config_fingerprint(cfg, overrides: list[tuple[str, str]]) -> str:
-    source = Path(cfg.config_file).read_bytes()
+    source = b"".join(Path(f).read_bytes() for f in config_sources(cfg))
     text = json.dumps([cfg.config_name, overrides], sort_keys=True)
     return hashlib.sha1(source + text.encode()).hexdigest()
 
@@ -53,10 +61,11 @@ def run_dir(cfg, run_id: str) -> Path:
     return save_root(cfg) / project / name / run_id
 
 
-def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool, overrides=()) -> Path:
+def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool, overrides=(), trainer_kwargs=None, debug=False) -> Path:
     """Create (or check) the run directory and record what produced it.
 
-    run.json keeps the config overrides, so skp-ensemble rebuilds the run's exact config.
+    run.json keeps the config overrides, so skp-ensemble rebuilds the run's exact
+    config, and the Trainer flags, so `skp-train --reproduce` repeats the run.
     """
     directory = run_dir(cfg, run_id)
     if overwrite and directory.exists():
@@ -77,11 +86,15 @@ def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool, overrid
         "run_id": run_id,
         "fingerprint": fingerprint,
         "overrides": [[key, value] for key, value in overrides],
+        "trainer_kwargs": dict(trainer_kwargs or {}),
+        "debug": debug,
         "command": " ".join(sys.argv),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "provenance": provenance(config_sources(cfg), cfg.seed),
     }
-    meta_file.write_text(json.dumps(meta, indent=2))
+    copy_config_sources(config_sources(cfg), directory)
     (directory / "config.json").write_text(cfg.to_json())
+    meta_file.write_text(json.dumps(meta, indent=2))  # last: its presence means the directory is complete
     return directory
 
 

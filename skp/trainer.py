@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 
 from skp.callbacks.run_artifacts import RESUME_FILE, RunArtifacts
 from skp.configs import load_config
-from skp.configs.overrides import parse_override_tokens
+from skp.configs.overrides import override_pairs
 from skp.errors import SkpError
 from skp.loggers import build_loggers
 from skp.registry import resolve
@@ -133,7 +133,7 @@ def train_folds(
 
     `callbacks` are extra Lightning callbacks for every fold (tuning adds pruning).
     """
-    overrides = parse_override_tokens(override_tokens)
+    overrides = override_pairs(override_tokens)
     cfg = load_config(config_name, overrides)
     trainer_kwargs = dict(trainer_kwargs or {})
     if debug:
@@ -145,7 +145,9 @@ def train_folds(
         cfg.prepare_data(cfg)
     fingerprint = run_fingerprint(cfg, overrides, debug, trainer_kwargs)
     run_id = run_id or ("debug" if debug else default_run_id(fingerprint))
-    directory = prepare_run_dir(cfg, run_id, fingerprint, overwrite=overwrite_run or debug, overrides=overrides)
+    directory = prepare_run_dir(
+        cfg, run_id, fingerprint, overwrite=overwrite_run or debug, overrides=overrides, trainer_kwargs=trainer_kwargs, debug=debug
+    )
     print(f"skp-train: {cfg.config_name} -> {directory}")
     results = []
     for fold in folds:

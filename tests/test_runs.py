@@ -1,8 +1,16 @@
 """Run identity: the same training gets the same run directory."""
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
+import pytest
+import torch
+
+import skp
 from skp.configs import load_config
+from skp.provenance import changed_sources, git_state
 from skp.runs import default_run_id, prepare_run_dir, run_fingerprint
 
 
@@ -21,3 +29,56 @@ def test_run_json_keeps_the_overrides(tmp_path):
     directory = prepare_run_dir(cfg, "r1", "f" * 40, overwrite=False, overrides=[("dropout", "0.2")])
     meta = json.loads((directory / "run.json").read_text())
     assert meta["overrides"] == [["dropout", "0.2"]] and meta["config_name"] == "digits.cfg_baseline"
+
+
+def test_inherited_configs_are_sources_of_the_run():
+    cfg = load_config("digits.cfg_regnet")  # builds on digits.cfg_baseline with load_config
+    names = [Path(f).name for f in cfg.config_sources]
+    assert names == ["cfg_regnet.py", "cfg_baseline.py"]
+
+
+def test_the_fingerprint_covers_inherited_files(tmp_path):
+    cfg = load_config("digits.cfg_regnet")
+    parent = tmp_path / "cfg_baseline.py"
+    parent.write_text(Path(cfg.config_sources[1]).read_text())
+    cfg.config_sources = [cfg.config_sources[0], str(parent)]
+    before = run_fingerprint(cfg, [])
+    parent.write_text(parent.read_text() + "\ncfg.dropout = 0.3\n")
+    assert run_fingerprint(cfg, []) != before
+
+
+def test_run_json_records_provenance_and_config_copies(tmp_path):
+    cfg = load_config("digits.cfg_regnet", ["--seed", "7"])
+    cfg.save_dir = str(tmp_path)
+    directory = prepare_run_dir(cfg, "r1", "f" * 40, overwrite=False, trainer_kwargs={"limit_train_batches": 3})
+    meta = json.loads((directory / "run.json").read_text())
+    record = meta["provenance"]
+    assert meta["trainer_kwargs"] == {"limit_train_batches": 3}
+    assert record["skp"] == skp.__version__ and record["seed"] == 7
+    assert set(record["packages"]) == {"torch", "lightning", "timm", "albumentations", "optuna"}
+    assert record["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert record["python"] and record["host"] and record["device"].startswith("cpu")
+    assert list(record["config_sources"]) == [str(Path(f).resolve()) for f in cfg.config_sources]
+    if record["config_git"] is not None:  # a checkout (an sdist install has no repository)
+        assert len(record["config_git"]["commit"]) == 40 and isinstance(record["config_git"]["dirty"], bool)
+    for source in cfg.config_sources:
+        copy = directory / "config_src" / "digits" / Path(source).name
+        assert copy.read_text() == Path(source).read_text()
+    assert changed_sources(record) == []
+
+
+def test_git_state_sees_uncommitted_changes(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    run = lambda *args: subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+    run("init", "-q")
+    config = tmp_path / "cfg_x.py"
+    config.write_text("a = 1\n")
+    assert git_state(config)["dirty"]  # not committed yet
+    run("add", "cfg_x.py")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    state = git_state(config)
+    assert not state["dirty"] and len(state["commit"]) == 40
+    config.write_text("a = 2\n")
+    assert git_state(config)["dirty"]
+    assert git_state(Path("/") / "cfg.py") is None  # outside any repository

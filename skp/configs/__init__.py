@@ -12,6 +12,9 @@ Unset attributes read as None. Derived attributes are functions of the config,
 computed on every read, so overriding `image_height` reaches every transform
 built from it. `load_config` always returns a private copy: a fold, a trial or a
 run can change its config without touching the module's object or each other's.
+
+A config inherits from another by starting from it: `cfg = load_config("digits.cfg_baseline",
+[("dropout", 0.2)])`. `cfg.config_sources` lists the file and every file it inherits from.
 """
 
 from __future__ import annotations
@@ -177,5 +180,9 @@ def load_config(name: str, overrides=()) -> Config:
     cfg.project, _, _ = name.partition(".")
     cfg.config_name = name
     cfg.config_file = module.__file__
+    # The file itself, then every config it builds on through load_config: what the
+    # run fingerprint hashes and what run directories keep a copy of.
+    inherited = [f for f in base.config_sources or [] if f != module.__file__]
+    cfg.config_sources = [module.__file__, *inherited]
     apply_overrides(cfg, overrides)
     return cfg

@@ -102,11 +102,16 @@ def _check_attribute(cfg, attr: str, key: str) -> None:
         )
 
 
-def apply_overrides(cfg, overrides) -> None:
+def override_pairs(overrides) -> list[tuple]:
+    """Command-line tokens or (key, value) pairs (as run.json keeps them), as pairs."""
     pairs = list(overrides)
     if pairs and isinstance(pairs[0], str):
-        pairs = parse_override_tokens(pairs)
-    for key, text in pairs:
+        return parse_override_tokens(pairs)
+    return [tuple(pair) for pair in pairs]
+
+
+def apply_overrides(cfg, overrides) -> None:
+    for key, text in override_pairs(overrides):
         attr, dot, sub = key.partition(".")
         _check_attribute(cfg, attr, key)
         if not dot:

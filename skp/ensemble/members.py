@@ -26,6 +26,7 @@ class Member:
     files: Files | None = None
     oof: np.ndarray | None = None  # (N, K), rows in the order of Reference.ids
     test: np.ndarray | None = None  # (N_test, K), rows in the order of the test ids
+    provenance: dict | None = None  # what made the run (its run.json)
 
 
 @dataclass
@@ -65,7 +66,10 @@ def _member_from_run_dir(directory: Path, name: str | None, source: str) -> Memb
     overrides = [tuple(pair) for pair in meta["overrides"]]
     cfg = load_config(meta["config_name"], overrides)
     name = name or f"{meta['config_name']}/{directory.name}"
-    return Member(name=name, source=source, cfg=cfg, overrides=overrides, fold_dirs=_finished_folds(directory))
+    return Member(
+        name=name, source=source, cfg=cfg, overrides=overrides, fold_dirs=_finished_folds(directory),
+        provenance=meta.get("provenance"),
+    )
 
 
 def run_member(spec: Run) -> Member:

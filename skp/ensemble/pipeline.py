@@ -43,6 +43,7 @@ from skp.ensemble.recipe import Recipe, check_recipe, ensembles_root
 from skp.ensemble.report import write_report
 from skp.ensemble.submission import check_submission, default_submission, write_csv_atomically
 from skp.errors import SkpError
+from skp.provenance import provenance
 
 
 @dataclass
@@ -263,6 +264,7 @@ def _summary(recipe, reference, members, result, scorer, test, problem, cache) -
             "weight": None if result.weights is None else round(float(result.weights[i]), 4),
             "oof": scorer(member.oof),
             "test": test_scorer(member.test) if test_scorer else None,
+            "provenance": member.provenance,
         })
     best = max(rows, key=lambda r: r["oof"] if scorer.direction == "max" else -r["oof"])
     blend_oof, blend_cv = scorer(result.oof), scorer(result.cv_oof)
@@ -286,4 +288,6 @@ def _summary(recipe, reference, members, result, scorer, test, problem, cache) -
             "gain_over_best_member": gain,
         },
         "cache": {"hits": cache.hits, "misses": cache.misses},
+        # this blend's own: skp and library versions, host, the recipe file's commit
+        "provenance": provenance([recipe.file] if recipe.file else []),
     }

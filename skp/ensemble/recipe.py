@@ -72,6 +72,7 @@ class Recipe:
     batch_size: int | None = None
     output: str | None = None
     name: str = "ensemble"
+    file: str | None = None  # the recipe file, set by load_recipe
 
 
 def ensembles_root() -> Path:
@@ -110,7 +111,7 @@ def load_recipe(name: str) -> Recipe:
     recipe = getattr(module, "recipe", None)
     if not isinstance(recipe, Recipe):
         raise SkpError(f"{path} must define `recipe = Recipe(...)` (from skp.ensemble import Recipe).")
-    recipe.name = name
+    recipe.name, recipe.file = name, str(path)
     recipe.output = recipe.output or str(path.with_suffix(""))
     return recipe
 

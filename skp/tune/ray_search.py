@@ -16,7 +16,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from skp.runs import run_dir
 from skp.tune.ray_trial import TRIAL_NUMBER
-from skp.tune.trial import record_trial, trial_config, trial_run_id, trial_settings
+from skp.tune.trial import record_provenance, record_trial, trial_config, trial_run_id, trial_settings
 
 EXPERIMENT = "skp:ray_experiment"  # system attribute: the Ray experiment that owns a trial
 
@@ -90,6 +90,7 @@ class StudySearch(OptunaSearch):
         best_epochs = list(self._best_epochs.get(trial_id, {}).values())
         if best_epochs:
             ot_trial.set_user_attr("best_epoch", best_epochs if self.multiple_folds else best_epochs[0])
+        record_provenance(ot_trial, ot_trial.user_attrs["run_dir"])
         value, state = None, TrialState.FAIL
         if result and "fail_reason" in result:
             ot_trial.set_user_attr("fail_reason", result["fail_reason"])

@@ -75,7 +75,7 @@ def train(params: dict, options, cwd: str) -> None:
 
     try:
         check_config(cfg)
-        directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, number), settings)
+        directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, number), settings, options.trainer_kwargs)
         fit_trial_folds(cfg, options, directory, make_reporter)
     except (TrialFailed, SkpError) as err:
         # Reported rather than raised: Ray would retry an exception, and a NaN loss or a

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import lightning.pytorch as pl
 
@@ -131,10 +133,18 @@ def record_trial(trial, options, settings: list, directory) -> None:
     trial.set_user_attr("overrides", [[k, v] for k, v in settings])
 
 
-def prepare_trial_dir(cfg, run_id: str, settings: list):
+def record_provenance(trial, directory) -> None:
+    """The run's provenance (code, library versions, host, seed) on the trial, when its
+    run.json is on this machine."""
+    meta = Path(directory) / "run.json"
+    if meta.is_file():
+        trial.set_user_attr("provenance", json.loads(meta.read_text()).get("provenance"))
+
+
+def prepare_trial_dir(cfg, run_id: str, settings: list, trainer_kwargs: dict):
     # absolute, so the dashboard and skp-ensemble find runs from any directory
     fingerprint = config_fingerprint(cfg, settings)
-    return prepare_run_dir(cfg, run_id, fingerprint, overwrite=True, overrides=settings).resolve()
+    return prepare_run_dir(cfg, run_id, fingerprint, overwrite=True, overrides=settings, trainer_kwargs=trainer_kwargs).resolve()
 
 
 def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) -> float:
@@ -173,8 +183,9 @@ def _train_trial(trial, options, space: dict) -> float:
     cfg, params = trial_config(trial, options.config, options.overrides, space)
     check_config(cfg)
     settings = trial_settings(options, params)
-    directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings)
+    directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings, options.trainer_kwargs)
     record_trial(trial, options, settings, directory)
+    record_provenance(trial, directory)
 
     def on_progress(checkpoints, best_epochs):
         trial.set_user_attr("checkpoints", checkpoints)
