@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Any other --attribute VALUE overrides the config.",
         allow_abbrev=False,
     )
-    parser.add_argument("config", help="project.cfg_name, e.g. digits.cfg_baseline")
+    parser.add_argument("config", nargs="?", help="project.cfg_name, e.g. digits.cfg_baseline")
+    parser.add_argument("--reproduce", metavar="RUN", help="train a recorded run again into a new run id: its run directory, or STUDY:TRIAL")
     parser.add_argument("--kfold", help="comma-separated folds to train, e.g. 0,1,2,3,4 (default: cfg.fold)")
     parser.add_argument("--run_id", help="run directory name (default: a hash of config file and overrides)")
     parser.add_argument("--overwrite_run", action="store_true", help="delete the run directory and start again")
@@ -80,9 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def reproduce_run(args, override_tokens) -> int:
+    from skp.reproduce import reproduce
+    from skp.trainer import train_folds
+
+    given = [flag for flag, value in (("a config", args.config), ("--kfold", args.kfold), ("--run_id", args.run_id)) if value]
+    if given or override_tokens or trainer_kwargs(args) or args.debug or args.overwrite_run:
+        raise SkpError(
+            "--reproduce takes everything from the run's run.json; drop the config name, "
+            "overrides and other flags, or train with them as a new run without --reproduce."
+        )
+    rows = reproduce(args.reproduce, train_folds)
+    return 0 if all(r["identical"] for r in rows) else 1
+
+
 def main(argv=None) -> int:
     args, override_tokens = build_parser().parse_known_args(argv)
     try:
+        if args.reproduce:
+            return reproduce_run(args, override_tokens)
+        if not args.config:
+            raise SkpError("Name a config to train (e.g. skp-train digits.cfg_baseline), or a run to repeat with --reproduce RUN.")
         from skp.trainer import train_folds
 
         train_folds(

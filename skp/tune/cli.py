@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stale-after", type=float, default=600.0, help="seconds without heartbeat before a trial counts as dead and is retried (journal: sent every 60 s; RDB: every stale-after/4 s, at most 30)")
     parser.add_argument("--max-failures", type=int, default=3, help="a worker stops after this many failed trials in a row")
     parser.add_argument("--no-export", action="store_true", help="do not write the best trial as a config file")
+    parser.add_argument("--no-baseline", action="store_true", help="do not run the config's own settings as the study's first trial")
+    parser.add_argument("--confirm", type=int, default=0, metavar="K", help="re-train the K best trials and the baseline on --confirm-seeds extra seeds; rank by the mean")
+    parser.add_argument("--confirm-seeds", type=int, default=2, metavar="S", help="extra seeds per trial for --confirm (default 2)")
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
     parser.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study storage")
     parser.add_argument("--host", default="127.0.0.1", help="dashboard address")
@@ -135,6 +138,8 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     overrides = parse_override_tokens(tokens) + frozen
     if args.trials < 1:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
+    if args.confirm < 0 or args.confirm_seeds < 1:
+        raise SkpError(f"--confirm takes K >= 0 trials and --confirm-seeds S >= 1 seeds, got {args.confirm} and {args.confirm_seeds}.")
     options = TuneOptions(
         config=args.config,
         overrides=overrides,
@@ -221,6 +226,11 @@ def tune(argv: list[str], args, tokens: list[str]) -> int:
         serve_dashboard(options, args.host, args.port)
         return 0
     study = open_study(options, cfg, space)
+    if not args.report and not args.no_baseline:
+        from skp.tune.baseline import ensure_baseline
+
+        if ensure_baseline(study, cfg, space):
+            print("skp-tune: the config's own settings run first, as the study's baseline trial")
     if not args.report and args.backend == "ray":
         from skp.tune.ray_backend import import_ray, run_ray
 
@@ -242,6 +252,10 @@ def tune(argv: list[str], args, tokens: list[str]) -> int:
             bad = [f"worker {i} exited with {c}" for i, c in enumerate(codes) if c != 0]
             if bad:
                 print("skp-tune: " + "; ".join(bad) + ". Finished trials are kept; re-run the same command to continue.", file=sys.stderr)
+    if args.confirm and not args.report:
+        from skp.tune.confirm import run_seed_check
+
+        run_seed_check(study, cfg, args.confirm, args.confirm_seeds)
     from skp.tune.report import report
 
     report(study, cfg, export=not args.no_export)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
 
+from skp.tune.baseline import baseline_trial, is_baseline
+from skp.tune.confirm import seed_checks, verdict
 from skp.tune.study import study_dir
 
 PLOTS = {
@@ -35,15 +38,64 @@ def print_table(study, top: int = 10) -> None:
     maximize = study.direction.name == "MAXIMIZE"
     done.sort(key=lambda t: t.value, reverse=maximize)
     params = sorted({k for t in done[:top] for k in t.params})
+    shown = done[:top]
+    baseline = baseline_trial(study)
+    if baseline is not None and baseline not in shown:
+        shown.append(baseline)  # the reference every gain is read against
     table = Table(title=f"top {min(top, len(done))} of {len(done)} complete trials")
     for column in ("trial", "value", "best epoch", "seconds", *params):
         table.add_column(column, justify="right")
-    for t in done[:top]:
-        values = [f"{t.params[k]:.4g}" if isinstance(t.params.get(k), float) else str(t.params.get(k, "")) for k in params]
-        table.add_row(str(t.number), f"{t.value:.5g}", str(t.user_attrs.get("best_epoch", "")), _duration(t), *values)
+    for t in shown:
+        values = [_format(t.params.get(k, "")) for k in params]
+        label = f"{t.number} (baseline)" if is_baseline(t) else str(t.number)
+        table.add_row(label, f"{t.value:.5g}", str(t.user_attrs.get("best_epoch", "")), _duration(t), *values)
     console.print(table)
     best = done[0]
     console.print(f"best trial {best.number}: value {best.value:.5g}, params {best.params}, run {best.user_attrs.get('run_dir')}")
+
+
+def _format(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def print_seed_checks(study, checks) -> None:
+    """The re-measured trials ranked by their mean over seeds, and the verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if not checks:
+        return
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    table = Table(title="seed check: value on every seed, ranked by the mean")
+    for column in ("rank", "trial", "values by seed", "mean", "std"):
+        table.add_column(column, justify="right")
+    for rank, check in enumerate(checks, 1):
+        label = f"{check.number} (baseline)" if check.baseline else str(check.number)
+        values = ", ".join(f"{seed}: {value:.5g}" for seed, value in check.values.items())
+        table.add_row(str(rank), label, values, f"{check.mean:.5g}", f"{check.std:.2g}")
+    console.print(table)
+    console.print(verdict(checks, study.direction.name == "MAXIMIZE"))
+
+
+def plot_seed_checks(checks, metric: str, path: Path) -> None:
+    """Each checked trial's values by seed with their mean and one std, best mean on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(checks) + 1.5))
+    for row, check in enumerate(reversed(checks)):
+        color = "tab:gray" if check.baseline else "tab:blue"
+        ax.scatter(list(check.values.values()), [row] * len(check.values), color=color, alpha=0.6, s=18)
+        ax.errorbar(check.mean, row, xerr=0 if len(check.values) < 2 else check.std, fmt="D", color=color, capsize=4)
+    ax.set_yticks(range(len(checks)))
+    ax.set_yticklabels([f"trial {c.number}" + (" (baseline)" if c.baseline else "") for c in reversed(checks)])
+    ax.set_xlabel(f"{metric} (dots: seeds; diamond: mean ± std)")
+    ax.set_title("seed check")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def write_plots(study, folder: Path) -> dict[str, str]:
@@ -73,25 +125,41 @@ def tuned_config_path(cfg, study_name: str) -> Path:
     return Path(cfg.config_file).with_name(stem + ".py")
 
 
-def export_best_config(study, cfg) -> Path | None:
-    """skp/configs/<project>/<cfg>_tuned.py: the base config plus the best trial's parameters."""
+def _trainer_flags(trial) -> str:
+    meta = Path(trial.user_attrs.get("run_dir", "")) / "run.json"
+    flags = json.loads(meta.read_text()).get("trainer_kwargs", {}) if meta.is_file() else {}
+    return " ".join(f"--{k} {v}" for k, v in flags.items() if k != "num_sanity_val_steps")
+
+
+def export_best_config(study, cfg, checks=()) -> Path | None:
+    """skp/configs/<project>/<cfg>_tuned.py: the base config with every setting the best
+    trial ran with (the study's CLI overrides, then its parameters). With a seed check,
+    the best is the trial with the best mean over seeds."""
     from optuna.trial import TrialState
 
     if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         return None
-    best = study.best_trial
+    if checks:
+        best = study.trials[checks[0].number]
+        why = f"best mean {cfg.val_metric} over {len(checks[0].values)} seeds, {checks[0].mean:.6g} ± {checks[0].std:.2g}"
+    else:
+        best = study.best_trial
+        why = f"best {cfg.val_metric}, {best.value:.6g}"
     base = cfg.config_name
     path = tuned_config_path(cfg, study.study_name)
     project, name = base.partition(".")[0], path.stem
-    params = "".join(f"        ({key!r}, {value!r}),\n" for key, value in best.params.items())
+    settings = best.user_attrs.get("overrides") or list(best.params.items())
+    lines = "".join(f"        ({key!r}, {value!r}),\n" for key, value in settings)
+    role = " (the baseline: the config's own settings)" if is_baseline(best) else ""
+    flags = _trainer_flags(best)
+    flags = f"\nThe study's Trainer flags are not config settings; pass them again if wanted: {flags}.\n" if flags else ""
     path.write_text(
-        f'"""Generated by skp-tune: best trial {best.number} of study {study.study_name!r},\n'
-        f"{cfg.val_metric} = {best.value:.6g}. The trial's settings (CLI overrides, then\n"
-        f"parameters): {best.user_attrs.get('overrides', [])}.\n\n"
+        f'"""Generated by skp-tune: trial {best.number}{role} of study {study.study_name!r},\n'
+        f"{why}. Its settings: the study's overrides, then the searched parameters.\n{flags}\n"
         f"    skp-train {project}.{name} --kfold 0,1,2,3,4\n"
         f'"""\n\n'
         f"from skp.configs import load_config\n\n"
-        f"cfg = load_config(\n    {base!r},\n    [\n{params}    ],\n)\n"
+        f"cfg = load_config(\n    {base!r},\n    [\n{lines}    ],\n)\n"
     )
     return path
 
@@ -101,9 +169,14 @@ def report(study, cfg, export: bool = True) -> dict:
     print_table(study)
     if not study.get_trials(deepcopy=False):
         return {"plots": {}, "config": None}
+    checks = seed_checks(study, cfg)
+    print_seed_checks(study, checks)
     folder = study_dir(study.study_name)
     plots = write_plots(study, folder)
-    exported = export_best_config(study, cfg) if export else None
+    if checks:
+        plot_seed_checks(checks, cfg.val_metric, folder / "seed_check.png")
+        plots["seed_check"] = str(folder / "seed_check.png")
+    exported = export_best_config(study, cfg, checks) if export else None
     for name, where in plots.items():
         print(f"  {name}: {where}")
     if exported:

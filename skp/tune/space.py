@@ -134,7 +134,8 @@ def validate_space(cfg) -> dict:
     return space
 
 
-def _current_value(cfg, chosen: dict, key: str):
+def current_value(cfg, chosen: dict, key: str):
+    """The value of `key` (an attribute or a dict key) after the choices in `chosen`."""
     if key in chosen:
         return chosen[key]
     attr, dot, sub = key.partition(".")
@@ -142,12 +143,20 @@ def _current_value(cfg, chosen: dict, key: str):
     return value.get(sub) if dot and isinstance(value, dict) else value
 
 
-def suggest(trial, cfg, space: dict) -> dict:
-    """The trial's parameters {key: value}, conditions applied in declaration order."""
-    chosen = {}
+def active_keys(cfg, space: dict, chosen: dict):
+    """Keys of `space` whose `when=` conditions hold, in declaration order; `chosen`
+    (updated by the caller as it goes) holds the values picked so far."""
     for key, param in space.items():
-        if all(_current_value(cfg, chosen, k) == v for k, v in param.when.items()):
-            chosen[key] = param.suggest(trial, key)
-    if cfg.search_space_fn is not None:
+        if all(current_value(cfg, chosen, k) == v for k, v in param.when.items()):
+            yield key
+
+
+def suggest(trial, cfg, space: dict, define_by_run: bool = True) -> dict:
+    """The trial's parameters {key: value}, conditions applied in declaration order;
+    then cfg.search_space_fn's unless `define_by_run` is False."""
+    chosen = {}
+    for key in active_keys(cfg, space, chosen):
+        chosen[key] = space[key].suggest(trial, key)
+    if define_by_run and cfg.search_space_fn is not None:
         chosen.update(cfg.search_space_fn(trial, cfg))
     return chosen

@@ -18,6 +18,7 @@ from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.runs import config_fingerprint, prepare_run_dir
 from skp.trainer import check_config, fit_fold
+from skp.tune.baseline import is_baseline
 from skp.tune.space import suggest
 
 # System attributes through which workers vouch for their running trials.
@@ -94,14 +95,15 @@ class ReportToTrial(FoldReporter):
         import optuna
 
         self.trial.report(running_mean, step=step)
-        if self.trial.should_prune():
+        if not is_baseline(self.trial) and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch} with {self.monitor}={value:.5g}")
 
 
 def trial_config(trial, config_name: str, overrides: list, space: dict):
-    """The trial's private config: CLI overrides, then the suggested parameters."""
+    """The trial's private config: CLI overrides, then the suggested parameters (for the
+    baseline trial, the config's own values, queued as fixed parameters)."""
     cfg = load_config(config_name, overrides)  # already a private copy
-    params = suggest(trial, cfg, space)
+    params = suggest(trial, cfg, space, define_by_run=not is_baseline(trial))
     apply_overrides(cfg, list(params.items()))
     return cfg, params
 

@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 
+from skp.tune.baseline import BASELINE
 from skp.tune.study import MAX_RETRIES, import_optuna, make_pruner, make_sampler, make_storage
 from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
 
@@ -49,7 +50,8 @@ def fail_stale_trials(study, stale_after: float) -> list[int]:
             continue  # another worker got there first
         retries = trial.user_attrs.get("retries", 0)
         if retries < MAX_RETRIES:
-            study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "retries": retries + 1})
+            kept = {k: v for k, v in trial.user_attrs.items() if k == BASELINE}
+            study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number, "retries": retries + 1})
         failed.append(trial.number)
     return failed
 
