@@ -71,7 +71,49 @@ def test_report_plots_and_a_loadable_tuned_config(tuned):
     best = _study(name).best_trial
     assert cfg.optimizer_params["lr"] == best.params["optimizer_params.lr"]
     assert cfg.image_height == best.params["image_height"]
-    assert cfg.num_epochs == load_config("digits.cfg_baseline").num_epochs  # study-only settings stay out
+    assert cfg.num_epochs == 2  # tuned under --num_epochs 2: the config carries it
+    assert "--limit_train_batches 4" in Path(cfg.config_file).read_text()  # Trainer flags are named
+
+
+def test_the_study_holds_its_baseline_as_first_trial(tuned):
+    first = _study(tuned[0]).trials[0]
+    own = load_config("digits.cfg_baseline")
+    assert first.user_attrs["baseline"] is True and first.state == TrialState.COMPLETE
+    assert first.params == {
+        "optimizer_params.lr": own.optimizer_params["lr"],
+        "optimizer_params.weight_decay": own.optimizer_params["weight_decay"],
+        "dropout": own.dropout,
+        "mixup": own.mixup,
+        "image_height": own.image_height,
+    }
+    assert sum(bool(t.user_attrs.get("baseline")) for t in _study(tuned[0]).trials) == 1  # not queued again on resume
+
+
+def test_trials_record_provenance(tuned):
+    for trial in _study(tuned[0]).trials:
+        record = trial.user_attrs["provenance"]
+        assert record["seed"] == 42 and record["packages"]["torch"] and record["host"]
+        assert any(path.endswith("cfg_baseline.py") for path in record["config_sources"])
+
+
+def test_seed_check_ranks_by_the_mean_and_a_trial_reproduces(tuned, capsys):
+    name = tuned[0]
+    argv = ["digits.cfg_baseline", "--study", name, "--trials", "4", "--confirm", "1", "--confirm-seeds", "1", *FAST]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    study = _study(name)
+    checked = {int(k.partition(":")[2]) for k in study.user_attrs if k.startswith("seed_check:")}
+    best = min((t for t in study.trials if t.value is not None), key=lambda t: t.value)
+    assert checked == {0, best.number} or (best.number == 0 and checked == {0})  # the best and the baseline
+    assert "seed check" in out and "43: " in out and ("beats the baseline" in out or "the baseline (trial 0)" in out)
+    assert (study_dir(name) / "seed_check.png").stat().st_size > 1000
+    assert main(argv) == 0  # done seeds are not trained again
+    assert "seed check of trial" not in capsys.readouterr().out
+
+    from skp.train import main as train_main
+
+    assert train_main(["--reproduce", f"{name}:{best.number}"]) == 0
+    assert "identical" in capsys.readouterr().out
 
 
 def test_report_flag_prints_the_table(tuned, capsys):
@@ -115,10 +157,12 @@ def test_dashboard_serves_the_study(tuned):
 def test_aggressive_pruner_prunes_and_keeps_what_was_written(monkeypatch):
     import skp.tune.worker
 
-    # accuracy never exceeds 1.1, so every trial is pruned at its first report
-    monkeypatch.setattr(skp.tune.worker, "make_pruner", lambda name: optuna.pruners.ThresholdPruner(lower=1.1))
-    assert main(["digits.cfg_baseline", "--study", "pytest_pruned", "--trials", "2", *FAST]) == 0
-    trials = _study("pytest_pruned").trials
+    # log loss is always above 0, so every trial is pruned at its first report, except the
+    # baseline, which is never pruned
+    monkeypatch.setattr(skp.tune.worker, "make_pruner", lambda name: optuna.pruners.ThresholdPruner(upper=0.0))
+    assert main(["digits.cfg_baseline", "--study", "pytest_pruned", "--trials", "3", *FAST]) == 0
+    baseline, *trials = _study("pytest_pruned").trials
+    assert baseline.user_attrs["baseline"] and baseline.state == TrialState.COMPLETE
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
     for trial in trials:
         assert list(trial.intermediate_values) == [0]  # stopped at once
@@ -136,9 +180,11 @@ def test_nan_loss_fails_trials_with_their_reason_and_the_worker_gives_up(capsys)
 
 
 def test_two_workers_share_one_storage():
-    assert main(["digits.cfg_baseline", "--study", "pytest_parallel", "--trials", "4", "--workers", "2", "--no-export", *FAST]) == 0
+    argv = ["--study", "pytest_parallel", "--trials", "4", "--workers", "2", "--no-export", "--no-baseline", *FAST]
+    assert main(["digits.cfg_baseline", *argv]) == 0
     trials = _study("pytest_parallel").trials
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert not any(t.user_attrs.get("baseline") for t in trials)  # --no-baseline
     assert len({t.system_attrs["skp:pid"] for t in trials}) == 2
     exported = Path(load_config("digits.cfg_baseline").config_file).with_name("cfg_baseline_tuned_pytest_parallel.py")
     assert not exported.exists()
@@ -164,7 +210,7 @@ def test_a_killed_workers_trial_is_failed_and_retried():
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
     assert _study(name).trials[0].state == TrialState.RUNNING
-    assert main(["digits.cfg_baseline", "--study", name, "--trials", "1", *FAST]) == 0
+    assert main(["digits.cfg_baseline", "--study", name, "--trials", "1", "--no-baseline", *FAST]) == 0
     killed, retry = _study(name).trials
     assert killed.state == TrialState.FAIL and "worker died" in killed.user_attrs["fail_reason"]
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == killed.number
@@ -173,7 +219,7 @@ def test_a_killed_workers_trial_is_failed_and_retried():
 
 
 def test_several_folds_per_trial_report_the_running_mean():
-    argv = ["digits.cfg_baseline", "--study", "pytest_folds", "--trials", "1", "--folds", "1,2", *FAST]
+    argv = ["digits.cfg_baseline", "--study", "pytest_folds", "--trials", "1", "--folds", "1,2", "--no-baseline", *FAST]
     assert main(argv) == 0
     (trial,) = _study("pytest_folds").trials
     assert sorted(trial.intermediate_values) == [0, 1, 2, 3]  # two epochs per fold
@@ -190,6 +236,8 @@ def test_several_folds_per_trial_report_the_running_mean():
         (["--freeze", "nothing=1"], "--freeze takes KEY=VALUE"),
         (["--trials", "0"], "at least 1"),
         (["--sampler", "grid"], "grid needs Categorical"),
+        (["--confirm", "2", "--confirm-seeds", "0"], "--confirm-seeds S >= 1"),
+        (["--mixup", "0.3"], "not among its choices"),  # the baseline could not be the config's own
     ],
 )
 def test_bad_tune_input_is_a_clear_error(argv, message, capsys):
