@@ -157,3 +157,41 @@ def test_python_skp_train_script_works(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "digits" / "cfg_baseline" / "debug" / "fold0" / "done.json").exists()
+
+
+def test_reproduce_repeats_a_run_exactly(tmp_path, capsys):
+    assert main(["digits.cfg_baseline", "--save_dir", str(tmp_path), "--run_id", "orig", "--mixup", "0.4", *FAST]) == 0
+    original = _run_dir(tmp_path, "orig")
+    assert main(["--reproduce", str(original)]) == 0
+    out = capsys.readouterr().out
+    assert "identical" in out
+    copy = _run_dir(tmp_path, "orig-repro1")
+    assert (copy / "fold0" / "oof.csv").read_bytes() == (original / "fold0" / "oof.csv").read_bytes()
+    assert json.loads((copy / "run.json").read_text())["trainer_kwargs"] == {"limit_train_batches": 4}
+
+
+def test_reproduce_refuses_a_run_whose_config_changed(tmp_path, capsys):
+    config = tmp_path / "cfg_old.py"
+    config.write_text("cfg = None\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {"config_sources": {str(config): "0" * 40}, "config_git": {"commit": "a" * 40, "dirty": False}}
+    (run / "run.json").write_text(json.dumps({"run_id": "run", "config_name": "digits.cfg_old", "overrides": [], "provenance": record}))
+    assert main(["--reproduce", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "changed since it ran (commit " + "a" * 40 in err and "config_src/" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--reproduce", "nowhere"], "has no run.json"),
+        (["--reproduce", "no_such_study:3"], "no study 'no_such_study'"),
+        (["digits.cfg_baseline", "--reproduce", "x"], "takes everything from the run's run.json"),
+        ([], "Name a config to train"),
+    ],
+)
+def test_bad_reproduce_input_is_a_clear_error(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
