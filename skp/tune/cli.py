@@ -215,6 +215,36 @@ def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
     optuna_dashboard.run_server(make_storage(options.storage, options.study_name), host=host, port=port)
 
 
+def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, study) -> None:
+    """The trials the study lacks (its baseline first), on the chosen backend."""
+    if not args.no_baseline:
+        from skp.tune.baseline import ensure_baseline
+
+        if ensure_baseline(study, cfg, space):
+            print("skp-tune: the config's own settings run first, as the study's baseline trial")
+    if args.backend == "ray":
+        from skp.tune.ray_backend import import_ray, run_ray
+
+        import_ray()  # the install hint before any data preparation
+        if cfg.prepare_data is not None:
+            cfg.prepare_data(cfg)
+        run_ray(options, ray_options(args), space, cfg, study)
+        return
+    if cfg.prepare_data is not None:
+        cfg.prepare_data(cfg)  # once, before workers race for it
+    slots = worker_slots(args)
+    print(f"skp-tune: study {options.study_name!r}, {options.trials} trials, {len(slots)} worker(s)")
+    if len(slots) == 1 and not slots[0]["CUDA_VISIBLE_DEVICES"]:
+        from skp.tune.worker import run_worker
+
+        run_worker(options, space)
+        return
+    codes = spawn_workers(argv, slots)
+    bad = [f"worker {i} exited with {c}" for i, c in enumerate(codes) if c != 0]
+    if bad:
+        print("skp-tune: " + "; ".join(bad) + ". Finished trials are kept; re-run the same command to continue.", file=sys.stderr)
+
+
 def tune(argv: list[str], args, tokens: list[str]) -> int:
     options, space, cfg = prepare(args, tokens)
     if args.worker_index is not None:
@@ -226,36 +256,12 @@ def tune(argv: list[str], args, tokens: list[str]) -> int:
         serve_dashboard(options, args.host, args.port)
         return 0
     study = open_study(options, cfg, space)
-    if not args.report and not args.no_baseline:
-        from skp.tune.baseline import ensure_baseline
+    if not args.report:
+        run_trials(argv, args, options, space, cfg, study)
+        if args.confirm:
+            from skp.tune.confirm import run_seed_check
 
-        if ensure_baseline(study, cfg, space):
-            print("skp-tune: the config's own settings run first, as the study's baseline trial")
-    if not args.report and args.backend == "ray":
-        from skp.tune.ray_backend import import_ray, run_ray
-
-        import_ray()  # the install hint before any data preparation
-        if cfg.prepare_data is not None:
-            cfg.prepare_data(cfg)
-        run_ray(options, ray_options(args), space, cfg, study)
-    elif not args.report:
-        if cfg.prepare_data is not None:
-            cfg.prepare_data(cfg)  # once, before workers race for it
-        slots = worker_slots(args)
-        print(f"skp-tune: study {options.study_name!r}, {options.trials} trials, {len(slots)} worker(s)")
-        if len(slots) == 1 and not slots[0]["CUDA_VISIBLE_DEVICES"]:
-            from skp.tune.worker import run_worker
-
-            run_worker(options, space)
-        else:
-            codes = spawn_workers(argv, slots)
-            bad = [f"worker {i} exited with {c}" for i, c in enumerate(codes) if c != 0]
-            if bad:
-                print("skp-tune: " + "; ".join(bad) + ". Finished trials are kept; re-run the same command to continue.", file=sys.stderr)
-    if args.confirm and not args.report:
-        from skp.tune.confirm import run_seed_check
-
-        run_seed_check(study, cfg, args.confirm, args.confirm_seeds)
+            run_seed_check(study, cfg, args.confirm, args.confirm_seeds)
     from skp.tune.report import report
 
     report(study, cfg, export=not args.no_export)
