@@ -92,6 +92,15 @@ def _freeze(space: dict, frozen: list[str]) -> tuple[dict, list]:
     return space, pairs
 
 
+def _fix_overridden(space: dict, overrides: list) -> dict:
+    """A command-line override of a searched parameter fixes it for every trial (as
+    --freeze does) instead of being silently replaced by each trial's suggestion."""
+    fixed = sorted({key for key, _ in overrides if key in space})
+    if fixed:
+        print(f"skp-tune: {', '.join('--' + k for k in fixed)} fixed for every trial; searching the rest")
+    return {key: param for key, param in space.items() if key not in fixed}
+
+
 RAY_FLAGS = ("address", "gpus_per_trial", "cpus_per_trial", "max_concurrent", "max_retries")
 WORKER_FLAGS = ("workers", "gpus")
 
@@ -136,6 +145,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     space, frozen = _freeze(validate_space(cfg), args.freeze)
     apply_overrides(cfg, frozen)  # the frozen values apply to every trial, like CLI overrides
     overrides = parse_override_tokens(tokens) + frozen
+    space = _fix_overridden(space, overrides)
     if args.trials < 1:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
     if args.confirm < 0 or args.confirm_seeds < 1:
