@@ -26,6 +26,22 @@ def derive_seed(*keys: int) -> int:
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
 
 
+_MASK = (1 << 64) - 1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def item_seed(base: int, index: int) -> int:
+    """A 32-bit seed for item `index` of a stream: a few microseconds, where SeedSequence
+    would cost ten per item."""
+    return _splitmix64(base ^ _splitmix64(index)) & 0xFFFFFFFF
+
+
 def seed_epoch(seed: int, fold: int, epoch: int) -> None:
     """The global generators the model side draws from (dropout, drop path, torch.randperm)."""
     value = derive_seed(seed, fold, EPOCH, epoch)
@@ -40,37 +56,44 @@ class SeededItems(Dataset):
 
     def __init__(self, dataset, seed: int, fold: int):
         self.dataset, self.seed, self.fold = dataset, seed, fold
+        self._bases = {}
 
     def __len__(self):
         return len(self.dataset)
 
     def __getattr__(self, name):
-        if name == "dataset":  # not set yet (unpickling): no recursion
+        if name in ("dataset", "_bases"):  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
+    def _base(self, stream: tuple) -> int:
+        if stream not in self._bases:
+            self._bases[stream] = derive_seed(self.seed, self.fold, *stream)
+        return self._bases[stream]
+
     def __getitem__(self, key):
         index, stream = (key[0], (ITEM, key[1])) if isinstance(key, tuple) else (key, (VAL_ITEM,))
-        value = derive_seed(self.seed, self.fold, *stream, index)
+        value = item_seed(self._base(stream), index)
         if torch.utils.data.get_worker_info() is not None:
-            # a loader worker draws data only: nothing of its generators needs keeping
             return self._draw(index, value)
-        # In the training process the global generators also serve dropout and mixup,
-        # whose streams must not depend on how many items were drawn here.
-        states = torch.default_generator.get_state(), np.random.get_state(), random.getstate()
+        # In the training process the torch generator also serves dropout and
+        # torch.randperm, whose numbers must not depend on how many items were drawn
+        # here. (NumPy's and random's global state is left as the item seeded it:
+        # skp's model side draws from its own generators.)
+        state = torch.default_generator.get_state()
         try:
             return self._draw(index, value)
         finally:
-            torch.default_generator.set_state(states[0])
-            np.random.set_state(states[1])
-            random.setstate(states[2])
+            torch.default_generator.set_state(state)
 
     def _draw(self, index: int, value: int):
         torch.default_generator.manual_seed(value)
         np.random.seed(value)
         random.seed(value)
         transforms = getattr(self.dataset, "transforms", None)
-        if hasattr(transforms, "set_random_seed"):
+        if hasattr(transforms, "set_random_state"):  # albumentations 2: one shared pair is cheapest
+            transforms.set_random_state(np.random.default_rng(value), random.Random(value))
+        elif hasattr(transforms, "set_random_seed"):
             transforms.set_random_seed(value)
         return self.dataset[index]
 
