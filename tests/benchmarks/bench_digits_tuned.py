@@ -3,7 +3,8 @@
 Trains every config in --configs on five folds with each seed (skp-train skips folds
 already finished, so a re-run only scores), then scores
 - CV: log loss and accuracy of the five folds' out-of-fold predictions together
-  (each fold at its best epoch),
+  (each fold at its best epoch); also the log loss of folds 1-4 alone, which a study
+  tuned on fold 0 never saw,
 - test: the mean of the five fold models' probabilities on test.csv (skp-ensemble,
   `blend="mean"` over one member), scored against solution.csv, which nothing was
   fitted or selected on.
@@ -46,10 +47,12 @@ def train(config: str, seed: int) -> tuple[Path, float]:
     return Path(results[0]["fold_dir"]).parent, time.time() - started
 
 
-def cv_scores(run: Path) -> tuple[float, float]:
+def cv_scores(run: Path) -> tuple[float, float, float]:
+    """Log loss and accuracy of every fold's OOF predictions, and log loss of folds 1-4."""
     oof = pd.concat([pd.read_csv(f) for f in sorted(run.glob("fold*/oof.csv"))])
     columns = [c for c in oof.columns if c.startswith("pred_")]
-    return scores(oof[columns].to_numpy(), oof.target.to_numpy())
+    unseen = oof[oof.fold != 0]
+    return (*scores(oof[columns].to_numpy(), oof.target.to_numpy()), log_loss(unseen[columns].to_numpy(), unseen.target.to_numpy()))
 
 
 def test_scores(config: str, seed: int, output: Path) -> tuple[float, float]:
@@ -65,18 +68,19 @@ def test_scores(config: str, seed: int, output: Path) -> tuple[float, float]:
 
 
 def summarize(rows: list[dict], configs: list[str]) -> None:
-    print("\n| config | seed | CV log loss | CV accuracy | test log loss | test accuracy | train seconds |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| config | seed | CV log loss | CV log loss, folds 1-4 | CV accuracy | test log loss | test accuracy | train seconds |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['config']} | {r['seed']} | {r['cv_logloss']:.4f} | {r['cv_accuracy']:.4f} | {r['test_logloss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.0f} |")
-    print("\n| config | CV log loss | CV accuracy | test log loss | test accuracy |")
-    print("|---|---|---|---|---|")
+        print(f"| {r['config']} | {r['seed']} | {r['cv_logloss']:.4f} | {r['cv14_logloss']:.4f} | {r['cv_accuracy']:.4f} | "
+              f"{r['test_logloss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.0f} |")
+    print("\n| config | CV log loss | CV log loss, folds 1-4 | CV accuracy | test log loss | test accuracy |")
+    print("|---|---|---|---|---|---|")
     stats = {}
     for config in configs:
         mine = [r for r in rows if r["config"] == config]
         stats[config] = {}
         cells = []
-        for key in ("cv_logloss", "cv_accuracy", "test_logloss", "test_accuracy"):
+        for key in ("cv_logloss", "cv14_logloss", "cv_accuracy", "test_logloss", "test_accuracy"):
             values = [r[key] for r in mine]
             std = statistics.stdev(values) if len(values) > 1 else math.nan
             stats[config][key] = (statistics.fmean(values), std)
@@ -84,7 +88,7 @@ def summarize(rows: list[dict], configs: list[str]) -> None:
         print(f"| {config} | " + " | ".join(cells) + " |")
     reference = configs[0]
     for config in configs[1:]:
-        for key in ("cv_logloss", "test_logloss"):
+        for key in ("cv_logloss", "cv14_logloss", "test_logloss"):
             (base, base_std), (mean, std) = stats[reference][key], stats[config][key]
             spread = math.sqrt((base_std**2 + std**2) / 2)
             gain = base - mean
@@ -106,9 +110,9 @@ def main() -> None:
     for config in args.configs:
         for seed in (int(s) for s in args.seeds.split(",")):
             run, seconds = train(config, seed)
-            cv_loss, cv_acc = cv_scores(run)
+            cv_loss, cv_acc, cv14_loss = cv_scores(run)
             test_loss, test_acc = test_scores(config, seed, root / "bench-test" / f"{config}-seed{seed}")
-            rows.append({"config": config, "seed": seed, "cv_logloss": cv_loss, "cv_accuracy": cv_acc,
+            rows.append({"config": config, "seed": seed, "cv_logloss": cv_loss, "cv14_logloss": cv14_loss, "cv_accuracy": cv_acc,
                          "test_logloss": test_loss, "test_accuracy": test_acc, "seconds": seconds})
     summarize(rows, args.configs)
 
