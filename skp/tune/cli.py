@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -37,6 +35,7 @@ class TuneOptions:
     trainer_kwargs: dict
     stale_after: float
     max_failures: int
+    constant_liar: bool = True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
     parser.add_argument("--pruner", help="median, asha, hyperband or none (default: median; asha with --backend ray)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-constant-liar", action="store_true", help="TPE without the constant liar (for comparisons; parallel workers then propose near each other)")
     parser.add_argument("--timeout", type=float, help="seconds after which workers start no new trial")
     parser.add_argument("--folds", default="0", help="folds each trial trains; the value is their mean (default 0)")
     parser.add_argument("--freeze", action="append", default=[], metavar="KEY=VALUE", help="fix a search-space parameter")
@@ -164,6 +164,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         trainer_kwargs=trainer_kwargs(args),
         stale_after=args.stale_after,
         max_failures=args.max_failures,
+        constant_liar=not args.no_constant_liar,
     )
     return options, space, cfg
 
@@ -196,22 +197,6 @@ def worker_slots(args) -> list[dict]:
     workers = args.workers or 1
     threads = str(max(1, (os.cpu_count() or 1) // workers))  # avoid oversubscribing the cores
     return [{"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads} for _ in range(workers)]
-
-
-def spawn_workers(argv: list[str], slots: list[dict]) -> list[int]:
-    """Start one process per slot on the same command line; wait; return exit codes."""
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "skp.tune.cli", *argv, "--worker-index", str(i)],
-            env={**os.environ, **slot},
-        )
-        for i, slot in enumerate(slots)
-    ]
-    try:
-        return [p.wait() for p in processes]
-    except KeyboardInterrupt:  # the workers got the same Ctrl-C; let them fail their trials
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        return [p.wait() for p in processes]
 
 
 def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
@@ -249,7 +234,9 @@ def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, st
 
         run_worker(options, space)
         return
-    codes = spawn_workers(argv, slots)
+    from skp.tune.supervisor import supervise
+
+    codes = supervise(argv, slots, options)
     bad = [f"worker {i} exited with {c}" for i, c in enumerate(codes) if c != 0]
     if bad:
         print("skp-tune: " + "; ".join(bad) + ". Finished trials are kept; re-run the same command to continue.", file=sys.stderr)

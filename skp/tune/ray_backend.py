@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -157,13 +158,13 @@ def pick_experiment(tune, root: Path) -> tuple[Path, bool]:
 
 def new_tuner(tune, trainable, options, ray_options: RayOptions, space: dict, study, experiment: Path, trials: int, scheduler, mode: str):
     from skp.tune.ray_search import StudySearch
-    from skp.tune.study import make_sampler
+    from skp.tune.study import make_sampler, sampler_seed
 
-    # offset like the Optuna backend's workers: a new experiment must not re-propose
-    seed = None if options.seed is None else options.seed + len(study.trials)
+    # like the Optuna backend's workers: a new experiment must not re-propose
+    seed = sampler_seed(options.seed, 0, len(study.trials), socket.gethostname())
     searcher = StudySearch(
         options, space, str(experiment),
-        sampler=make_sampler(options.sampler, seed, space),
+        sampler=make_sampler(options.sampler, seed, space, options.constant_liar),
         storage=study._storage,
         mode=mode,
     )

@@ -52,6 +52,20 @@ def print_table(study, top: int = 10) -> None:
     console.print(table)
     best = done[0]
     console.print(f"best trial {best.number}: value {best.value:.5g}, params {best.params}, run {best.user_attrs.get('run_dir')}")
+    for group in repeated_params(trials):
+        console.print(f"[yellow]trials {', '.join(map(str, group))} ran the same parameters[/yellow]")
+
+
+def repeated_params(trials) -> list[list[int]]:
+    """Groups of finished trials that trained the same parameters (retries of a failed
+    trial do not count: the failed one never finished)."""
+    from optuna.trial import TrialState
+
+    groups = {}
+    for t in trials:
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            groups.setdefault(tuple(sorted(t.params.items())), []).append(t.number)
+    return [numbers for numbers in groups.values() if len(numbers) > 1]
 
 
 def _format(value) -> str:

@@ -29,6 +29,21 @@ class TrialFailed(Exception):
     """The trial cannot produce a value (NaN metric, a crash); the study goes on."""
 
 
+class DuplicateProposal(TrialFailed):
+    """The sampler proposed the parameters of a trial that runs or ran; the worker asks again."""
+
+
+def duplicate_of(trial) -> int | None:
+    """The number of a queued, running or finished trial with `trial`'s parameters."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+    for other in trial.study.get_trials(deepcopy=False, states=states):
+        if other.number != trial.number and other.params == trial.params:
+            return other.number
+    return None
+
+
 HEARTBEAT_SECONDS = 60.0
 
 
@@ -108,11 +123,16 @@ def trial_config(trial, config_name: str, overrides: list, space: dict):
     return cfg, params
 
 
-def run_trial(trial, options, space: dict) -> float:
-    """Optuna objective: train the trial's config on options.folds, return the mean best value."""
+def run_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> float:
+    """Optuna objective: train the trial's config on options.folds, return the mean best value.
+
+    With `refuse_duplicates`, a sampled proposal that repeats another trial's parameters
+    fails at once (DuplicateProposal) instead of training the same point twice; queued
+    trials (the baseline, retries) are taken as they are.
+    """
     try:
         with heartbeat(trial):
-            return _train_trial(trial, options, space)
+            return _train_trial(trial, options, space, refuse_duplicates)
     except TrialFailed as err:
         trial.set_user_attr("fail_reason", str(err))
         raise
@@ -178,11 +198,15 @@ def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) ->
     return sum(best_values) / len(best_values)
 
 
-def _train_trial(trial, options, space: dict) -> float:
+def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> float:
     storage = trial.study._storage
     storage.set_trial_system_attr(trial._trial_id, HOST, socket.gethostname())
     storage.set_trial_system_attr(trial._trial_id, PID, os.getpid())
     cfg, params = trial_config(trial, options.config, options.overrides, space)
+    queued = is_baseline(trial) or "retry_of" in trial.user_attrs
+    if refuse_duplicates and not queued and (twin := duplicate_of(trial)) is not None:
+        trial.set_user_attr("duplicate_of", twin)
+        raise DuplicateProposal(f"its parameters repeat trial {twin}'s; the sampler is asked again")
     check_config(cfg)
     settings = trial_settings(options, params)
     directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings, options.trainer_kwargs)

@@ -9,19 +9,45 @@ import sys
 import time
 
 from skp.tune.baseline import BASELINE
-from skp.tune.study import MAX_RETRIES, import_optuna, make_pruner, make_sampler, make_storage
+from skp.tune.study import MAX_RETRIES, import_optuna, make_pruner, make_sampler, make_storage, sampler_seed
 from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
 
 POLL_SECONDS = 2.0  # how often an idle worker looks whether others' trials finished or died
+MAX_RESAMPLES = 3  # a proposal repeating another trial's parameters is asked again this often
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` runs; a zombie (dead, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (macOS): the signal check is all there is
+
+
+def fail_and_retry(study, trial, reason: str) -> bool:
+    """Fail a RUNNING trial with `reason` and queue its parameters once more (up to
+    MAX_RETRIES times); False when another process finished it first."""
+    optuna = import_optuna()
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:
+        # the reason first: attributes of a finished trial cannot change
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    retries = trial.user_attrs.get("retries", 0)
+    if retries < MAX_RETRIES:
+        kept = {k: v for k, v in trial.user_attrs.items() if k == BASELINE}
+        study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number, "retries": retries + 1})
     return True
 
 
@@ -32,27 +58,29 @@ def fail_stale_trials(study, stale_after: float) -> list[int]:
     `stale_after` seconds, or at once when it ran on this host and its process is gone.
     Storage with Optuna's own heartbeat (RDB) does this itself.
     """
-    optuna = import_optuna()
     from optuna.trial import TrialState
 
-    storage, host, failed = study._storage, socket.gethostname(), []
+    host, failed = socket.gethostname(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.system_attrs
         beat = attrs.get(HEARTBEAT, trial.datetime_start.timestamp() if trial.datetime_start else time.time())
         process_gone = attrs.get(HOST) == host and PID in attrs and (attrs[PID] == os.getpid() or not _alive(attrs[PID]))
         if not (process_gone or time.time() - beat > stale_after):
             continue
-        try:
-            # the reason first: attributes of a finished trial cannot change
-            storage.set_trial_user_attr(trial._trial_id, "fail_reason", "its worker died (process gone or no heartbeat)")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another worker got there first
-        retries = trial.user_attrs.get("retries", 0)
-        if retries < MAX_RETRIES:
-            kept = {k: v for k, v in trial.user_attrs.items() if k == BASELINE}
-            study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number, "retries": retries + 1})
-        failed.append(trial.number)
+        if fail_and_retry(study, trial, "its worker died (process gone or no heartbeat)"):
+            failed.append(trial.number)
+    return failed
+
+
+def fail_trials_of(study, pid: int, reason: str) -> list[int]:
+    """Fail (and queue again) the RUNNING trials of worker process `pid` on this host."""
+    from optuna.trial import TrialState
+
+    host, failed = socket.gethostname(), []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.system_attrs.get(HOST) == host and trial.system_attrs.get(PID) == pid:
+            if fail_and_retry(study, trial, reason):
+                failed.append(trial.number)
     return failed
 
 
@@ -82,6 +110,19 @@ def without_sanity_check(options):
     return dataclasses.replace(options, trainer_kwargs={**options.trainer_kwargs, "num_sanity_val_steps": 0})
 
 
+def run_one(study, options, space: dict, refuse_duplicates: bool):
+    """One trial of the sampler's (or the queue's); returns it as it ended."""
+    started = []
+
+    def objective(trial):
+        started.append(trial._trial_id)
+        return run_trial(trial, options, space, refuse_duplicates)
+
+    study.optimize(objective, n_trials=1, catch=(TrialFailed,))
+    # not study.trials[-1]: with other workers, the newest trial may be theirs
+    return study._storage.get_trial(started[0])
+
+
 def run_worker(options, space: dict, worker_index: int = 0) -> int:
     """Run trials until `options.trials` have finished (complete or pruned); return how many ran here."""
     optuna = import_optuna()
@@ -90,11 +131,11 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
     storage = make_storage(options.storage, options.study_name, options.stale_after)
     study = optuna.load_study(study_name=options.study_name, storage=storage)
     # Workers, and re-runs of the command, must not propose the same parameters again.
-    seed = None if options.seed is None else options.seed + worker_index + len(study.trials)
-    study.sampler = make_sampler(options.sampler, seed, space)
+    seed = sampler_seed(options.seed, worker_index, len(study.trials), socket.gethostname())
+    study.sampler = make_sampler(options.sampler, seed, space, options.constant_liar)
     study.pruner = make_pruner(options.pruner)
     deadline = None if options.timeout is None else time.time() + options.timeout
-    ran, failures_in_a_row = 0, 0
+    ran, failures_in_a_row, resampled = 0, 0, 0
     while deadline is None or time.time() < deadline:
         fail_dead_trials(study, options.stale_after)
         finished, running = finished_and_running(study)
@@ -104,13 +145,11 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
             # the study is complete unless a running trial dies; then its retry needs a worker
             time.sleep(POLL_SECONDS)
             continue
-        study.optimize(
-            lambda trial: run_trial(trial, options, space),
-            n_trials=1,
-            catch=(TrialFailed,),
-        )
-        ran += 1
-        last = study.trials[-1]
+        last = run_one(study, options, space, refuse_duplicates=resampled < MAX_RESAMPLES)
+        if "duplicate_of" in last.user_attrs:
+            resampled += 1  # asked again at once; after MAX_RESAMPLES the repeat is accepted
+            continue
+        ran, resampled = ran + 1, 0
         failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL else 0
         if last.state in (TrialState.COMPLETE, TrialState.PRUNED):
             options = without_sanity_check(options)
