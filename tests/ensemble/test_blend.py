@@ -43,7 +43,8 @@ def digits_members():
     return oofs, y[:, None].astype(float), folds
 
 
-def classification_scorer(targets, pred, metric=None, direction=None):
+def classification_scorer(targets, pred, metric="accuracy", direction="max"):
+    """Accuracy unless told otherwise: the blends below are checked on a metric to maximize."""
     cfg = load_config("digits.cfg_baseline")
     return Scorer(cfg, "multiclass", metric, direction, pred, targets)
 
@@ -68,6 +69,9 @@ def test_scorer_reproduces_the_members_metric(digits_members):
     scorer = classification_scorer(targets, oofs["logreg"])
     expected = (oofs["logreg"].argmax(1) == targets[:, 0]).mean()
     assert scorer(oofs["logreg"]) == pytest.approx(expected, abs=1e-6)
+    members = classification_scorer(targets, oofs["logreg"], None, None)  # digits' val_metric: log loss
+    log_loss = -np.log(oofs["logreg"][np.arange(len(targets)), targets[:, 0].astype(int)]).mean()
+    assert members.direction == "min" and members(oofs["logreg"]) == pytest.approx(log_loss, rel=1e-4)
     auc = classification_scorer(targets, oofs["logreg"], "auc", "max")
     assert 0.9 < auc(oofs["logreg"]) <= 1.0
 
@@ -75,7 +79,7 @@ def test_scorer_reproduces_the_members_metric(digits_members):
 def test_scorer_needs_a_direction_for_another_metric_and_a_known_name(digits_members):
     oofs, targets, _ = digits_members
     with pytest.raises(SkpError, match="direction='max'"):
-        classification_scorer(targets, oofs["nb"], "auc")
+        classification_scorer(targets, oofs["nb"], "auc", None)
     with pytest.raises(SkpError, match="No skp metric gives a value named 'kappa'"):
         classification_scorer(targets, oofs["nb"], "kappa", "max")
 
