@@ -62,7 +62,8 @@ def _trial_folds(trial) -> list[int]:
     return [int(Path(c).parent.name[4:]) for c in trial.user_attrs.get("checkpoints", [])] or [0]
 
 
-def _trainer_kwargs(trial) -> dict:
+def trial_trainer_kwargs(trial) -> dict:
+    """The Trainer flags a trial ran with (its run.json), when its run is on this machine."""
     meta = Path(trial.user_attrs.get("run_dir", "")) / "run.json"
     return json.loads(meta.read_text()).get("trainer_kwargs", {}) if meta.is_file() else {}
 
@@ -84,7 +85,7 @@ def confirm_trial(study, trial, seeds: list[int]) -> dict:
             [*settings, ("seed", seed)],
             kfold=folds,
             run_id=f"{trial.user_attrs['run_id']}-seed{seed}",
-            trainer_kwargs=_trainer_kwargs(trial),
+            trainer_kwargs=trial_trainer_kwargs(trial),
         )
         values = [r["best_value"] for r in results]
         stored[seed] = statistics.fmean(values) if None not in values else math.nan

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
 
 from skp.tune.baseline import baseline_trial, is_baseline
-from skp.tune.confirm import seed_checks, verdict
+from skp.tune.confirm import seed_checks, trial_trainer_kwargs, verdict
 from skp.tune.study import study_dir
 
 PLOTS = {
@@ -140,8 +139,7 @@ def tuned_config_path(cfg, study_name: str) -> Path:
 
 
 def _trainer_flags(trial) -> str:
-    meta = Path(trial.user_attrs.get("run_dir", "")) / "run.json"
-    flags = json.loads(meta.read_text()).get("trainer_kwargs", {}) if meta.is_file() else {}
+    flags = trial_trainer_kwargs(trial)
     return " ".join(f"--{k} {v}" for k, v in flags.items() if k != "num_sanity_val_steps")
 
 
