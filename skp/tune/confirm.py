@@ -28,7 +28,6 @@ class SeedCheck:
     number: int
     baseline: bool
     values: dict  # seed -> value, the trial's own seed first
-    params: dict
 
     @property
     def mean(self) -> float:
@@ -108,7 +107,7 @@ def seed_checks(study, cfg) -> list[SeedCheck]:
         if not stored or trial.value is None:
             continue
         values = {trial_seed(trial, cfg.seed): trial.value, **{int(s): v for s, v in stored.items()}}
-        checks.append(SeedCheck(trial.number, is_baseline(trial), values, trial.params))
+        checks.append(SeedCheck(trial.number, is_baseline(trial), values))
     checks.sort(key=lambda c: c.mean, reverse=study.direction.name == "MAXIMIZE")
     return checks
 

@@ -46,7 +46,7 @@ def test_the_baseline_is_queued_once_and_again_after_a_failure():
 
 
 def _check(number, values, baseline=False):
-    return SeedCheck(number, baseline, dict(enumerate(values)), {})
+    return SeedCheck(number, baseline, dict(enumerate(values)))
 
 
 def test_verdict_counts_a_gain_only_beyond_twice_the_seed_spread():
