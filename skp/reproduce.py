@@ -10,7 +10,6 @@ original's: on a CPU they are equal.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 from skp.errors import SkpError
 from skp.provenance import changed_sources
+from skp.runs import read_run_meta
 
 
 def _trial_run_dir(target: str) -> Path:
@@ -41,16 +41,17 @@ def _trial_run_dir(target: str) -> Path:
     return Path(run_dir)
 
 
-def find_run(target: str) -> Path:
-    """The run directory `target` names: a path, or STUDY:NUMBER."""
+def find_run(target: str) -> tuple[Path, dict]:
+    """The run directory `target` names (a path, or STUDY:NUMBER) and its run.json."""
     study, colon, number = target.rpartition(":")
     directory = _trial_run_dir(target) if colon and study and number.isdigit() else Path(target)
-    if not (directory / "run.json").is_file():
+    meta = read_run_meta(directory)
+    if meta is None:
         raise SkpError(
             f"--reproduce takes a run directory holding run.json, or STUDY:TRIAL (e.g. "
             f"digits.cfg_baseline:3); {directory} has no run.json."
         )
-    return directory
+    return directory, meta
 
 
 def check_sources(meta: dict) -> None:
@@ -97,8 +98,7 @@ def compare(original: Path, copy: Path, folds: list[int], metric: str) -> list[d
 
 def reproduce(target: str, train_folds) -> list[dict]:
     """Train the run `target` names again into `<run id>-repro<k>`; returns compare()'s rows."""
-    directory = find_run(target)
-    meta = json.loads((directory / "run.json").read_text())
+    directory, meta = find_run(target)
     check_sources(meta)
     folds = sorted(int(d.name[4:]) for d in directory.glob("fold*") if d.name[4:].isdigit())
     if not folds:

@@ -22,6 +22,13 @@ from skp.errors import SkpError
 from skp.provenance import copy_config_sources, provenance
 
 DONE_FILE = "done.json"
+RUN_FILE = "run.json"
+
+
+def read_run_meta(directory) -> dict | None:
+    """The run.json of run directory `directory`, or None when it has none (here)."""
+    path = Path(directory) / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def config_sources(cfg) -> list[str]:
@@ -70,7 +77,7 @@ def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool, overrid
     directory = run_dir(cfg, run_id)
     if overwrite and directory.exists():
         shutil.rmtree(directory)
-    meta_file = directory / "run.json"
+    meta_file = directory / RUN_FILE
     if meta_file.exists():
         previous = json.loads(meta_file.read_text())
         if previous.get("fingerprint") != fingerprint:

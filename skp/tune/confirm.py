@@ -11,7 +11,6 @@ counts as better than the baseline only when the gap exceeds twice the seed spre
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import dataclass
@@ -63,8 +62,10 @@ def _trial_folds(trial) -> list[int]:
 
 def trial_trainer_kwargs(trial) -> dict:
     """The Trainer flags a trial ran with (its run.json), when its run is on this machine."""
-    meta = Path(trial.user_attrs.get("run_dir", "")) / "run.json"
-    return json.loads(meta.read_text()).get("trainer_kwargs", {}) if meta.is_file() else {}
+    from skp.runs import read_run_meta
+
+    meta = read_run_meta(trial.user_attrs.get("run_dir", "")) or {}
+    return meta.get("trainer_kwargs", {})
 
 
 def confirm_trial(study, trial, seeds: list[int]) -> dict:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import socket
 import threading
 import time
 from contextlib import contextmanager
-from pathlib import Path
 
 import lightning.pytorch as pl
 
 from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
-from skp.runs import config_fingerprint, prepare_run_dir
+from skp.runs import config_fingerprint, prepare_run_dir, read_run_meta
 from skp.trainer import check_config, fit_fold
 from skp.tune.baseline import is_baseline
 from skp.tune.space import suggest
@@ -158,9 +156,9 @@ def record_trial(trial, options, settings: list, directory) -> None:
 def record_provenance(trial, directory) -> None:
     """The run's provenance (code, library versions, host, seed) on the trial, when its
     run.json is on this machine."""
-    meta = Path(directory) / "run.json"
-    if meta.is_file():
-        trial.set_user_attr("provenance", json.loads(meta.read_text()).get("provenance"))
+    meta = read_run_meta(directory)
+    if meta is not None:
+        trial.set_user_attr("provenance", meta.get("provenance"))
 
 
 def prepare_trial_dir(cfg, run_id: str, settings: list, trainer_kwargs: dict):
