@@ -43,12 +43,11 @@ def make_storage(url: str | None, study_name: str, stale_after: float | None = N
     """
     optuna = import_optuna()
     if url is None or url.endswith(".log"):
-        from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+        from skp.tune.journal import journal_backend
 
         path = Path(url) if url else default_storage_path(study_name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # The open-lock works on NFS too, where several machines may share the file.
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        return optuna.storages.JournalStorage(journal_backend(str(path)))
     try:
         if stale_after is None:
             return optuna.storages.RDBStorage(url)
