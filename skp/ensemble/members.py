@@ -56,7 +56,7 @@ def _finished_folds(directory: Path) -> dict[int, Path]:
     return dict(sorted(folds.items()))
 
 
-def _member_from_run_dir(directory: Path, name: str | None, source: str) -> Member:
+def member_from_run_dir(directory: Path, name: str | None, source: str) -> Member:
     meta = json.loads((directory / "run.json").read_text())
     if "overrides" not in meta:
         raise SkpError(
@@ -77,7 +77,7 @@ def run_member(spec: Run) -> Member:
         directory = Path(spec.path)
         if not (directory / "run.json").is_file():
             raise SkpError(f"{directory} is not an skp run directory (it has no run.json).")
-        return _member_from_run_dir(directory, spec.name, str(directory))
+        return member_from_run_dir(directory, spec.name, str(directory))
     cfg = load_config(spec.config)
     run_id = spec.run_id or default_run_id(run_fingerprint(cfg, []))
     directory = run_dir(cfg, run_id)
@@ -87,7 +87,20 @@ def run_member(spec: Run) -> Member:
             f"Member {spec.config}: no {which} under {directory.parent}. Runs there: "
             f"{_runs_listing(directory.parent)}. Train it, or name one with Run({spec.config!r}, run_id=...)."
         )
-    return _member_from_run_dir(directory, spec.name, str(directory))
+    return member_from_run_dir(directory, spec.name, str(directory))
+
+
+def ranked_trials(study, complete: list) -> list:
+    """The promoted trials in promotion order (skp-tune --promote: they have every fold),
+    else the complete trials by value."""
+    from skp.tune.promote import promotion
+
+    record = promotion(study)
+    if record:
+        by_number = {t.number: t for t in complete}
+        return [by_number[n] for n in record["trials"] if n in by_number]
+    maximize = study.direction.name == "MAXIMIZE"
+    return sorted(complete, key=lambda t: -t.value if maximize else t.value)
 
 
 def study_members(spec: Study) -> list[Member]:
@@ -109,10 +122,9 @@ def study_members(spec: Study) -> list[Member]:
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         raise SkpError(f"Study {spec.study!r} has no finished trial yet; nothing to ensemble.")
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    best = sorted(complete, key=lambda t: -t.value if maximize else t.value)[: spec.top_k]
+    best = ranked_trials(study, complete)[: spec.top_k]
     if len(best) < spec.top_k:
-        print(f"skp-ensemble: study {spec.study!r} has {len(best)} finished trials, fewer than top_k={spec.top_k}.")
+        print(f"skp-ensemble: study {spec.study!r} has {len(best)} ranked trials, fewer than top_k={spec.top_k}.")
     members = []
     for trial in best:
         directory = Path(trial.user_attrs.get("run_dir", ""))
@@ -122,7 +134,7 @@ def study_members(spec: Study) -> list[Member]:
                 f"which is gone. Remove the trial from the recipe or lower top_k."
             )
         source = f"study {spec.study} trial {trial.number} ({trial.value:.6g})"
-        members.append(_member_from_run_dir(directory, f"{spec.study}#{trial.number}", source))
+        members.append(member_from_run_dir(directory, f"{spec.study}#{trial.number}", source))
     return members
 
 
@@ -172,7 +184,10 @@ def check_folds(members: list[Member], reference: Reference) -> None:
             run = next(iter(member.fold_dirs.values()), None)
             have = sorted(member.fold_dirs)
             hint = ""
-            if run is not None and "#" not in member.name:  # study trials are not resumed by skp-train
+            if "#" in member.name:  # a study trial
+                hint = (f" (train them with skp-tune {member.cfg.config_name} --study {member.name.partition('#')[0]} "
+                        f"--promote K --promote-folds {','.join(map(str, reference.folds))})")
+            elif run is not None:
                 flags = "".join(f" --{key} {value}" for key, value in member.overrides)
                 hint = (f" (finish them with skp-train {member.cfg.config_name} --run_id {run.parent.name} "
                         f"--kfold {','.join(map(str, missing))}{flags})")

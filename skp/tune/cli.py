@@ -3,6 +3,7 @@
     skp-tune digits.cfg_baseline --trials 20
     skp-tune boneage.cfg_baseline --trials 100 --gpus 0,1,2,3 --trials-per-gpu 2
     skp-tune boneage.cfg_baseline --trials 100 --backend ray --address auto --gpus-per-trial 0.5
+    skp-tune digits.cfg_baseline --promote 3       # the 3 best trials on every fold
     skp-tune digits.cfg_baseline --report          # table, plots, tuned config
     skp-tune digits.cfg_baseline --dashboard       # optuna-dashboard on 127.0.0.1
 """
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 
 from skp.errors import SkpError
 from skp.train import add_trainer_arguments, trainer_kwargs
+from skp.tune.promote import PROMOTE_BY
+
+DEFAULT_TRIALS = 20
 
 
 @dataclass
@@ -46,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("config", help="project.cfg_name, e.g. digits.cfg_baseline")
-    parser.add_argument("--trials", type=int, default=20, help="finished trials the study should hold in total")
+    parser.add_argument("--trials", type=int, help="finished trials the study should hold in total (default 20; with --promote alone, no search)")
     parser.add_argument("--study", help="study name (default: the config name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
@@ -65,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-baseline", action="store_true", help="do not run the config's own settings as the study's first trial")
     parser.add_argument("--confirm", type=int, default=0, metavar="K", help="re-train the K best trials and the baseline on --confirm-seeds extra seeds; rank by the mean")
     parser.add_argument("--confirm-seeds", type=int, default=2, metavar="S", help="extra seeds per trial for --confirm (default 2)")
+    parser.add_argument("--promote", type=int, default=0, metavar="K", help="train the K best finished trials on every fold (--promote-folds), in their run directories")
+    parser.add_argument("--promote-by", default="value", choices=PROMOTE_BY, help="value: the K best values; ensemble: greedy ensemble selection on their out-of-fold predictions")
+    parser.add_argument("--promote-folds", help="folds of promoted trials (default: every fold of the config's fold column)")
+    parser.add_argument("--promote-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
     parser.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study storage")
     parser.add_argument("--host", default="127.0.0.1", help="dashboard address")
@@ -146,8 +154,10 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     apply_overrides(cfg, frozen)  # the frozen values apply to every trial, like CLI overrides
     overrides = parse_override_tokens(tokens) + frozen
     space = _fix_overridden(space, overrides)
-    if args.trials < 1:
+    if args.trials is not None and args.trials < 1:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
+    if args.promote < 0:
+        raise SkpError(f"--promote takes K >= 1 trials, got {args.promote}.")
     if args.confirm < 0 or args.confirm_seeds < 1:
         raise SkpError(f"--confirm takes K >= 0 trials and --confirm-seeds S >= 1 seeds, got {args.confirm} and {args.confirm_seeds}.")
     options = TuneOptions(
@@ -158,7 +168,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         sampler=args.sampler,
         pruner=args.pruner or ("asha" if args.backend == "ray" else "median"),
         seed=args.seed,
-        trials=args.trials,
+        trials=DEFAULT_TRIALS if args.trials is None else args.trials,
         timeout=args.timeout,
         folds=parse_folds(args.folds, 0),
         trainer_kwargs=trainer_kwargs(args),
@@ -237,28 +247,83 @@ def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, st
     from skp.tune.supervisor import supervise
 
     codes = supervise(argv, slots, options)
+    report_exit_codes(codes, "Finished trials are kept")
+
+
+def report_exit_codes(codes: list[int], kept: str) -> None:
     bad = [f"worker {i} exited with {c}" for i, c in enumerate(codes) if c != 0]
     if bad:
-        print("skp-tune: " + "; ".join(bad) + ". Finished trials are kept; re-run the same command to continue.", file=sys.stderr)
+        print("skp-tune: " + "; ".join(bad) + f". {kept}; re-run the same command to continue.", file=sys.stderr)
+
+
+def promotion_folds(args, cfg) -> list[int]:
+    from skp.trainer import parse_folds
+    from skp.tune.promote import annotation_folds
+
+    available = annotation_folds(cfg)
+    if args.promote_folds is None:
+        return available
+    folds = parse_folds(args.promote_folds, 0)
+    unknown = sorted(set(folds) - set(available))
+    if unknown:
+        raise SkpError(f"--promote-folds {args.promote_folds}: folds {unknown} are not in {cfg.annotations_file}, whose folds are {available}.")
+    return folds
+
+
+def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> None:
+    """Train the missing folds of the chosen trials on the backend's worker slots, then
+    record their cross-validated values."""
+    from skp.tune import promote
+
+    if cfg.prepare_data is not None:
+        cfg.prepare_data(cfg)
+    folds = promotion_folds(args, cfg)
+    chosen = promote.choose_trials(study, args.promote, args.promote_by)
+    promote.record_promotion(study, chosen, args.promote_by, folds)
+    missing = promote.missing_jobs(study)
+    print(
+        f"skp-tune: promoting trials {', '.join(str(t.number) for t in chosen)} (by {args.promote_by}) "
+        f"to folds {','.join(map(str, folds))}: {len(missing)} fold(s) to train"
+    )
+    if missing and args.backend == "ray":
+        from skp.tune.ray_backend import run_ray_promotion
+
+        run_ray_promotion(options, ray_options(args), missing)
+    elif missing:
+        slots = worker_slots(args)
+        if len(slots) == 1 and not slots[0]["CUDA_VISIBLE_DEVICES"]:
+            promote.train_missing_folds(study)
+        else:
+            from skp.tune.supervisor import supervise
+
+            codes = supervise([*argv, "--promote-worker"], slots, options, work_left=lambda s: bool(promote.missing_jobs(s)))
+            report_exit_codes(codes, "Finished folds are kept")
+    promote.record_cv(study)
 
 
 def tune(argv: list[str], args, tokens: list[str]) -> int:
     options, space, cfg = prepare(args, tokens)
     if args.worker_index is not None:
-        from skp.tune.worker import run_worker
+        from skp.tune.worker import run_promotion_worker, run_worker
 
-        run_worker(options, space, args.worker_index)
+        if args.promote_worker:
+            run_promotion_worker(options)
+        else:
+            run_worker(options, space, args.worker_index)
         return 0
     if args.dashboard:
         serve_dashboard(options, args.host, args.port)
         return 0
     study = open_study(options, cfg, space)
     if not args.report:
-        run_trials(argv, args, options, space, cfg, study)
+        if args.trials is not None or not args.promote:  # --promote alone: no search
+            run_trials(argv, args, options, space, cfg, study)
         if args.confirm:
             from skp.tune.confirm import run_seed_check
 
             run_seed_check(study, cfg, args.confirm, args.confirm_seeds)
+        if args.promote:
+            run_promotion(argv, args, options, cfg, study)
     from skp.tune.report import report
 
     report(study, cfg, export=not args.no_export)

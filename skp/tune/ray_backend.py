@@ -235,3 +235,29 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
     orphans = fail_orphans(study, keep=None)
     if orphans:
         print(f"skp-tune: trials {orphans} never finished in Ray and are marked failed.", file=sys.stderr)
+
+
+def run_ray_promotion(options, ray_options: RayOptions, jobs: list) -> None:
+    """Each missing fold of the promotion as a Ray task with a trial's resources. Ray
+    retries a task whose worker died; the fold resumes from its resume.ckpt."""
+    ray, _ = import_ray()
+    from skp.tune.promote import train_one
+
+    start_ray(ray, ray_options.address)
+    try:
+        resources = trial_resources(ray, ray_options)
+        task = ray.remote(train_one).options(num_cpus=resources["cpu"], num_gpus=resources["gpu"], max_retries=ray_options.max_retries)
+        pending = {task.remote(options.study_name, options.storage, job, os.getcwd()): job for job in jobs}
+        print(f"skp-tune: promotion on Ray: {len(pending)} fold(s), {resources['cpu']:g} CPU and {resources['gpu']:g} GPU each")
+        failed = []
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            try:
+                print(f"skp-tune: promotion: trial {job.trial} fold {job.fold}: {ray.get(ready[0])}")
+            except ray.exceptions.RayError as err:
+                failed.append(f"trial {job.trial} fold {job.fold}: {err}")
+        if failed:
+            raise SkpError("Promotion left folds unfinished: " + "; ".join(failed))
+    finally:
+        ray.shutdown()

@@ -90,6 +90,33 @@ def print_seed_checks(study, checks) -> None:
     console.print(verdict(checks, study.direction.name == "MAXIMIZE"))
 
 
+def print_promotion(study) -> None:
+    """The promoted trials beside their study value: cross-validated mean over folds and
+    the value of their concatenated out-of-fold predictions."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from skp.tune.promote import cv_records, promotion
+
+    record = promotion(study)
+    if not record:
+        return
+    cv, trials = cv_records(study), study.get_trials(deepcopy=False)
+    table = Table(title=f"promoted by {record['by']} to folds {','.join(map(str, record['folds']))}")
+    for column in ("trial", "study value", "CV mean ± std", "CV out-of-fold", "fold values"):
+        table.add_column(column, justify="right")
+    for number in record["trials"]:
+        trial, row = trials[number], cv.get(number)
+        label = f"{number} (baseline)" if is_baseline(trial) else str(number)
+        if row is None:
+            table.add_row(label, f"{trial.value:.5g}", "folds missing: re-run --promote", "", "")
+            continue
+        spread = f" ± {row['std']:.2g}" if row["std"] is not None else ""
+        folds = ", ".join(f"{f}: {v:.4g}" for f, v in row["folds"].items())
+        table.add_row(label, f"{trial.value:.5g}", f"{row['mean']:.5g}{spread}", f"{row['oof']:.5g}", folds)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
 def plot_seed_checks(checks, metric: str, path: Path) -> None:
     """Each checked trial's values by seed with their mean and one std, best mean on top."""
     import matplotlib
@@ -183,6 +210,7 @@ def report(study, cfg, export: bool = True) -> dict:
         return {"plots": {}, "config": None}
     checks = seed_checks(study, cfg)
     print_seed_checks(study, checks)
+    print_promotion(study)
     folder = study_dir(study.study_name)
     plots = write_plots(study, folder)
     if checks:

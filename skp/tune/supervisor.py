@@ -47,9 +47,13 @@ def start_worker(argv: list[str], index: int, slot: dict) -> subprocess.Popen:
     )
 
 
-def supervise(argv: list[str], slots: list[dict], options) -> list[int]:
-    """Run one worker per slot until all have exited; return each slot's last exit status."""
+def supervise(argv: list[str], slots: list[dict], options, work_left=None) -> list[int]:
+    """Run one worker per slot until all have exited; return each slot's last exit status.
+
+    A dead worker's slot is restarted while `work_left(study)` (default: the study lacks
+    finished trials)."""
     study = import_optuna().load_study(study_name=options.study_name, storage=make_storage(options.storage, options.study_name))
+    work_left = work_left or (lambda study: finished_and_running(study)[0] < options.trials)
     workers = {i: start_worker(argv, i, slot) for i, slot in enumerate(slots)}
     codes, restarts = {}, Counter()
     try:
@@ -62,7 +66,7 @@ def supervise(argv: list[str], slots: list[dict], options) -> list[int]:
                 del workers[index]
                 codes[index] = code
                 if code not in FINAL_CODES:
-                    restarted = _after_death(study, options, argv, slots, index, process, restarts)
+                    restarted = _after_death(study, work_left, argv, slots, index, process, restarts)
                     if restarted is not None:
                         workers[index] = restarted
     except KeyboardInterrupt:  # the workers got the same Ctrl-C; let them fail their trials
@@ -72,20 +76,19 @@ def supervise(argv: list[str], slots: list[dict], options) -> list[int]:
     return [codes[i] for i in sorted(codes)]
 
 
-def _after_death(study, options, argv, slots, index, process, restarts) -> subprocess.Popen | None:
+def _after_death(study, work_left, argv, slots, index, process, restarts) -> subprocess.Popen | None:
     """Fail the dead worker's trial, queue it again, and restart the slot if work is left."""
     how = describe_exit(process.returncode)
     failed = fail_trials_of(study, process.pid, f"its worker process (pid {process.pid}) {how}")
     message = f"skp-tune: worker {index} ({describe_slot(slots[index])}) {how}"
     if failed:
         message += f"; its trial {', '.join(map(str, failed))} failed and was queued again"
-    finished, _ = finished_and_running(study)
-    restarted = None
-    if finished < options.trials and restarts[index] < MAX_RESTARTS:
+    left, restarted = work_left(study), None
+    if left and restarts[index] < MAX_RESTARTS:
         restarts[index] += 1
         restarted = start_worker(argv, index, slots[index])
         message += f"; a new worker takes its slot (restart {restarts[index]} of {MAX_RESTARTS})"
-    elif finished < options.trials:
+    elif left:
         message += f"; its slot stays empty after {MAX_RESTARTS} restarts"
     print(message, file=sys.stderr)
     return restarted

@@ -163,3 +163,12 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
             )
             break
     return ran
+
+
+def run_promotion_worker(options) -> int:
+    """A worker process of the promotion phase: the promotion's missing folds, shared
+    with the other slots through each fold's lock."""
+    from skp.tune.promote import train_missing_folds
+
+    study = import_optuna().load_study(study_name=options.study_name, storage=make_storage(options.storage, options.study_name))
+    return train_missing_folds(study)

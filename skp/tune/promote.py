@@ -1,0 +1,274 @@
+"""Promotion: a study's best trials trained on every fold, inside their own run directories.
+
+    skp-tune digits.cfg_baseline --promote 3 [--promote-by ensemble] [--promote-folds 0,1,2,3,4]
+
+Trials train fold 0 (or --folds); a submission wants every fold. Promotion picks K
+finished trials, by value, or by greedy ensemble selection on their out-of-fold
+predictions (each pick is the trial that most improves the mean of those already
+picked, so the K complement each other rather than being near-copies of the best), and
+trains each one's missing folds into the trial's own run directory as skp-train would:
+same config, overrides and Trainer flags, resumable from resume.ckpt, skipped when done.
+
+A job (trial, fold) is claimed with a flock on <run_dir>/fold<k>.lock, so the worker
+slots of the study (CPU workers, GPUs) share the jobs, and the job of a worker that
+dies is free again at once. Optuna keeps a finished trial's attributes read-only, so the
+choice and the cross-validated values live in the study's user attributes: `promotion`
+(the trials, in order) and `cv:<trial>` (value per fold, their mean and std, and the
+value of the concatenated out-of-fold predictions).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from skp.errors import SkpError
+
+PROMOTION = "promotion"
+CV_PREFIX = "cv:"
+PROMOTE_BY = ("value", "ensemble")
+
+
+@dataclass
+class Job:
+    trial: int
+    fold: int
+    run_dir: Path
+
+    @property
+    def fold_dir(self) -> Path:
+        return self.run_dir / f"fold{self.fold}"
+
+    def done(self) -> bool:
+        from skp.runs import DONE_FILE
+
+        return (self.fold_dir / DONE_FILE).exists()
+
+
+def annotation_folds(cfg) -> list[int]:
+    """Every fold of the config's fold column."""
+    import pandas as pd
+
+    from skp.datasets.annotations import data_file
+
+    frame = pd.read_csv(data_file(cfg, cfg.annotations_file), usecols=[cfg.fold_column])
+    return sorted(int(f) for f in frame[cfg.fold_column].unique())
+
+
+def _has_run(trial) -> bool:
+    return (Path(trial.user_attrs.get("run_dir", "")) / "run.json").is_file()
+
+
+def _distinct_by_value(study) -> list:
+    """Complete trials whose run is on this machine, best value first; a trial that
+    repeats an earlier one's parameters is left out (promoting it twice adds nothing)."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _has_run(t)]
+    done.sort(key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
+    seen, distinct = set(), []
+    for trial in done:
+        key = tuple(sorted(trial.params.items()))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(trial)
+    return distinct
+
+
+def trial_folds(trial) -> list[int]:
+    return [int(Path(c).parent.name[4:]) for c in trial.user_attrs.get("checkpoints", [])] or [0]
+
+
+def _oofs_and_scorer(trials, folds: list[int]):
+    """Each trial's out-of-fold predictions on `folds`, and a Scorer of the config's
+    val_metric for them (the ensemble's own, so a choice is judged as the blend will be)."""
+    from skp.ensemble.blend import Scorer, problem_of
+    from skp.ensemble.members import build_reference, load_oof, member_from_run_dir
+
+    members = [member_from_run_dir(Path(t.user_attrs["run_dir"]), f"trial {t.number}", "") for t in trials]
+    reference = build_reference(members, folds)
+    oofs = [load_oof(m, reference) for m in members]
+    cfg = reference.cfg
+    return oofs, Scorer(cfg, problem_of(cfg, oofs[0].shape[1]), None, None, oofs[0], reference.targets)
+
+
+def select_by_ensemble(oofs: list, scorer, k: int) -> list[int]:
+    """Greedy forward selection without replacement: the best single member, then at each
+    step the member whose addition gives the best mean of the picked ones."""
+    import numpy as np
+
+    chosen, total = [], np.zeros_like(oofs[0])
+    for size in range(1, min(k, len(oofs)) + 1):
+        best, best_score = None, None
+        for i, oof in enumerate(oofs):
+            if i in chosen:
+                continue
+            score = scorer((total + oof) / size)
+            if best is None or scorer.better(score, best_score):
+                best, best_score = i, score
+        chosen.append(best)
+        total += oofs[best]
+    return chosen
+
+
+def choose_trials(study, k: int, by: str) -> list:
+    candidates = _distinct_by_value(study)
+    if not candidates:
+        raise SkpError(
+            f"Study {study.study_name!r} has no complete trial whose run directory is on this machine; "
+            f"nothing to promote. Run trials first (--trials N)."
+        )
+    if by == "value" or len(candidates) <= k:
+        return candidates[:k]
+    folds = trial_folds(candidates[0])
+    candidates = [t for t in candidates if set(folds) <= set(trial_folds(t))]
+    try:
+        oofs, scorer = _oofs_and_scorer(candidates, folds)
+    except SkpError as err:
+        raise SkpError(
+            f"--promote-by ensemble compares the trials' out-of-fold predictions on every row of folds "
+            f"{folds}, and cannot here: {err} (Trials run with --limit_val_batches predict part of a fold.) "
+            f"Use --promote-by value."
+        ) from None
+    return [candidates[i] for i in select_by_ensemble(oofs, scorer, k)]
+
+
+def record_promotion(study, trials, by: str, folds: list[int]) -> None:
+    study.set_user_attr(PROMOTION, {"by": by, "folds": folds, "trials": [t.number for t in trials]})
+
+
+def promotion(study) -> dict | None:
+    return study.user_attrs.get(PROMOTION)
+
+
+def jobs_of(study) -> list[Job]:
+    """Every (trial, fold) of the recorded promotion, in promotion order."""
+    record = promotion(study)
+    if record is None:
+        return []
+    trials = study.get_trials(deepcopy=False)
+    return [
+        Job(number, fold, Path(trials[number].user_attrs["run_dir"]))
+        for number in record["trials"]
+        for fold in record["folds"]
+    ]
+
+
+def missing_jobs(study) -> list[Job]:
+    return [job for job in jobs_of(study) if not job.done()]
+
+
+# -- training one job -------------------------------------------------------------------
+@contextmanager
+def claimed(job: Job):
+    """Yields True when this process holds the job's lock (released when it exits or
+    dies), False when another worker holds it."""
+    import fcntl
+
+    fd = os.open(job.run_dir / f"fold{job.fold}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def job_config(trial, fold: int):
+    """The trial's config for `fold`, refused when its config files changed since the trial:
+    the new folds would train another model than the one the study measured."""
+    from skp.configs import load_config
+    from skp.runs import config_fingerprint, read_run_meta
+
+    settings = [tuple(pair) for pair in trial.user_attrs["overrides"]]
+    cfg = load_config(trial.user_attrs["config_name"], settings)
+    meta = read_run_meta(trial.user_attrs["run_dir"])
+    if meta.get("fingerprint") != config_fingerprint(cfg, settings):
+        raise SkpError(
+            f"Trial {trial.number}'s config files changed since it ran ({trial.user_attrs['run_dir']}/config_src "
+            f"keeps them as they were): its other folds would train another model. Restore them, or promote other trials."
+        )
+    cfg.fold = fold
+    return cfg, meta.get("trainer_kwargs", {})
+
+
+def train_job(study, job: Job) -> str:
+    """'trained', 'done' (finished meanwhile) or 'busy' (another worker holds it)."""
+    from skp.runs import fold_state
+    from skp.trainer import fit_fold
+
+    with claimed(job) as mine:
+        if not mine:
+            return "busy"
+        state = fold_state(job.fold_dir)  # only under the lock: it clears an unstarted fold
+        if state == "done":
+            return "done"
+        cfg, trainer_kwargs = job_config(study.get_trials(deepcopy=False)[job.trial], job.fold)
+        verb = "resuming" if state == "resumable" else "training"
+        print(f"skp-tune: promotion: {verb} trial {job.trial} fold {job.fold} in {job.fold_dir}", flush=True)
+        fit_fold(cfg, job.fold_dir, trainer_kwargs, resume=state == "resumable")
+        return "trained"
+
+
+def train_one(study_name: str, storage: str | None, job: Job, cwd: str) -> str:
+    """train_job in a process of its own (a Ray task)."""
+    from skp.tune.study import import_optuna, make_storage
+
+    if os.path.isdir(cwd):  # relative save and data paths mean what they meant to the driver
+        os.chdir(cwd)
+    study = import_optuna().load_study(study_name=study_name, storage=make_storage(storage, study_name))
+    return train_job(study, job)
+
+
+def train_missing_folds(study) -> int:
+    """Train the promotion's missing folds until none is left unclaimed; return how many
+    this process trained. A fold that fails is reported and left for a re-run."""
+    trained, failed = 0, []
+    for job in missing_jobs(study):
+        try:
+            trained += train_job(study, job) == "trained"
+        except SkpError as err:
+            failed.append(f"trial {job.trial} fold {job.fold}: {err}")
+    if failed:
+        raise SkpError("Promotion left folds unfinished: " + "; ".join(failed))
+    return trained
+
+
+# -- cross-validated values ---------------------------------------------------------------
+def fold_values(run_dir: Path, folds: list[int]) -> dict[int, float]:
+    from skp.runs import read_done
+
+    return {f: read_done(run_dir / f"fold{f}")["best_value"] for f in folds}
+
+
+def record_cv(study) -> dict[int, dict]:
+    """`cv:<trial>` for every promoted trial with all its folds done."""
+    record = promotion(study) or {}
+    folds, recorded = record.get("folds", []), {}
+    for number in record.get("trials", []):
+        trial = study.get_trials(deepcopy=False)[number]
+        run_dir = Path(trial.user_attrs["run_dir"])
+        if not all(Job(number, f, run_dir).done() for f in folds):
+            continue
+        values = fold_values(run_dir, folds)
+        finite = [v for v in values.values() if v is not None and math.isfinite(v)]
+        (oof,), scorer = _oofs_and_scorer([trial], folds)
+        recorded[number] = {
+            "folds": {str(f): v for f, v in values.items()},
+            "mean": statistics.fmean(finite) if finite else None,
+            "std": statistics.stdev(finite) if len(finite) > 1 else None,
+            "oof": scorer(oof),
+        }
+        study.set_user_attr(f"{CV_PREFIX}{number}", recorded[number])
+    return recorded
+
+
+def cv_records(study) -> dict[int, dict]:
+    return {int(key[len(CV_PREFIX):]): value for key, value in study.user_attrs.items() if key.startswith(CV_PREFIX)}
