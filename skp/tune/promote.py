@@ -259,15 +259,24 @@ def record_cv(study) -> dict[int, dict]:
             continue
         values = fold_values(run_dir, folds)
         finite = [v for v in values.values() if v is not None and math.isfinite(v)]
-        (oof,), scorer = _oofs_and_scorer([trial], folds)
         recorded[number] = {
             "folds": {str(f): v for f, v in values.items()},
             "mean": statistics.fmean(finite) if finite else None,
             "std": statistics.stdev(finite) if len(finite) > 1 else None,
-            "oof": scorer(oof),
+            "oof": _oof_value(trial, folds),
         }
         study.set_user_attr(f"{CV_PREFIX}{number}", recorded[number])
     return recorded
+
+
+def _oof_value(trial, folds: list[int]) -> float | None:
+    """The metric of the trial's concatenated out-of-fold predictions; None when they do
+    not cover the folds (a study run with --limit_val_batches)."""
+    try:
+        (oof,), scorer = _oofs_and_scorer([trial], folds)
+    except SkpError:
+        return None
+    return scorer(oof)
 
 
 def cv_records(study) -> dict[int, dict]:

@@ -113,7 +113,8 @@ def print_promotion(study) -> None:
             continue
         spread = f" ± {row['std']:.2g}" if row["std"] is not None else ""
         folds = ", ".join(f"{f}: {v:.4g}" for f, v in row["folds"].items())
-        table.add_row(label, f"{trial.value:.5g}", f"{row['mean']:.5g}{spread}", f"{row['oof']:.5g}", folds)
+        oof = "" if row["oof"] is None else f"{row['oof']:.5g}"
+        table.add_row(label, f"{trial.value:.5g}", f"{row['mean']:.5g}{spread}", oof, folds)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 

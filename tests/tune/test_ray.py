@@ -176,6 +176,22 @@ def test_local_ray_study_records_runs_and_a_rerun_adds_only_the_missing_trials()
 
 
 @pytest.mark.slow
+def test_promotion_on_ray_trains_the_missing_folds_as_ray_tasks():
+    from skp.tune.promote import cv_records, promotion
+
+    name = "pytest_ray_promote"
+    _finish(_skp_tune("--study", name, "--trials", "3", *FAST, "--limit_val_batches", "2"))
+    out = _finish(_skp_tune("--backend", "ray", "--study", name, "--promote", "2", "--promote-folds", "0,1", *FAST))
+    assert "promotion on Ray: 2 fold(s)" in out
+    study = _study(name)
+    promoted = promotion(study)["trials"]
+    for number in promoted:
+        assert (Path(study.trials[number].user_attrs["run_dir"]) / "fold1" / "done.json").is_file()
+    assert sorted(cv_records(study)) == sorted(promoted)
+    assert len(study.trials) == 3  # promotion adds no trial
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
 def test_a_stopped_driver_resumes_with_the_same_command_and_counts_each_trial_once(stop):
     name = f"pytest_ray_{stop.name}"

@@ -1,0 +1,135 @@
+"""Promotion: a study's best trials on every fold, resumable, shared by workers, blended."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from skp.configs import load_config
+from skp.ensemble.cli import main as ensemble_main
+from skp.tune.cli import main as tune_main
+from skp.tune.promote import Job, claimed, cv_records, promotion, select_by_ensemble
+from skp.tune.study import make_storage
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+# Full validation folds: promotion by ensemble and the blend compare every OOF row.
+TINY = ["--num_epochs", "1", "--limit_train_batches", "2", "--enable_progress_bar", "False", "--pruner", "none", "--no-export"]
+FOLDS = [0, 1, 2, 3, 4]
+
+
+class MeanSquaredError:
+    """A stand-in for the ensemble's Scorer: lower is better."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __call__(self, pred):
+        return float(((pred - self.target) ** 2).mean())
+
+    def better(self, a, b):
+        return a < b
+
+
+def test_ensemble_selection_prefers_a_complement_to_a_near_copy():
+    rng = np.random.default_rng(0)
+    target = np.zeros((400, 1))
+    best = target + rng.normal(0, 1.0, target.shape)
+    near_copy = best + rng.normal(0, 0.05, target.shape)  # second best alone, same errors
+    independent = target + rng.normal(0, 1.1, target.shape)  # worse alone, other errors
+    scorer = MeanSquaredError(target)
+    assert scorer(near_copy) < scorer(independent)
+    assert select_by_ensemble([independent, best, near_copy], scorer, 2) == [1, 0]
+    assert select_by_ensemble([independent, best, near_copy], scorer, 5) == [1, 0, 2]  # no repeats
+
+
+def test_a_claimed_job_is_busy_for_others_and_free_once_its_holder_dies(tmp_path):
+    job = Job(trial=3, fold=2, run_dir=tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time, pathlib; from skp.tune.promote import Job, claimed\n"
+        f"with claimed(Job(3, 2, pathlib.Path({str(tmp_path)!r}))) as mine:\n"
+        "    print(mine, flush=True); time.sleep(60)"
+    )], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "True"
+    with claimed(job) as mine:
+        assert not mine
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    with claimed(job) as mine:
+        assert mine
+
+
+def _study(name):
+    return optuna.load_study(study_name=name, storage=make_storage(None, name))
+
+
+def _done_files(study, numbers):
+    trials = study.get_trials(deepcopy=False)
+    return {(n, f): Path(trials[n].user_attrs["run_dir"]) / f"fold{f}" / "done.json" for n in numbers for f in FOLDS}
+
+
+@pytest.mark.slow
+def test_search_promote_and_blend_into_a_submission(tmp_path):
+    name = "pytest_promote"
+    assert tune_main(["digits.cfg_baseline", "--study", name, "--trials", "3", *TINY, "--promote", "2", "--promote-by", "ensemble"]) == 0
+    study = _study(name)
+    record = promotion(study)
+    assert record["by"] == "ensemble" and record["folds"] == FOLDS and len(record["trials"]) == 2
+    assert all(path.is_file() for path in _done_files(study, record["trials"]).values())
+    cv = cv_records(study)
+    assert sorted(cv) == sorted(record["trials"])
+    for number, row in cv.items():
+        values = [json.loads(p.read_text())["best_value"] for (n, _), p in _done_files(study, [number]).items()]
+        assert row["mean"] == pytest.approx(np.mean(values)) and len(row["folds"]) == 5
+        assert row["folds"]["0"] == pytest.approx(study.trials[number].value)  # fold 0 is the trial's own
+
+    output = tmp_path / "ensemble"
+    assert ensemble_main(["--study", f"{name}:2", "--output", str(output)]) == 0
+    summary = json.loads((output / "weights.json").read_text())
+    assert summary["folds"] == FOLDS
+    assert [m["name"] for m in summary["members"]] == [f"{name}#{n}" for n in record["trials"]]
+    cfg = load_config("digits.cfg_baseline")
+    sample = pd.read_csv(Path(cfg.data_dir) / cfg.sample_submission_file)
+    submission = pd.read_csv(output / "submission.csv")
+    assert list(submission.columns) == list(sample.columns) and len(submission) == len(sample)
+
+
+@pytest.mark.slow
+def test_a_killed_promotion_resumes_and_trains_only_what_is_missing():
+    name = "pytest_promote_kill"
+    assert tune_main(["digits.cfg_baseline", "--study", name, "--trials", "2", *TINY, "--num_epochs", "3"]) == 0
+    command = [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, "--promote", "2"]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    done = {}
+    try:
+        for _ in range(2400):
+            time.sleep(0.1)
+            study = _study(name)
+            if promotion(study):
+                done = _done_files(study, promotion(study)["trials"])
+                if sum(p.is_file() for p in done.values()) >= 4:  # two folds each, beyond fold 0
+                    break
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    finished = {key: path.stat().st_mtime_ns for key, path in done.items() if path.is_file()}
+    assert 4 <= len(finished) < 10, "the promotion was not killed mid-way"
+
+    resumed = subprocess.run([*command, "--workers", "2"], capture_output=True, text=True, env=env, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert all(path.is_file() for path in done.values())
+    assert all(done[key].stat().st_mtime_ns == mtime for key, mtime in finished.items())  # not trained again
+    trained = [line for line in (resumed.stdout + resumed.stderr).splitlines() if "promotion: " in line and "fold" in line]
+    jobs = [line.split("trial ")[1].split(" in ")[0] for line in trained]
+    assert len(jobs) == 10 - len(finished) and len(set(jobs)) == len(jobs)  # each missing fold once
+    assert sorted(cv_records(_study(name))) == sorted(promotion(_study(name))["trials"])
