@@ -62,8 +62,9 @@ def device_name() -> str:
     return f"cpu ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def provenance(sources=(), seed: int | None = None) -> dict:
-    """The record for a run made from config files `sources` (the config first)."""
+def provenance(sources=(), seed: int | None = None, device: str | None = None) -> dict:
+    """The record for a run made from config files `sources` (the config first), on
+    `device` (default: this process's torch device)."""
     import skp
 
     record = {
@@ -73,7 +74,7 @@ def provenance(sources=(), seed: int | None = None) -> dict:
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in PACKAGES},
         "host": socket.gethostname(),
-        "device": device_name(),
+        "device": device or device_name(),
         "seed": seed,
         "config_sources": {str(Path(f).resolve()): file_sha1(f) for f in sources},
     }

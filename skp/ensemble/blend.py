@@ -2,7 +2,8 @@
 
 Predictions are (N, K) arrays: class probabilities (multiclass), sigmoid probabilities
 (binary, multilabel) or values (regression). Scores come from the skp metric classes the
-members were validated with, so a blend is judged exactly as its members were.
+members were validated with (or their NumPy twins), so a blend is judged exactly as its
+members were.
 """
 
 from __future__ import annotations
@@ -10,18 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from scipy.optimize import minimize
-from scipy.special import logit
-from scipy.stats import rankdata
 
 from skp.errors import SkpError
-from skp.registry import list_components, resolve
-
-EPS = 1e-7
+from skp.ensemble.fast_metrics import EPS, TWINS
 
 
 def problem_of(cfg, width: int) -> str:
+    from skp.registry import resolve
+
     activation = cfg.activation or getattr(resolve("losses", cfg.loss), "activation", None)
     if activation == "softmax":
         return "multiclass"
@@ -30,8 +27,11 @@ def problem_of(cfg, width: int) -> str:
     return "regression"
 
 
-def to_logits(pred: np.ndarray, problem: str) -> torch.Tensor:
+def to_logits(pred: np.ndarray, problem: str):
     """Inverse of the members' activation, so the metric classes (which take logits) score predictions."""
+    import torch
+    from scipy.special import logit
+
     if problem == "multiclass":
         pred = np.log(np.clip(pred, EPS, None))
     elif problem in ("binary", "multilabel"):
@@ -40,50 +40,70 @@ def to_logits(pred: np.ndarray, problem: str) -> torch.Tensor:
 
 
 class Scorer:
-    """score(pred, target) with the metric value `name` of an skp metric class, and its direction."""
+    """score(pred, rows): the value `name` that the skp metric class `metric` (dotted name)
+    reports, better in `direction`. Its NumPy twin scores when it has one (fast, no
+    torch); other metrics, a user's own included, run as the class itself on `cfg` (as
+    every metric does with `twin=False`)."""
 
-    def __init__(self, cfg, problem: str, name: str | None, direction: str | None, sample_pred, targets):
-        self.problem, self.cfg = problem, cfg
-        self.name = name or cfg.val_metric
-        if direction is None:
-            if self.name != cfg.val_metric:
-                raise SkpError(
-                    f"Say whether metric {self.name!r} is better higher or lower: direction='max' "
-                    f"or 'min' in the recipe (--direction)."
-                )
-            direction = cfg.val_track
-        self.direction = direction
-        self.targets = torch.from_numpy(np.asarray(targets, np.float32))
-        self.metric = self._find(sample_pred)
+    def __init__(self, name: str, direction: str, problem: str, targets, metric: str, cfg=None, twin: bool = True):
+        self.name, self.direction, self.problem, self.metric = name, direction, problem, metric
+        self.targets = np.asarray(targets, np.float64)
+        self.twin = TWINS.get((metric, name)) if twin else None
+        if self.twin is None:
+            if cfg is None:
+                raise LookupError(f"{metric} has no NumPy twin; scoring it needs the members' config")
+            from skp.registry import resolve
 
-    def _find(self, sample_pred):
-        candidates = list(self.cfg.metrics or [])
-        candidates += [c for c in list_components("metrics") if c not in candidates]
-        for dotted in candidates:
-            metric = resolve("metrics", dotted)(self.cfg)
-            try:
-                values = self._compute(metric, sample_pred)
-            except (RuntimeError, ValueError, KeyError, IndexError):
-                continue  # a metric of another problem type
-            if self.name in values:
-                return metric
-        raise SkpError(
-            f"No skp metric gives a value named {self.name!r} for these predictions. Name one of "
-            f"the values the members' metrics report (e.g. their val_metric {self.cfg.val_metric!r})."
-        )
+            self.instance = resolve("metrics", metric)(cfg)
 
-    def _compute(self, metric, pred, rows=None) -> dict:
+    def on(self, rows: np.ndarray | None):
+        """score(pred) for predictions of OOF rows `rows` (all when None), targets sliced once."""
         targets = self.targets if rows is None else self.targets[rows]
-        metric.reset()
-        metric.update({"logits": to_logits(pred, self.problem)}, {"y": targets})
-        return metric.compute()
+        if self.twin is not None:
+            return lambda pred: self.twin(pred, targets, self.problem)
+        return lambda pred: float(_compute(self.instance, pred, targets, self.problem)[self.name])
 
     def __call__(self, pred: np.ndarray, rows: np.ndarray | None = None) -> float:
-        """The metric of `pred`, whose rows are `rows` of the OOF set (default: all of them)."""
-        return float(self._compute(self.metric, pred, rows)[self.name])
+        return self.on(rows)(pred)
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.direction == "max" else a < b
+
+
+def _compute(metric, pred, targets, problem) -> dict:
+    import torch
+
+    metric.reset()
+    metric.update({"logits": to_logits(pred, problem)}, {"y": torch.from_numpy(np.asarray(targets, np.float32))})
+    return metric.compute()
+
+
+def make_scorer(cfg, problem: str, name: str | None, direction: str | None, sample_pred, targets) -> Scorer:
+    """The Scorer of metric value `name` (default: cfg.val_metric) for the members of
+    `cfg`: the first of cfg.metrics, then of skp's metrics, that reports it."""
+    from skp.registry import list_components, resolve
+
+    name = name or cfg.val_metric
+    if direction is None:
+        if name != cfg.val_metric:
+            raise SkpError(
+                f"Say whether metric {name!r} is better higher or lower: direction='max' "
+                f"or 'min' in the recipe (--direction)."
+            )
+        direction = cfg.val_track
+    candidates = list(cfg.metrics or [])
+    candidates += [c for c in list_components("metrics") if c not in candidates]
+    for dotted in candidates:
+        try:
+            values = _compute(resolve("metrics", dotted)(cfg), sample_pred, targets, problem)
+        except (RuntimeError, ValueError, KeyError, IndexError):
+            continue  # a metric of another problem type
+        if name in values:
+            return Scorer(name, direction, problem, targets, dotted, cfg)
+    raise SkpError(
+        f"No skp metric gives a value named {name!r} for these predictions. Name one of "
+        f"the values the members' metrics report (e.g. their val_metric {cfg.val_metric!r})."
+    )
 
 
 # -- combining -----------------------------------------------------------------------
@@ -105,6 +125,8 @@ def power_mean(preds: list[np.ndarray], power: float, problem: str) -> np.ndarra
 
 def rank_mean(preds: list[np.ndarray], problem: str) -> np.ndarray:
     """Mean of per-column ranks scaled to (0, 1]; for AUC-like metrics across differently calibrated members."""
+    from scipy.stats import rankdata
+
     ranks = [rankdata(p, axis=0) / len(p) for p in preds]
     blended = np.mean(ranks, axis=0)
     if problem == "multiclass":
@@ -116,17 +138,20 @@ def rank_mean(preds: list[np.ndarray], problem: str) -> np.ndarray:
 def fit_greedy(preds: list[np.ndarray], scorer: Scorer, rows: np.ndarray, rounds: int) -> np.ndarray:
     """Forward selection with replacement (Caruana et al. 2004): each round adds the member
     that most improves the running mean; the best round's counts are the weights. Round 1
-    picks the best single member, so the result is never worse than it on these rows."""
-    total = np.zeros_like(preds[0][rows])
+    picks the best single member, so the result is never worse than it on these rows.
+    The running sum is kept, so a round costs one score per member."""
+    parts = [p[rows] for p in preds]
+    score = scorer.on(rows)
+    total = np.zeros_like(parts[0])
     counts = np.zeros(len(preds))
     best_score, best_counts = None, None
     for r in range(1, rounds + 1):
-        scores = [scorer((total + p[rows]) / r, rows) for p in preds]
+        scores = [score((total + p) / r) for p in parts]
         chosen = 0
         for i, s in enumerate(scores):
             if scorer.better(s, scores[chosen]):
                 chosen = i
-        total += preds[chosen][rows]
+        total += parts[chosen]
         counts[chosen] += 1
         if best_score is None or scorer.better(scores[chosen], best_score):
             best_score, best_counts = scores[chosen], counts.copy()
@@ -135,7 +160,7 @@ def fit_greedy(preds: list[np.ndarray], scorer: Scorer, rows: np.ndarray, rounds
 
 def _surrogate(problem: str, scorer: Scorer, rows: np.ndarray):
     """A smooth loss of the blended rows: log loss for probabilities, the metric itself for values."""
-    targets = scorer.targets.numpy()[rows]
+    targets = scorer.targets[rows]
     if problem == "multiclass":
         labels = targets[:, 0].astype(int)
         return lambda p: -np.log(np.clip(p[np.arange(len(p)), labels], EPS, None)).mean()
@@ -147,6 +172,8 @@ def _surrogate(problem: str, scorer: Scorer, rows: np.ndarray):
 
 def fit_simplex(preds: list[np.ndarray], scorer: Scorer, rows: np.ndarray, problem: str) -> np.ndarray:
     """Non-negative weights summing to 1 (SLSQP) that minimize the surrogate loss on `rows`."""
+    from scipy.optimize import minimize
+
     loss = _surrogate(problem, scorer, rows)
     parts = [p[rows] for p in preds]
     n = len(preds)
@@ -249,7 +276,7 @@ def blend(method: str, oofs, tests, scorer: Scorer, row_folds, problem: str, pow
 
 def _stack(oofs, tests, scorer: Scorer, row_folds, problem: str) -> BlendResult:
     width, members = oofs[0].shape[1], len(oofs)
-    targets = scorer.targets.numpy()
+    targets = scorer.targets
     features, test_features = _features(oofs, problem), _features(tests, problem)
     cv_oof = np.zeros_like(oofs[0])
     everything = np.arange(len(features))

@@ -98,15 +98,24 @@ def main(argv=None) -> int:
             return 0
         if not args.recipe and not (args.run or args.run_dir or args.study or args.files):
             raise SkpError("Name a recipe (e.g. digits.ens_baseline) or members (--run, --run-dir, --study, --files).")
-        from skp.ensemble.pipeline import run_ensemble
+        from skp.ensemble.output import reblend_from_snapshot
         from skp.ensemble.report import print_table
 
-        summary = run_ensemble(recipe_from_args(args), use_cache=not args.no_cache)
+        recipe = recipe_from_args(args)
+        # Nothing heavy is imported on the way to a blend from the snapshot.
+        summary = None if args.no_cache else reblend_from_snapshot(recipe)
+        if summary is None:
+            from skp.ensemble.pipeline import run_ensemble
+
+            summary = run_ensemble(recipe, use_cache=not args.no_cache)
         print_table(summary)
-        cache = summary["cache"]
+        if "snapshot" in summary:
+            came_from = f"members' predictions from {summary['snapshot']} (their inputs are unchanged)"
+        else:
+            came_from = f"predictions: {summary['cache']['hits']} from cache, {summary['cache']['misses']} computed"
         print(
             f"skp-ensemble: wrote {summary['folder']}/submission.csv (and oof.csv, test_predictions.csv, "
-            f"weights.json, report.md); predictions: {cache['hits']} from cache, {cache['misses']} computed."
+            f"weights.json, report.md); {came_from}."
         )
     except SkpError as err:
         print(f"skp-ensemble: error: {err}", file=sys.stderr)

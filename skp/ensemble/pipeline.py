@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from skp.datasets.annotations import data_file
-from skp.ensemble.blend import Scorer, blend, problem_of
+from skp.ensemble.blend import make_scorer, problem_of
+from skp.ensemble.inputs import BlendInputs, save_snapshot
 from skp.ensemble.members import (
     Member,
     Reference,
@@ -31,7 +32,6 @@ from skp.ensemble.predict import (
     build_task,
     check_weights,
     data_signature,
-    file_digest,
     inference_config,
     inference_loader,
     load_weights,
@@ -39,18 +39,20 @@ from skp.ensemble.predict import (
     soup,
     tta_views,
 )
-from skp.ensemble.recipe import Recipe, check_recipe, ensembles_root
-from skp.ensemble.report import write_report
-from skp.ensemble.submission import check_submission, default_submission, write_csv_atomically
+from skp.ensemble.output import blend_and_write
+from skp.ensemble.recipe import Recipe, Study, check_recipe, ensembles_root
 from skp.errors import SkpError
-from skp.provenance import provenance
+from skp.provenance import device_name
 
 
 @dataclass
 class TestSet:
     ids: np.ndarray
-    sample: pd.DataFrame
+    paths: list  # the test images
+    annotations: Path
+    sample_file: Path
     solution: pd.DataFrame | None
+    solution_file: Path | None
 
 
 def _optional_file(cfg, explicit: str | None, attribute: str) -> Path | None:
@@ -59,19 +61,23 @@ def _optional_file(cfg, explicit: str | None, attribute: str) -> Path | None:
 
 
 def load_test_set(recipe: Recipe, cfg) -> TestSet:
-    dataset = build_dataset(inference_config(cfg, "inference", None, None, recipe.test_file), "inference")
+    inference_cfg = inference_config(cfg, "inference", None, None, recipe.test_file)
+    dataset = build_dataset(inference_cfg, "inference")
     sample_path = _optional_file(cfg, recipe.sample_submission, "sample_submission_file")
     if sample_path is None or not sample_path.is_file():
         raise SkpError(
             f"No sample submission at {sample_path} (cfg.sample_submission_file of {cfg.config_name}). "
             f"Set sample_submission='path.csv' in the recipe (--sample-submission)."
         )
-    sample = pd.read_csv(sample_path)
-    if cfg.id_column not in sample.columns:
-        raise SkpError(f"{sample_path} has no id column {cfg.id_column!r}; its columns are {list(sample.columns)}.")
+    columns = list(pd.read_csv(sample_path, nrows=0).columns)
+    if cfg.id_column not in columns:
+        raise SkpError(f"{sample_path} has no id column {cfg.id_column!r}; its columns are {columns}.")
     solution_path = _optional_file(cfg, recipe.solution, "solution_file")
-    solution = pd.read_csv(solution_path) if solution_path is not None and solution_path.is_file() else None
-    return TestSet(np.asarray(dataset.ids), sample, solution)
+    if solution_path is not None and not solution_path.is_file():
+        solution_path = None
+    solution = pd.read_csv(solution_path) if solution_path is not None else None
+    annotations = data_file(inference_cfg, inference_cfg.inference_annotations_file)
+    return TestSet(np.asarray(dataset.ids), list(getattr(dataset, "paths", [])), annotations, sample_path, solution, solution_path)
 
 
 class Predictor:
@@ -80,16 +86,11 @@ class Predictor:
     def __init__(self, recipe: Recipe, reference: Reference, test_ids, cache: PredictionCache):
         self.recipe, self.reference, self.test_ids, self.cache = recipe, reference, test_ids, cache
         self.views = tta_views(recipe.tta)
-        self.digests: dict[Path, str] = {}
         self.states: dict[Path, dict] = {}  # memory-mapped: read from disk once, when used
+        self.prepared: dict[tuple, tuple] = {}
 
     def checkpoints(self, member: Member) -> list[Path]:
         return [member.fold_dirs[f] / "best.pt" for f in self.reference.folds]
-
-    def digest(self, path: Path) -> str:
-        if path not in self.digests:
-            self.digests[path] = file_digest(path)
-        return self.digests[path]
 
     def state(self, path: Path) -> dict:
         if path not in self.states:
@@ -105,18 +106,43 @@ class Predictor:
             for path in self.checkpoints(member):
                 check_weights(model, self.state(path), path, member.cfg.config_name)
 
+    def _prepare(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name):
+        """(cache keys of the groups, config, dataset) of one view of one data set."""
+        index = (member.name, mode, fold, view_name)
+        if index not in self.prepared:
+            view = self.views[view_name]
+            cfg = inference_config(member.cfg, mode, fold, view, self.recipe.test_file)
+            dataset = build_dataset(cfg, mode)
+            signature = data_signature(dataset)
+            keys = [
+                self.cache.key([self.cache.digest(p) for p in paths], self.recipe.weights, mode, fold, signature, view_name, repr(view), cfg.to_json())
+                for paths in groups
+            ]
+            self.prepared[index] = keys, cfg, dataset
+        return self.prepared[index]
+
+    def _test_groups(self, member: Member) -> list[list[Path]]:
+        paths = self.checkpoints(member)
+        return [paths] if self.recipe.soup else [[p] for p in paths]
+
+    def _passes(self, member: Member):
+        """(groups, mode, fold, view) of every prediction the member needs."""
+        for view_name in list(self.views)[1:]:  # the plain OOF view comes from oof.csv
+            for fold in self.reference.folds:
+                yield [[member.fold_dirs[fold] / "best.pt"]], "val", fold, view_name
+        for view_name in self.views:
+            yield self._test_groups(member), "inference", None, view_name
+
+    def all_cached(self, member: Member) -> bool:
+        if member.cfg is None:
+            return True
+        return all(self.cache.has(key) for groups, *where in self._passes(member) for key in self._prepare(member, groups, *where)[0])
+
     def _predict(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name, progress):
         """Predictions of several models (each one checkpoint, or the soup of several) on
         one view of one data set: cached ones are read, the others share one pass over the
         data, so images are decoded and transformed once per view, not once per fold."""
-        view = self.views[view_name]
-        cfg = inference_config(member.cfg, mode, fold, view, self.recipe.test_file)
-        dataset = build_dataset(cfg, mode)
-        signature = data_signature(dataset)
-        keys = [
-            self.cache.key([self.digest(p) for p in paths], self.recipe.weights, mode, fold, signature, view_name, repr(view), cfg.to_json())
-            for paths in groups
-        ]
+        keys, cfg, dataset = self._prepare(member, groups, mode, fold, view_name)
         preds = [self.cache.get(key) for key in keys]
         todo = [i for i, pred in enumerate(preds) if pred is None]
         if todo:
@@ -138,8 +164,7 @@ class Predictor:
         return preds, np.asarray(dataset.ids)
 
     def _test_pred(self, member: Member, progress) -> np.ndarray:
-        paths = self.checkpoints(member)
-        groups = [paths] if self.recipe.soup else [[p] for p in paths]
+        groups = self._test_groups(member)
         views = []
         for view_name in self.views:
             preds, ids = self._predict(member, groups, "inference", None, view_name, progress)
@@ -182,8 +207,31 @@ def _progress():
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
 
 
-def output_folder(recipe: Recipe, project: str) -> Path:
-    return Path(recipe.output) if recipe.output else ensembles_root() / project / recipe.name
+def input_files(recipe: Recipe, members: list[Member], reference: Reference, test: TestSet) -> list[str] | None:
+    """Every file the blend inputs came from, for the snapshot's freshness check; None
+    when one of them cannot be checked that way (a study in a database)."""
+    from skp.runs import RUN_FILE, config_sources
+    from skp.tune.study import default_storage_path
+
+    files = []
+    for spec in recipe.members:
+        if isinstance(spec, Study):
+            if spec.storage is not None and not spec.storage.endswith(".log"):
+                return None
+            files.append(spec.storage or default_storage_path(spec.study))
+    for member in members:
+        if member.files is not None:
+            files += [member.files.oof, member.files.test]
+            continue
+        files += config_sources(member.cfg)
+        for fold in reference.folds:
+            fold_dir = member.fold_dirs[fold]
+            files += [fold_dir.parent / RUN_FILE, fold_dir / "oof.csv", fold_dir / "best.pt"]
+    cfg = reference.cfg
+    files += [data_file(cfg, cfg.annotations_file), test.annotations, test.sample_file, *test.paths]
+    if test.solution_file is not None:
+        files.append(test.solution_file)
+    return [str(f) for f in files]
 
 
 def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
@@ -196,11 +244,11 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     load_all_oof(members, reference)
     cfg = reference.cfg
     problem = problem_of(cfg, members[0].oof.shape[1])
-    scorer = Scorer(cfg, problem, recipe.metric, recipe.direction, members[0].oof, reference.targets)
+    scorer = make_scorer(cfg, problem, recipe.metric, recipe.direction, members[0].oof, reference.targets)
     test = load_test_set(recipe, cfg)
     cache = PredictionCache(ensembles_root() / ".cache" if use_cache else None)
     predictor = Predictor(recipe, reference, test.ids, cache)
-    predictor.preflight(members)
+    predictor.preflight([m for m in members if not predictor.all_cached(m)])
 
     with _progress() as progress:
         overall = progress.add_task("members", total=len(members))
@@ -209,85 +257,40 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
             progress.advance(overall)
     predicted = time.time()
 
-    result = blend(
-        recipe.blend, [m.oof for m in members], [m.test for m in members], scorer,
-        reference.row_folds, problem, recipe.power, recipe.greedy_rounds,
+    inputs = BlendInputs(
+        names=[m.name for m in members],
+        sources=[m.source for m in members],
+        provenance=[m.provenance for m in members],
+        oofs=[m.oof for m in members],
+        tests=[m.test for m in members],
+        ids=reference.ids,
+        targets=reference.targets,
+        row_folds=reference.row_folds,
+        folds=[int(f) for f in reference.folds],
+        test_ids=test.ids,
+        test_targets=test_targets(cfg, test),
+        sample_file=str(test.sample_file),
+        problem=problem,
+        id_column=cfg.id_column,
+        tta=list(tta_views(recipe.tta)),
+        metric={"name": scorer.name, "direction": scorer.direction, "class": scorer.metric},
+        device=device_name(),
     )
-    frame = (recipe.to_submission or _default_to_submission(cfg, problem, recipe))(test.ids, result.test, test.sample)
-    submission = check_submission(frame, test.sample, cfg.id_column)
-
-    folder = output_folder(recipe, cfg.project)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_csv_atomically(submission, folder / "submission.csv")
-    _write_predictions(folder / "oof.csv", cfg.id_column, reference.ids, result.oof, reference.row_folds)
-    _write_predictions(folder / "test_predictions.csv", cfg.id_column, test.ids, result.test)
-    summary = _summary(recipe, reference, members, result, scorer, test, problem, cache)
-    summary["seconds"] = {"predict": round(predicted - started, 2), "blend_and_write": round(time.time() - predicted, 2)}
-    (folder / "weights.json").write_text(json.dumps(summary, indent=2))
-    write_report(folder, summary, members)
-    summary["folder"] = str(folder)
+    folder = Path(recipe.output)
+    depends = input_files(recipe, members, reference, test)
+    if use_cache and depends is not None:
+        save_snapshot(folder, recipe, inputs, depends)
+    extra = {"cache": {"hits": cache.hits, "misses": cache.misses}, "seconds": {"predict": round(predicted - started, 2)}}
+    summary = blend_and_write(recipe, inputs, folder, cfg, extra)
+    summary["seconds"]["blend_and_write"] = round(time.time() - predicted, 2)
     return summary
 
 
-def _default_to_submission(cfg, problem, recipe):
-    return lambda ids, pred, sample: default_submission(ids, pred, sample, cfg.id_column, problem, recipe.class_names)
-
-
-def _write_predictions(path: Path, id_column: str, ids, pred: np.ndarray, folds=None) -> None:
-    frame = pd.DataFrame({id_column: ids})
-    if folds is not None:
-        frame["fold"] = folds
-    for j in range(pred.shape[1]):
-        frame[f"pred_{j}" if pred.shape[1] > 1 else "pred"] = pred[:, j]
-    write_csv_atomically(frame, path)
-
-
-def _test_scorer(cfg, problem, scorer: Scorer, test: TestSet, sample_pred):
-    """A scorer on the test labels, when a solution file gives them."""
+def test_targets(cfg, test: TestSet) -> np.ndarray | None:
+    """The test labels from the solution file, in the order of the test ids."""
     if test.solution is None:
         return None
     missing = [c for c in [cfg.id_column, *cfg.targets] if c not in test.solution.columns]
     if missing:
         raise SkpError(f"The solution file lacks columns {missing}; it needs the id and cfg.targets columns.")
-    targets = align(test.solution, cfg.id_column, test.ids, list(cfg.targets), "The solution file")
-    return Scorer(cfg, problem, scorer.name, scorer.direction, sample_pred, targets)
-
-
-def _summary(recipe, reference, members, result, scorer, test, problem, cache) -> dict:
-    cfg = reference.cfg
-    test_scorer = _test_scorer(cfg, problem, scorer, test, result.test)
-    rows = []
-    for i, member in enumerate(members):
-        rows.append({
-            "name": member.name,
-            "source": member.source,
-            "weight": None if result.weights is None else round(float(result.weights[i]), 4),
-            "oof": scorer(member.oof),
-            "test": test_scorer(member.test) if test_scorer else None,
-            "provenance": member.provenance,
-        })
-    best = max(rows, key=lambda r: r["oof"] if scorer.direction == "max" else -r["oof"])
-    blend_oof, blend_cv = scorer(result.oof), scorer(result.cv_oof)
-    gain = blend_cv - best["oof"] if scorer.direction == "max" else best["oof"] - blend_cv
-    return {
-        "recipe": recipe.name,
-        "method": recipe.blend,
-        "problem": problem,
-        "metric": scorer.name,
-        "direction": scorer.direction,
-        "folds": [int(f) for f in reference.folds],
-        "tta": list(tta_views(recipe.tta)),
-        "members": rows,
-        "best_member": best["name"],
-        "blend": {
-            "oof": blend_oof,
-            "oof_cross_validated": blend_cv,
-            "test": test_scorer(result.test) if test_scorer else None,
-            # measured on rows the weights were not fitted on, so the gain is not optimistic;
-            # positive is better whatever the metric's direction
-            "gain_over_best_member": gain,
-        },
-        "cache": {"hits": cache.hits, "misses": cache.misses},
-        # this blend's own: skp and library versions, host, the recipe file's commit
-        "provenance": provenance([recipe.file] if recipe.file else []),
-    }
+    return align(test.solution, cfg.id_column, test.ids, list(cfg.targets), "The solution file")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -120,11 +121,36 @@ def data_signature(dataset) -> str:
 
 
 class PredictionCache:
-    """<folder>/<key>.npz, written atomically: an interrupted run keeps what finished."""
+    """<folder>/<key>.npz, written atomically: an interrupted run keeps what finished.
+
+    Checkpoint digests are remembered in <folder>/digests.json by (path, size,
+    modification time), so a checkpoint is read and hashed once, not at every command."""
 
     def __init__(self, folder: Path | None):
         self.folder = folder
         self.hits = self.misses = 0
+        self._digests = None
+
+    def digest(self, path: Path) -> str:
+        if self.folder is None:
+            return file_digest(path)
+        if self._digests is None:
+            known = self.folder / "digests.json"
+            self._digests = json.loads(known.read_text()) if known.is_file() else {}
+        stat = os.stat(path)
+        entry = self._digests.get(str(path))
+        if entry and entry[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return entry[2]
+        digest = file_digest(path)
+        self._digests[str(path)] = [stat.st_size, stat.st_mtime_ns, digest]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f"digests.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(self._digests))
+        os.replace(tmp, self.folder / "digests.json")
+        return digest
+
+    def has(self, key: str) -> bool:
+        return self.folder is not None and (self.folder / f"{key}.npz").is_file()
 
     @staticmethod
     def key(*parts) -> str:

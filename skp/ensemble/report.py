@@ -29,17 +29,16 @@ def print_table(summary: dict) -> None:
     print(f"gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} (cross-validated OOF; positive is better)")
 
 
-def correlations(members) -> np.ndarray:
-    return np.atleast_2d(np.corrcoef(np.stack([m.oof.ravel() for m in members])))
+def correlations(oofs) -> np.ndarray:
+    return np.atleast_2d(np.corrcoef(np.stack([oof.ravel() for oof in oofs])))
 
 
-def write_figure(path: Path, summary: dict, members, matrix: np.ndarray) -> None:
+def write_figure(path: Path, summary: dict, names: list[str], matrix: np.ndarray) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [m.name for m in members]
     fig, (scores_ax, corr_ax) = plt.subplots(1, 2, figsize=(13, 0.5 * len(names) + 3.5))
     labels = names + ["blend"]
     oof = [r["oof"] for r in summary["members"]] + [summary["blend"]["oof_cross_validated"]]
@@ -73,13 +72,13 @@ def write_figure(path: Path, summary: dict, members, matrix: np.ndarray) -> None
     plt.close(fig)
 
 
-def markdown(summary: dict, members, matrix: np.ndarray) -> str:
+def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
     metric, blend = summary["metric"], summary["blend"]
     has_test = blend["test"] is not None
     lines = [
         f"# {summary['recipe']}",
         "",
-        f"{summary['method']} blend of {len(members)} members on folds {summary['folds']}, "
+        f"{summary['method']} blend of {len(names)} members on folds {summary['folds']}, "
         f"scored by {metric} ({summary['direction']}); TTA views: {', '.join(summary['tta'])}.",
         "",
         f"| member | source | weight | OOF {metric} |" + (f" test {metric} |" if has_test else ""),
@@ -102,16 +101,16 @@ def markdown(summary: dict, members, matrix: np.ndarray) -> str:
         "",
         "OOF prediction correlation:",
         "",
-        "| | " + " | ".join(m.name for m in members) + " |",
-        "|---|" + "---|" * len(members),
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
     ]
-    for i, m in enumerate(members):
-        lines.append(f"| {m.name} | " + " | ".join(f"{v:.3f}" for v in matrix[i]) + " |")
+    for i, name in enumerate(names):
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in matrix[i]) + " |")
     return "\n".join(lines) + "\n"
 
 
-def write_report(folder: Path, summary: dict, members) -> None:
-    matrix = correlations(members)
-    (folder / "report.md").write_text(markdown(summary, members, matrix))
-    if len(members) > 1:
-        write_figure(folder / "report.png", summary, members, matrix)
+def write_report(folder: Path, summary: dict, names: list[str], oofs: list[np.ndarray]) -> None:
+    matrix = correlations(oofs)
+    (folder / "report.md").write_text(markdown(summary, names, matrix))
+    if len(names) > 1:
+        write_figure(folder / "report.png", summary, names, matrix)

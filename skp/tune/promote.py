@@ -86,14 +86,14 @@ def trial_folds(trial) -> list[int]:
 def _oofs_and_scorer(trials, folds: list[int]):
     """Each trial's out-of-fold predictions on `folds`, and a Scorer of the config's
     val_metric for them (the ensemble's own, so a choice is judged as the blend will be)."""
-    from skp.ensemble.blend import Scorer, problem_of
+    from skp.ensemble.blend import make_scorer, problem_of
     from skp.ensemble.members import build_reference, load_oof, member_from_run_dir
 
     members = [member_from_run_dir(Path(t.user_attrs["run_dir"]), f"trial {t.number}", "") for t in trials]
     reference = build_reference(members, folds)
     oofs = [load_oof(m, reference) for m in members]
     cfg = reference.cfg
-    return oofs, Scorer(cfg, problem_of(cfg, oofs[0].shape[1]), None, None, oofs[0], reference.targets)
+    return oofs, make_scorer(cfg, problem_of(cfg, oofs[0].shape[1]), None, None, oofs[0], reference.targets)
 
 
 def select_by_ensemble(oofs: list, scorer, k: int) -> list[int]:

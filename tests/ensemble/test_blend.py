@@ -11,11 +11,11 @@ from sklearn.tree import DecisionTreeClassifier
 
 from skp.configs import Config, load_config
 from skp.ensemble.blend import (
-    Scorer,
     blend,
     cv_groups,
     fit_greedy,
     fit_simplex,
+    make_scorer,
     power_mean,
     problem_of,
     rank_mean,
@@ -46,7 +46,7 @@ def digits_members():
 def classification_scorer(targets, pred, metric="accuracy", direction="max"):
     """Accuracy unless told otherwise: the blends below are checked on a metric to maximize."""
     cfg = load_config("digits.cfg_baseline")
-    return Scorer(cfg, "multiclass", metric, direction, pred, targets)
+    return make_scorer(cfg, "multiclass", metric, direction, pred, targets)
 
 
 def regression_cfg():
@@ -134,7 +134,7 @@ def test_simplex_fits_regression_weights_on_the_metric():
     y = rng.normal(size=(400, 1))
     good, bad = y + rng.normal(0, 0.1, y.shape), y + rng.normal(0, 1.0, y.shape)
     cfg = regression_cfg()
-    scorer = Scorer(cfg, "regression", None, None, good, y)
+    scorer = make_scorer(cfg, "regression", None, None, good, y)
     assert scorer.direction == "min"
     weights = fit_simplex([good, bad], scorer, np.arange(len(y)), "regression")
     assert weights[0] > 0.9
@@ -174,7 +174,7 @@ def test_regression_stacker_recovers_a_linear_combination():
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=(300, 1)), rng.normal(size=(300, 1))
     y = 0.7 * a + 0.3 * b
-    scorer = Scorer(regression_cfg(), "regression", None, None, a, y)
+    scorer = make_scorer(regression_cfg(), "regression", None, None, a, y)
     result = blend("stacker", [a, b], [a[:5], b[:5]], scorer, np.arange(300) % 5, "regression")
     np.testing.assert_allclose(result.test, y[:5], atol=1e-2)
 
@@ -192,7 +192,7 @@ def test_multilabel_members_blend_with_auc():
     weak = np.clip(targets * 0.2 + rng.random((300, 3)) * 0.8, 0, 1)
     cfg = Config()
     cfg.loss, cfg.metrics, cfg.val_metric, cfg.val_track = "classification.BCEWithLogitsLoss", ["classification.AUROC"], "auc", "max"
-    scorer = Scorer(cfg, "multilabel", None, None, good, targets)
+    scorer = make_scorer(cfg, "multilabel", None, None, good, targets)
     for method in ("mean", "greedy", "rank", "stacker"):
         result = blend(method, [good, weak], [good, weak], scorer, np.arange(300) % 5, "multilabel", rounds=10)
         assert result.test.shape == (300, 3)

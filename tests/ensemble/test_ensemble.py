@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,12 +57,37 @@ def test_recipe_gives_a_validated_submission_and_report(trained, write_recipe):
     assert (folder / "report.png").stat().st_size > 10_000
 
 
-def test_reblending_reads_every_prediction_from_cache(trained, write_recipe):
+def test_reblending_starts_from_the_snapshot_until_an_input_changes(trained, write_recipe, monkeypatch):
     folder = write_recipe("digits", "ens_pytest", RECIPE)
     assert main(["digits.ens_pytest"]) == 0
+    assert (folder / "blend_inputs.npz").is_file()
     assert main(["digits.ens_pytest", "--blend", "stacker"]) == 0
-    assert summary_of(folder)["cache"] == {"hits": 10, "misses": 0}
-    assert summary_of(folder)["method"] == "stacker"
+    from_snapshot = summary_of(folder)
+    assert from_snapshot["method"] == "stacker" and "snapshot" in from_snapshot
+
+    # a retrained fold (here: a touched oof.csv) makes the snapshot stale; predictions
+    # come from the cache, and no model is built to check checkpoints already predicted
+    oof = trained["baseline"] / "fold3" / "oof.csv"
+    oof.touch()
+    monkeypatch.setattr(pipeline, "build_model", lambda cfg: pytest.fail("a cached member's model was built"))
+    assert main(["digits.ens_pytest", "--blend", "stacker"]) == 0
+    full = summary_of(folder)
+    assert full["cache"] == {"hits": 10, "misses": 0} and "snapshot" not in full
+    assert full["blend"] == from_snapshot["blend"] and full["members"] == from_snapshot["members"]
+
+
+def test_a_reblend_from_the_snapshot_imports_no_torch(trained, write_recipe):
+    write_recipe("digits", "ens_pytest", RECIPE)
+    assert main(["digits.ens_pytest"]) == 0
+    code = (
+        "import sys; from skp.ensemble.cli import main\n"
+        "assert main(['digits.ens_pytest', '--blend', 'mean']) == 0\n"
+        "heavy = sorted({'torch', 'lightning', 'timm', 'albumentations'} & set(sys.modules))\n"
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "from " in done.stdout and "blend_inputs.npz" in done.stdout
 
 
 def test_predicting_a_validation_fold_reproduces_its_oof_file(trained):
@@ -80,8 +107,10 @@ def test_tta_predicts_only_the_new_views_and_caches_them(trained, tmp_path):
     assert first["tta"] == ["none", "hflip"]
     # 2 members x 5 folds x (test hflip + OOF hflip) are new; the plain test views may be cached
     assert first["cache"]["misses"] >= 20
+    # another output folder: no snapshot there, so every prediction comes from the cache
+    members[-1] = str(tmp_path / "again")
     assert main([*members, "--tta", "hflip", "--blend", "greedy"]) == 0
-    assert summary_of(tmp_path)["cache"] == {"hits": 30, "misses": 0}
+    assert summary_of(tmp_path / "again")["cache"] == {"hits": 30, "misses": 0}
 
 
 def test_interrupted_inference_keeps_what_finished(trained, tmp_path, monkeypatch, capsys):
