@@ -56,7 +56,8 @@ def candidates(study, top_k: int) -> list:
     return chosen
 
 
-def _trial_folds(trial) -> list[int]:
+def trial_folds(trial) -> list[int]:
+    """The folds a trial trained (its checkpoints), fold 0 when it recorded none."""
     return [int(Path(c).parent.name[4:]) for c in trial.user_attrs.get("checkpoints", [])] or [0]
 
 
@@ -75,7 +76,7 @@ def confirm_trial(study, trial, seeds: list[int]) -> dict:
     key = f"{ATTR_PREFIX}{trial.number}"
     stored = {int(s): v for s, v in (study.user_attrs.get(key) or {}).items()}
     settings = [tuple(pair) for pair in trial.user_attrs["overrides"]]
-    folds = ",".join(str(f) for f in _trial_folds(trial))
+    folds = ",".join(str(f) for f in trial_folds(trial))
     for seed in seeds:
         if seed in stored:
             continue

@@ -79,10 +79,6 @@ def _distinct_by_value(study) -> list:
     return distinct
 
 
-def trial_folds(trial) -> list[int]:
-    return [int(Path(c).parent.name[4:]) for c in trial.user_attrs.get("checkpoints", [])] or [0]
-
-
 def _oofs_and_scorer(trials, folds: list[int]):
     """Each trial's out-of-fold predictions on `folds`, and a Scorer of the config's
     val_metric for them (the ensemble's own, so a choice is judged as the blend will be)."""
@@ -124,6 +120,8 @@ def choose_trials(study, k: int, by: str) -> list:
         )
     if by == "value" or len(candidates) <= k:
         return candidates[:k]
+    from skp.tune.confirm import trial_folds
+
     folds = trial_folds(candidates[0])
     candidates = [t for t in candidates if set(folds) <= set(trial_folds(t))]
     try:

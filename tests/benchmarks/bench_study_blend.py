@@ -9,7 +9,8 @@ For each study seed (the sampler's; every trial trains with the config's seed):
 and once `skp-train digits.cfg_baseline --kfold 0,1,2,3,4` (the baseline on every fold).
 Each entry is scored by skp-ensemble's own pipeline on all five folds:
 - baseline; best tuned trial (the best value, promoted);
-- greedy blends of the top 3 and top 5 trials promoted by value and by ensemble.
+- blends (--methods: greedy forward selection, mean, geometric mean) of the top 3 and
+  top 5 trials promoted by value and by ensemble.
 CV log loss of a blend is cross-validated (each fold blended with weights fitted on the
 other folds); CV accuracy uses the weights fitted on all OOF rows; test scores use
 solution.csv, which nothing was fitted or selected on. Compute: epochs and seconds of
@@ -79,13 +80,12 @@ def compute(run_dirs, folds=(0, 1, 2, 3, 4)) -> tuple[int, float]:
     return epochs, seconds
 
 
-def score(members: list[Path], output: Path) -> dict:
+def score(members: list[Path], output: Path, method: str) -> dict:
     from skp.configs import load_config
     from skp.ensemble import Recipe, Run
     from skp.ensemble.pipeline import run_ensemble
 
-    summary = run_ensemble(Recipe(members=[Run(path=str(m)) for m in members], blend="greedy" if len(members) > 1 else "mean",
-                                  output=str(output), name=output.name))
+    summary = run_ensemble(Recipe(members=[Run(path=str(m)) for m in members], blend=method, output=str(output), name=output.name))
     cfg = load_config(CONFIG)
     frame = pd.read_csv(Path(cfg.data_dir) / cfg.annotations_file).set_index(cfg.id_column)
     oof = pd.read_csv(output / "oof.csv").set_index(cfg.id_column)
@@ -113,6 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study-seeds", default="42,43")
     parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--methods", default="greedy,mean,geometric")
     parser.add_argument("--epochs", type=int, help="fix num_epochs (a quick check of the script; the figures use the search)")
     parser.add_argument("--root", help="keeps studies, runs and predictions (default: a temporary folder)")
     args = parser.parse_args()
@@ -126,12 +127,14 @@ def main() -> None:
     for seed in (int(s) for s in args.study_seeds.split(",")):
         order, trials = study_and_promotions(seed, args.trials, overrides)
         study_epochs, study_seconds = compute(trials, folds=(0,))
-        entries = {"baseline": [baseline], "best tuned trial": order["value"][:1]}
+        entries = {"baseline": ([baseline], "mean"), "best tuned trial": (order["value"][:1], "mean")}
         for by in ("value", "ensemble"):
             for k in TOPS:
-                entries[f"blend top {k} by {by}"] = order[by][:k]
-        for label, members in entries.items():
-            row = {"entry": label, "seed": seed, **score(members, root / "scores" / f"{seed}-{label.replace(' ', '_')}")}
+                for method in args.methods.split(","):
+                    entries[f"{method} blend, top {k} by {by}"] = (order[by][:k], method)
+        for label, (members, method) in entries.items():
+            folder = root / "scores" / f"{seed}-{label.replace(' ', '_').replace(',', '')}"
+            row = {"entry": label, "seed": seed, **score(members, folder, method)}
             extra_epochs, extra_seconds = compute(members, folds=(1, 2, 3, 4))
             own = label == "baseline"
             row["epochs"] = compute(members)[0] if own else study_epochs + extra_epochs

@@ -105,9 +105,10 @@ def test_search_promote_and_blend_into_a_submission(tmp_path):
 def test_a_killed_promotion_resumes_and_trains_only_what_is_missing():
     name = "pytest_promote_kill"
     assert tune_main(["digits.cfg_baseline", "--study", name, "--trials", "2", *TINY, "--num_epochs", "3"]) == 0
-    command = [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, "--promote", "2"]
+    # two CPU workers share the folds; the whole command (driver and workers) is killed
+    command = [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, "--promote", "2", "--workers", "2"]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     done = {}
     try:
         for _ in range(2400):
@@ -117,15 +118,13 @@ def test_a_killed_promotion_resumes_and_trains_only_what_is_missing():
                 done = _done_files(study, promotion(study)["trials"])
                 if sum(p.is_file() for p in done.values()) >= 4:  # two folds each, beyond fold 0
                     break
-        first.send_signal(signal.SIGKILL)
-        first.wait()
     finally:
-        if first.poll() is None:
-            first.kill()
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
     finished = {key: path.stat().st_mtime_ns for key, path in done.items() if path.is_file()}
     assert 4 <= len(finished) < 10, "the promotion was not killed mid-way"
 
-    resumed = subprocess.run([*command, "--workers", "2"], capture_output=True, text=True, env=env, timeout=900)
+    resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert all(path.is_file() for path in done.values())
     assert all(done[key].stat().st_mtime_ns == mtime for key, mtime in finished.items())  # not trained again
