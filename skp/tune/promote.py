@@ -9,12 +9,16 @@ picked, so the K complement each other rather than being near-copies of the best
 trains each one's missing folds into the trial's own run directory as skp-train would:
 same config, overrides and Trainer flags, resumable from resume.ckpt, skipped when done.
 
+The study's baseline trial is promoted too, as the reference (not one of the K): the
+report compares the promoted trials with it fold by fold, a far finer test than fold 0
+alone, and the exported tuned config is the promoted trial with the best mean over folds.
+
 A job (trial, fold) is claimed with a flock on <run_dir>/fold<k>.lock, so the worker
 slots of the study (CPU workers, GPUs) share the jobs, and the job of a worker that
 dies is free again at once. Optuna keeps a finished trial's attributes read-only, so the
 choice and the cross-validated values live in the study's user attributes: `promotion`
-(the trials, in order) and `cv:<trial>` (value per fold, their mean and std, and the
-value of the concatenated out-of-fold predictions).
+(the trials, in order, and the baseline) and `cv:<trial>` (value per fold, their mean
+and std, and the value of the concatenated out-of-fold predictions).
 """
 
 from __future__ import annotations
@@ -136,11 +140,21 @@ def choose_trials(study, k: int, by: str) -> list:
 
 
 def record_promotion(study, trials, by: str, folds: list[int]) -> None:
-    study.set_user_attr(PROMOTION, {"by": by, "folds": folds, "trials": [t.number for t in trials]})
+    from skp.tune.baseline import baseline_trial
+
+    baseline = baseline_trial(study)
+    reference = baseline.number if baseline is not None and _has_run(baseline) else None
+    study.set_user_attr(PROMOTION, {"by": by, "folds": folds, "trials": [t.number for t in trials], "baseline": reference})
 
 
 def promotion(study) -> dict | None:
     return study.user_attrs.get(PROMOTION)
+
+
+def promoted_numbers(record: dict) -> list[int]:
+    """The promoted trials, then the baseline when it is not one of them."""
+    baseline = record.get("baseline")
+    return record["trials"] + ([baseline] if baseline is not None and baseline not in record["trials"] else [])
 
 
 def jobs_of(study) -> list[Job]:
@@ -151,7 +165,7 @@ def jobs_of(study) -> list[Job]:
     trials = study.get_trials(deepcopy=False)
     return [
         Job(number, fold, Path(trials[number].user_attrs["run_dir"]))
-        for number in record["trials"]
+        for number in promoted_numbers(record)
         for fold in record["folds"]
     ]
 
@@ -250,7 +264,7 @@ def record_cv(study) -> dict[int, dict]:
     """`cv:<trial>` for every promoted trial with all its folds done."""
     record = promotion(study) or {}
     folds, recorded = record.get("folds", []), {}
-    for number in record.get("trials", []):
+    for number in promoted_numbers(record) if record else []:
         trial = study.get_trials(deepcopy=False)[number]
         run_dir = Path(trial.user_attrs["run_dir"])
         if not all(Job(number, f, run_dir).done() for f in folds):
@@ -279,3 +293,37 @@ def _oof_value(trial, folds: list[int]) -> float | None:
 
 def cv_records(study) -> dict[int, dict]:
     return {int(key[len(CV_PREFIX):]): value for key, value in study.user_attrs.items() if key.startswith(CV_PREFIX)}
+
+
+def best_by_cv(study) -> int | None:
+    """The promoted trial (or baseline) with the best mean over the promotion's folds."""
+    record, cv = promotion(study), cv_records(study)
+    if not record:
+        return None
+    ranked = [n for n in promoted_numbers(record) if cv.get(n, {}).get("mean") is not None]
+    if not ranked:
+        return None
+    sign = -1 if study.direction.name == "MAXIMIZE" else 1
+    return min(ranked, key=lambda n: sign * cv[n]["mean"])
+
+
+def cv_verdict(study) -> str | None:
+    """One sentence: does the best promoted trial beat the baseline fold by fold by more
+    than the noise (twice the standard error of the paired differences)?"""
+    record, cv = promotion(study), cv_records(study)
+    best = best_by_cv(study)
+    baseline = (record or {}).get("baseline")
+    if best is None or baseline is None or baseline not in cv:
+        return None
+    if best == baseline:
+        return f"the baseline (trial {baseline}) has the best mean over folds: the promoted trials are no better"
+    sign = 1 if study.direction.name == "MAXIMIZE" else -1
+    gains = [sign * (cv[best]["folds"][f] - cv[baseline]["folds"][f]) for f in cv[best]["folds"]]
+    mean = statistics.fmean(gains)
+    error = statistics.stdev(gains) / math.sqrt(len(gains)) if len(gains) > 1 else math.nan
+    wins = sum(g > 0 for g in gains)
+    verdict = "beyond the noise" if mean > 2 * error else "within the noise (a gain counts above 2 standard errors)"
+    return (
+        f"trial {best} beats the baseline (trial {baseline}) on {wins} of {len(gains)} folds, by {mean:.4g} in the "
+        f"mean (paired standard error {error:.2g}): {verdict}"
+    )

@@ -96,7 +96,7 @@ def print_promotion(study) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from skp.tune.promote import cv_records, promotion
+    from skp.tune.promote import cv_records, cv_verdict, promoted_numbers, promotion
 
     record = promotion(study)
     if not record:
@@ -105,7 +105,7 @@ def print_promotion(study) -> None:
     table = Table(title=f"promoted by {record['by']} to folds {','.join(map(str, record['folds']))}")
     for column in ("trial", "study value", "CV mean ± std", "CV out-of-fold", "fold values"):
         table.add_column(column, justify="right")
-    for number in record["trials"]:
+    for number in promoted_numbers(record):
         trial, row = trials[number], cv.get(number)
         label = f"{number} (baseline)" if is_baseline(trial) else str(number)
         if row is None:
@@ -115,7 +115,11 @@ def print_promotion(study) -> None:
         folds = ", ".join(f"{f}: {v:.4g}" for f, v in row["folds"].items())
         oof = "" if row["oof"] is None else f"{row['oof']:.5g}"
         table.add_row(label, f"{trial.value:.5g}", f"{row['mean']:.5g}{spread}", oof, folds)
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    verdict = cv_verdict(study)
+    if verdict:
+        console.print(verdict)
 
 
 def plot_seed_checks(checks, metric: str, path: Path) -> None:
@@ -173,13 +177,20 @@ def _trainer_flags(trial) -> str:
 
 def export_best_config(study, cfg, checks=()) -> Path | None:
     """skp/configs/<project>/<cfg>_tuned.py: the base config with every setting the best
-    trial ran with (the study's CLI overrides, then its parameters). With a seed check,
-    the best is the trial with the best mean over seeds."""
+    trial ran with (the study's CLI overrides, then its parameters). The best is the
+    promoted trial with the best mean over folds when trials were promoted, else the
+    trial with the best mean over seeds when they were checked, else the best value."""
     from optuna.trial import TrialState
+
+    from skp.tune.promote import best_by_cv, cv_records
 
     if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         return None
-    if checks:
+    if best_by_cv(study) is not None:
+        best = study.trials[best_by_cv(study)]
+        row = cv_records(study)[best.number]
+        why = f"best mean {cfg.val_metric} over folds {','.join(row['folds'])} of the promoted trials, {row['mean']:.6g}"
+    elif checks:
         best = study.trials[checks[0].number]
         why = f"best mean {cfg.val_metric} over {len(checks[0].values)} seeds, {checks[0].mean:.6g} ± {checks[0].std:.2g}"
     else:

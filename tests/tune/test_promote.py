@@ -16,7 +16,7 @@ import pytest
 from skp.configs import load_config
 from skp.ensemble.cli import main as ensemble_main
 from skp.tune.cli import main as tune_main
-from skp.tune.promote import Job, claimed, cv_records, promotion, select_by_ensemble
+from skp.tune.promote import Job, best_by_cv, claimed, cv_records, cv_verdict, promoted_numbers, promotion, select_by_ensemble
 from skp.tune.study import make_storage
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -66,6 +66,26 @@ def test_a_claimed_job_is_busy_for_others_and_free_once_its_holder_dies(tmp_path
         assert mine
 
 
+def _promoted_study(baseline_folds, tuned_folds):
+    study = optuna.create_study(direction="minimize")
+    study.set_user_attr("promotion", {"by": "value", "folds": FOLDS, "trials": [1], "baseline": 0})
+    for number, values in ((0, baseline_folds), (1, tuned_folds)):
+        study.set_user_attr(f"cv:{number}", {"folds": {str(f): v for f, v in zip(FOLDS, values)}, "mean": float(np.mean(values))})
+    return study
+
+
+def test_the_report_compares_promoted_trials_with_the_baseline_fold_by_fold():
+    # fold difficulty varies a lot; the tuned trial is better on every fold
+    study = _promoted_study([0.02, 0.05, 0.01, 0.08, 0.03], [0.015, 0.044, 0.006, 0.071, 0.026])
+    assert best_by_cv(study) == 1
+    assert cv_verdict(study).startswith("trial 1 beats the baseline (trial 0) on 5 of 5 folds")
+    assert cv_verdict(study).endswith("beyond the noise")
+    mixed = _promoted_study([0.02, 0.05, 0.01, 0.08, 0.03], [0.025, 0.040, 0.012, 0.070, 0.031])
+    assert "on 2 of 5 folds" in cv_verdict(mixed) and "within the noise" in cv_verdict(mixed)
+    worse = _promoted_study([0.02, 0.05, 0.01, 0.08, 0.03], [0.03, 0.06, 0.02, 0.09, 0.04])
+    assert best_by_cv(worse) == 0 and "no better" in cv_verdict(worse)
+
+
 def _study(name):
     return optuna.load_study(study_name=name, storage=make_storage(None, name))
 
@@ -82,9 +102,10 @@ def test_search_promote_and_blend_into_a_submission(tmp_path):
     study = _study(name)
     record = promotion(study)
     assert record["by"] == "ensemble" and record["folds"] == FOLDS and len(record["trials"]) == 2
-    assert all(path.is_file() for path in _done_files(study, record["trials"]).values())
+    assert record["baseline"] == 0  # the reference, promoted whether or not it is among the two
+    assert all(path.is_file() for path in _done_files(study, [*record["trials"], 0]).values())
     cv = cv_records(study)
-    assert sorted(cv) == sorted(record["trials"])
+    assert sorted(cv) == sorted({*record["trials"], 0})
     for number, row in cv.items():
         values = [json.loads(p.read_text())["best_value"] for (n, _), p in _done_files(study, [number]).items()]
         assert row["mean"] == pytest.approx(np.mean(values)) and len(row["folds"]) == 5
@@ -131,4 +152,4 @@ def test_a_killed_promotion_resumes_and_trains_only_what_is_missing():
     trained = [line for line in (resumed.stdout + resumed.stderr).splitlines() if "promotion: " in line and "fold" in line]
     jobs = [line.split("trial ")[1].split(" in ")[0] for line in trained]
     assert len(jobs) == 10 - len(finished) and len(set(jobs)) == len(jobs)  # each missing fold once
-    assert sorted(cv_records(_study(name))) == sorted(promotion(_study(name))["trials"])
+    assert sorted(cv_records(_study(name))) == sorted(promoted_numbers(promotion(_study(name))))
