@@ -40,20 +40,23 @@ def accuracy(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:
 
 
 def binary_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve from average ranks (ties count half, as the trapezoid does)."""
+    """Area under the ROC curve from the rank sum of the positives (Mann-Whitney U); tied
+    scores share their average rank, as the trapezoid of the ROC curve counts them half."""
     n_pos = int(positive.sum())
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(scores, kind="stable")
-    ordered = scores[order]
-    # average rank of each run of equal scores
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(ordered)]
-    run_ranks = (starts + ends + 1) / 2.0
-    ranks = np.empty(len(scores))
-    ranks[order] = np.repeat(run_ranks, ends - starts)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    order = np.argsort(scores)
+    ordered, sorted_positive = scores[order], positive[order]
+    distinct = ordered[1:] != ordered[:-1]
+    if distinct.all():
+        rank_sum = np.flatnonzero(sorted_positive).sum() + n_pos
+    else:
+        starts = np.flatnonzero(np.r_[True, distinct])
+        run_ranks = (starts + np.r_[starts[1:], len(ordered)] + 1) / 2.0
+        run_of = np.cumsum(np.r_[True, distinct]) - 1
+        rank_sum = run_ranks[run_of[sorted_positive]].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def auc(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:

@@ -8,7 +8,8 @@ For each study seed (the sampler's; every trial trains with the config's seed):
 
 and once `skp-train digits.cfg_baseline --kfold 0,1,2,3,4` (the baseline on every fold).
 Each entry is scored by skp-ensemble's own pipeline on all five folds:
-- baseline; best tuned trial (the best value, promoted);
+- baseline; the best trial by its study value (fold 0), promoted; the promoted trial
+  with the best mean over folds (what skp-tune exports as the tuned config);
 - blends (--methods: greedy forward selection, mean, geometric mean) of the top 3 and
   top 5 trials promoted by value and by ensemble.
 CV log loss of a blend is cross-validated (each fold blended with weights fitted on the
@@ -44,10 +45,11 @@ def run(*argv) -> None:
 
 
 def study_and_promotions(seed: int, trials: int, overrides: list) -> tuple[dict, list]:
-    """{'value': trial run dirs in promotion order, 'ensemble': ...}, and every trial's run dir."""
+    """{'value': trial run dirs in promotion order, 'ensemble': ..., 'cv': [the run with the
+    best mean over folds of all promoted trials, the baseline included]}, and every trial's run dir."""
     import optuna
 
-    from skp.tune.promote import promotion
+    from skp.tune.promote import cv_records, promotion
     from skp.tune.study import make_storage
 
     name = f"bench-blend-{seed}"
@@ -58,6 +60,8 @@ def study_and_promotions(seed: int, trials: int, overrides: list) -> tuple[dict,
         study = optuna.load_study(study_name=name, storage=make_storage(None, name))
         runs = [Path(t.user_attrs["run_dir"]) for t in study.get_trials(deepcopy=False)]
         order[by] = [runs[n] for n in promotion(study)["trials"]]
+    cv = cv_records(study)
+    order["cv"] = [runs[min(cv, key=lambda n: cv[n]["mean"])]]
     finished = [Path(t.user_attrs["run_dir"]) for t in study.get_trials(deepcopy=False) if t.user_attrs.get("run_dir")]
     return order, finished
 
@@ -127,7 +131,11 @@ def main() -> None:
     for seed in (int(s) for s in args.study_seeds.split(",")):
         order, trials = study_and_promotions(seed, args.trials, overrides)
         study_epochs, study_seconds = compute(trials, folds=(0,))
-        entries = {"baseline": ([baseline], "mean"), "best tuned trial": (order["value"][:1], "mean")}
+        entries = {
+            "baseline": ([baseline], "mean"),
+            "best trial by fold-0 value": (order["value"][:1], "mean"),
+            "best promoted trial by CV (the exported config)": (order["cv"], "mean"),
+        }
         for by in ("value", "ensemble"):
             for k in TOPS:
                 for method in args.methods.split(","):
