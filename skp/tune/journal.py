@@ -28,6 +28,15 @@ class FlockLock:
         self._path = journal_path + ".flock"
         self._held = threading.local()  # one descriptor per thread: flock excludes threads too
 
+    def __getstate__(self) -> dict:
+        # Ray pickles the study (and so this lock) into its experiment state; a held
+        # descriptor means nothing in another process.
+        return {"_path": self._path}
+
+    def __setstate__(self, state: dict) -> None:
+        self._path = state["_path"]
+        self._held = threading.local()
+
     def acquire(self) -> bool:
         fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
         try:

@@ -2,6 +2,7 @@
 trial failed at once, retried, and its slot restarted."""
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -76,6 +77,9 @@ def test_a_worker_killed_holding_the_journal_lock_does_not_stall_the_others(tmp_
     storage = make_storage(journal, "s")
     optuna.create_study(study_name="s", storage=storage).optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
     assert len(optuna.load_study(study_name="s", storage=make_storage(journal, "s")).trials) == 2
+    copy = pickle.loads(pickle.dumps(lock))  # Ray pickles the study's storage
+    assert copy.acquire()
+    copy.release()
 
 
 def _study(name):
