@@ -223,9 +223,10 @@ def input_files(recipe: Recipe, members: list[Member], reference: Reference, tes
             files += [member.files.oof, member.files.test]
             continue
         files += config_sources(member.cfg)
-        for fold in reference.folds:
-            fold_dir = member.fold_dirs[fold]
-            files += [fold_dir.parent / RUN_FILE, fold_dir / "oof.csv", fold_dir / "best.pt"]
+        fold_dirs = [member.fold_dirs[fold] for fold in reference.folds]
+        files.append(fold_dirs[0].parent / RUN_FILE)
+        for fold_dir in fold_dirs:
+            files += [fold_dir / "oof.csv", fold_dir / "best.pt"]
     cfg = reference.cfg
     files += [data_file(cfg, cfg.annotations_file), test.annotations, test.sample_file, *test.paths]
     if test.solution_file is not None:

@@ -279,9 +279,8 @@ def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> No
         cfg.prepare_data(cfg)
     folds = promotion_folds(args, cfg)
     chosen = promote.choose_trials(study, args.promote, args.promote_by)
-    promote.record_promotion(study, chosen, args.promote_by, folds)
+    baseline = promote.record_promotion(study, chosen, args.promote_by, folds)["baseline"]
     missing = promote.missing_jobs(study)
-    baseline = promote.promotion(study)["baseline"]
     reference = f", and the baseline (trial {baseline}) as the reference," if baseline not in (None, *[t.number for t in chosen]) else ""
     print(
         f"skp-tune: promoting trials {', '.join(str(t.number) for t in chosen)} (by {args.promote_by}){reference} "

@@ -139,12 +139,14 @@ def choose_trials(study, k: int, by: str) -> list:
     return [candidates[i] for i in select_by_ensemble(oofs, scorer, k)]
 
 
-def record_promotion(study, trials, by: str, folds: list[int]) -> None:
+def record_promotion(study, trials, by: str, folds: list[int]) -> dict:
     from skp.tune.baseline import baseline_trial
 
     baseline = baseline_trial(study)
     reference = baseline.number if baseline is not None and _has_run(baseline) else None
-    study.set_user_attr(PROMOTION, {"by": by, "folds": folds, "trials": [t.number for t in trials], "baseline": reference})
+    record = {"by": by, "folds": folds, "trials": [t.number for t in trials], "baseline": reference}
+    study.set_user_attr(PROMOTION, record)
+    return record
 
 
 def promotion(study) -> dict | None:
@@ -264,8 +266,9 @@ def record_cv(study) -> dict[int, dict]:
     """`cv:<trial>` for every promoted trial with all its folds done."""
     record = promotion(study) or {}
     folds, recorded = record.get("folds", []), {}
+    trials = study.get_trials(deepcopy=False)
     for number in promoted_numbers(record) if record else []:
-        trial = study.get_trials(deepcopy=False)[number]
+        trial = trials[number]
         run_dir = Path(trial.user_attrs["run_dir"])
         if not all(Job(number, f, run_dir).done() for f in folds):
             continue

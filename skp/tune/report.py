@@ -186,8 +186,9 @@ def export_best_config(study, cfg, checks=()) -> Path | None:
 
     if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
         return None
-    if best_by_cv(study) is not None:
-        best = study.trials[best_by_cv(study)]
+    by_cv = best_by_cv(study)
+    if by_cv is not None:
+        best = study.trials[by_cv]
         row = cv_records(study)[best.number]
         why = f"best mean {cfg.val_metric} over folds {','.join(row['folds'])} of the promoted trials, {row['mean']:.6g}"
     elif checks:
