@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from skp.callbacks.run_artifacts import RESUME_FILE
+from skp.configs.lookup import config_label
 from skp.errors import SkpError
 from skp.provenance import copy_config_sources, provenance
 
@@ -38,7 +39,7 @@ def config_sources(cfg) -> list[str]:
 
 def config_fingerprint(cfg, overrides: list[tuple[str, str]]) -> str:
     source = b"".join(Path(f).read_bytes() for f in config_sources(cfg))
-    text = json.dumps([cfg.config_name, overrides], sort_keys=True)
+    text = json.dumps([config_label(cfg.config_name), overrides], sort_keys=True)
     return hashlib.sha1(source + text.encode()).hexdigest()
 
 
@@ -64,7 +65,7 @@ def save_root(cfg) -> Path:
 
 
 def run_dir(cfg, run_id: str) -> Path:
-    project, _, name = cfg.config_name.partition(".")
+    project, _, name = config_label(cfg.config_name).partition(".")
     return save_root(cfg) / project / name / run_id
 
 

@@ -67,11 +67,12 @@ def trainer_kwargs(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skp-train",
-        description="Train a config (skp/configs/<project>/<cfg>.py) on one or more folds. "
+        description="Train a config (<root>/<project>/<cfg>.py in ./configs, $SKP_CONFIGS_DIR or skp's "
+        "examples, or any config file by path) on one or more folds. "
         "Any other --attribute VALUE overrides the config.",
         allow_abbrev=False,
     )
-    parser.add_argument("config", nargs="?", help="project.cfg_name, e.g. digits.cfg_baseline")
+    parser.add_argument("config", nargs="?", help="project.cfg_name (e.g. digits.cfg_baseline) or a config file's path")
     parser.add_argument("--reproduce", metavar="RUN", help="train a recorded run again into a new run id: its run directory, or STUDY:TRIAL")
     parser.add_argument("--kfold", help="comma-separated folds to train, e.g. 0,1,2,3,4 (default: cfg.fold)")
     parser.add_argument("--run_id", help="run directory name (default: a hash of config file and overrides)")

@@ -25,14 +25,16 @@ def isolated_dirs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def no_generated_configs_left_behind():
-    """skp-tune exports tuned configs beside the package's configs; tests remove theirs."""
+def nothing_written_into_the_package():
+    """skp-tune never exports a tuned config into skp's own configs: they are not the user's."""
     from skp.configs import CONFIGS_DIR
 
-    before = set(CONFIGS_DIR.glob("*/*_tuned*.py"))
+    before = set(CONFIGS_DIR.rglob("*.py"))
     yield
-    for path in set(CONFIGS_DIR.glob("*/*_tuned*.py")) - before:
+    written = set(CONFIGS_DIR.rglob("*.py")) - before
+    for path in written:
         path.unlink()
+    assert not written, f"tests wrote into skp's configs: {sorted(map(str, written))}"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Configs: Python files under `skp/configs/<project>/cfg_*.py` that define `cfg`.
+"""Configs: Python files `<root>/<project>/cfg_*.py` that define `cfg` (roots: see
+skp.configs.lookup; skp's own examples live in skp/configs/), or any file by its path.
 
     from skp.configs import Config
     cfg = Config()
@@ -20,15 +21,14 @@ A config inherits from another by starting from it: `cfg = load_config("digits.c
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import os
-import pkgutil
-from pathlib import Path
 
-from skp.errors import SkpError, did_you_mean
+from skp.configs.lookup import PACKAGE_ROOT as CONFIGS_DIR
+from skp.configs.lookup import config_label, import_config, list_configs, list_projects, locate
+from skp.errors import SkpError
 
-CONFIGS_DIR = Path(__file__).parent
+__all__ = ["CONFIGS_DIR", "Config", "config_label", "list_configs", "list_projects", "load_config"]
 
 
 def _base_defaults() -> dict:
@@ -118,71 +118,28 @@ def _describe(value) -> str:
     return repr(value)
 
 
-def list_projects() -> list[str]:
-    return sorted(
-        p.name for p in CONFIGS_DIR.iterdir() if p.is_dir() and (p / "__init__.py").exists()
-    )
-
-
-def list_configs(project: str | None = None) -> list[str]:
-    """Every loadable config name, e.g. 'digits.cfg_baseline'."""
-    projects = [project] if project else list_projects()
-    names = []
-    for proj in projects:
-        folder = CONFIGS_DIR / proj
-        if folder.is_dir():
-            names += [f"{proj}.{m.name}" for m in pkgutil.iter_modules([str(folder)])]
-    return sorted(names)
-
-
-def _import_config_module(name: str):
-    project, _, cfg_name = name.partition(".")
-    if not project or not cfg_name:
-        raise SkpError(
-            f"Config name {name!r} must be 'project.cfg_name' (e.g. digits.cfg_baseline), "
-            f"naming skp/configs/<project>/<cfg_name>.py. Configs: {', '.join(list_configs())}."
-        )
-    module_name = f"skp.configs.{name}"
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and module_name.startswith(err.name) and err.name.startswith("skp.configs"):
-            projects = list_projects()
-            if project not in projects:
-                raise SkpError(
-                    f"No config project {project!r}.{did_you_mean(project, projects)} "
-                    f"Projects: {', '.join(projects)}."
-                ) from None
-            known = list_configs(project)
-            raise SkpError(
-                f"No config {name!r}.{did_you_mean(name, known)} Configs of project "
-                f"{project!r}: {', '.join(known) or '(none)'}."
-            ) from None
-        raise
-
-
-def load_config(name: str, overrides=()) -> Config:
+def load_config(name, overrides=()) -> Config:
     """A private copy of config `name` with CLI-style `overrides` applied.
 
-    `overrides` is a list of command-line tokens (['--lr', '1e-3', '--ema.on=True'])
-    or of (key, value) pairs.
+    `name` is 'project.cfg_name' or a path to a config file (skp.configs.lookup says where
+    names are looked up). `overrides` is a list of command-line tokens (['--lr', '1e-3',
+    '--ema.on=True']) or of (key, value) pairs.
     """
     from skp.configs.overrides import apply_overrides
+    from skp.registry import absolute_component_files
 
-    module = _import_config_module(name)
-    base = getattr(module, "cfg", None)
+    source = locate(name)
+    base = getattr(import_config(source), "cfg", None)
     if not isinstance(base, Config):
-        raise SkpError(
-            f"Config file {module.__file__} must define `cfg = Config()` "
-            f"(from skp.configs import Config)."
-        )
+        raise SkpError(f"Config file {source.file} must define `cfg = Config()` (from skp.configs import Config).")
     cfg = base.copy()
-    cfg.project, _, _ = name.partition(".")
-    cfg.config_name = name
-    cfg.config_file = module.__file__
+    cfg.project = source.label.partition(".")[0]
+    cfg.config_name = source.name
+    cfg.config_file = str(source.file)
     # The file itself, then every config it builds on through load_config: what the
     # run fingerprint hashes and what run directories keep a copy of.
-    inherited = [f for f in base.config_sources or [] if f != module.__file__]
-    cfg.config_sources = [module.__file__, *inherited]
+    inherited = [f for f in base.config_sources or [] if f != cfg.config_file]
+    cfg.config_sources = [cfg.config_file, *inherited]
     apply_overrides(cfg, overrides)
+    absolute_component_files(cfg)
     return cfg

@@ -49,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "overrides the config in every trial.",
         allow_abbrev=False,
     )
-    parser.add_argument("config", help="project.cfg_name, e.g. digits.cfg_baseline")
+    parser.add_argument("config", help="project.cfg_name (e.g. digits.cfg_baseline) or a config file's path")
     parser.add_argument("--trials", type=int, help="finished trials the study should hold in total (default 20; with --promote alone, no search)")
-    parser.add_argument("--study", help="study name (default: the config name)")
+    parser.add_argument("--study", help="study name (default: the config's project.cfg_name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
     parser.add_argument("--pruner", help="median, asha, hyperband or none (default: median; asha with --backend ray)")
@@ -140,7 +140,7 @@ def ray_options(args):
 
 def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     """Options, validated search space and the base config, before anything runs."""
-    from skp.configs import load_config
+    from skp.configs import config_label, load_config
     from skp.configs.overrides import apply_overrides, parse_override_tokens
     from skp.trainer import check_config, parse_folds
     from skp.tune.space import validate_space
@@ -148,6 +148,10 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
 
     import_optuna()
     check_backend_flags(args)
+    if args.gpus is not None:
+        import torch
+
+        check_gpus(args.gpus, torch.cuda.device_count())
     cfg = load_config(args.config, tokens)
     check_config(cfg)
     space, frozen = _freeze(validate_space(cfg), args.freeze)
@@ -161,9 +165,9 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     if args.confirm < 0 or args.confirm_seeds < 1:
         raise SkpError(f"--confirm takes K >= 0 trials and --confirm-seeds S >= 1 seeds, got {args.confirm} and {args.confirm_seeds}.")
     options = TuneOptions(
-        config=args.config,
+        config=cfg.config_name,  # canonical: what every worker reloads, from any directory
         overrides=overrides,
-        study_name=args.study or args.config,
+        study_name=args.study or config_label(cfg.config_name),
         storage=args.storage,
         sampler=args.sampler,
         pruner=args.pruner or ("asha" if args.backend == "ray" else "median"),
@@ -202,11 +206,24 @@ def worker_slots(args) -> list[dict]:
     import torch
 
     if args.gpus is not None or (args.workers is None and torch.cuda.is_available()):
-        gpus = args.gpus.split(",") if args.gpus else [str(i) for i in range(torch.cuda.device_count())]
+        gpus = check_gpus(args.gpus, torch.cuda.device_count()) if args.gpus else [str(i) for i in range(torch.cuda.device_count())]
         return [{"CUDA_VISIBLE_DEVICES": g} for g in gpus for _ in range(args.trials_per_gpu)]
     workers = args.workers or 1
     threads = str(max(1, (os.cpu_count() or 1) // workers))  # avoid oversubscribing the cores
     return [{"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": threads} for _ in range(workers)]
+
+
+def check_gpus(text: str, available: int) -> list[str]:
+    """The GPU indices of --gpus, each one a device this machine has."""
+    gpus = [g.strip() for g in text.split(",") if g.strip()]
+    wrong = [g for g in gpus if not g.isdigit() or int(g) >= available]
+    if not gpus or wrong:
+        have = f"GPUs 0 to {available - 1}" if available else "no GPU that torch can use"
+        raise SkpError(
+            f"--gpus {text} names device(s) {', '.join(wrong) or '(none)'} this machine does not have: it has {have}. "
+            f"Give existing indices (e.g. --gpus 0,1), or --workers N to run trials on the CPU."
+        )
+    return gpus
 
 
 def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:

@@ -86,7 +86,7 @@ def test_override_errors(tokens, message):
 def test_unknown_config_lists_what_exists():
     with pytest.raises(SkpError, match="digits.cfg_baseline"):
         load_config("digits.cfg_nope")
-    with pytest.raises(SkpError, match="Projects: .*digits"):
+    with pytest.raises(SkpError, match="Configs in skp's examples: .*digits.cfg_baseline"):
         load_config("nope.cfg_baseline")
     with pytest.raises(SkpError, match="project.cfg_name"):
         load_config("digits")
