@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,17 @@ if __name__ == "__main__" and not __package__:
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from skp.errors import SkpError
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR)
+
+
+def disk_error_message(err: OSError) -> str:
+    return (
+        f"cannot write {err.filename or 'a file'}: {err.strerror}. Free space or point --save_dir "
+        f"(or $SKP_SAVE_DIR) at a disk you can write; finished folds are kept, and the same command "
+        f"resumes an unfinished fold from its last checkpoint."
+    )
 
 
 def _number(text: str):
@@ -116,6 +128,11 @@ def main(argv=None) -> int:
         )
     except SkpError as err:
         print(f"skp-train: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        print(f"skp-train: error: {disk_error_message(err)}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, SystemExit):
         # Lightning turns Ctrl-C during fit into a graceful shutdown and sys.exit(1).

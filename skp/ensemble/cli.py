@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         "submission.csv. Flags override the recipe's fields, or replace the recipe.",
         allow_abbrev=False,
     )
-    parser.add_argument("recipe", nargs="?", help="project.ens_name: ensembles/<project>/<ens_name>.py")
+    parser.add_argument("recipe", nargs="?", help="project.ens_name (ensembles/<project>/<ens_name>.py) or a recipe file's path")
     members = parser.add_argument_group("members (added to the recipe's)")
     members.add_argument("--run", action="append", default=[], metavar="CONFIG[:RUN_ID]", help="an skp-train run")
     members.add_argument("--run-dir", action="append", default=[], metavar="PATH", help="a run directory")

@@ -70,7 +70,12 @@ def file_digest(path: Path) -> str:
 def load_weights(path: Path, which: str, mmap: bool = False) -> dict:
     """The state dict of best.pt that `which` names, loaded without unpickling code
     (`mmap`: tensors stay on disk until read, enough to check names and shapes)."""
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as err:  # not a zip of tensors, truncated, or holding pickled code
+        raise SkpError(f"{path} is not a checkpoint skp can read ({type(err).__name__}: {str(err).splitlines()[0]}). Train that fold again with skp-train, or remove the fold from the member.") from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise SkpError(f"{path} is not a checkpoint skp wrote: it holds no state_dict (keys: {list(state)[:5] if isinstance(state, dict) else type(state).__name__}). Train that fold again with skp-train.")
     key = {"validated": state.get("validated", "state_dict"), "model": "state_dict", "ema": "ema_state_dict"}[which]
     if key not in state:
         raise SkpError(f"{path} has no {which} weights ({key}); the run trained without EMA. Use weights='validated'.")

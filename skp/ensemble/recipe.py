@@ -87,6 +87,10 @@ def list_recipes() -> list[str]:
 
 
 def recipe_path(name: str) -> Path:
+    if name.endswith(".py"):
+        if not Path(name).is_file():
+            raise SkpError(f"No recipe file {name} (from {Path.cwd()}). Name a recipe by its path or as project.ens_name: {', '.join(list_recipes()) or '(none)'}.")
+        return Path(name)
     project, _, stem = name.partition(".")
     if not project or not stem:
         raise SkpError(
@@ -113,7 +117,7 @@ def load_recipe(name: str) -> Recipe:
     recipe = getattr(module, "recipe", None)
     if not isinstance(recipe, Recipe):
         raise SkpError(f"{path} must define `recipe = Recipe(...)` (from skp.ensemble import Recipe).")
-    recipe.name, recipe.file = name, str(path)
+    recipe.name, recipe.file = name if not name.endswith(".py") else f"{path.resolve().parent.name}.{path.stem}", str(path)
     recipe.output = recipe.output or str(path.with_suffix(""))
     return recipe
 

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from skp.errors import SkpError
-from skp.train import add_trainer_arguments, trainer_kwargs
+from skp.train import DISK_ERRORS, add_trainer_arguments, disk_error_message, trainer_kwargs
 from skp.tune.promote import PROMOTE_BY
 
 DEFAULT_TRIALS = 20
@@ -184,12 +186,12 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
 
 
 def open_study(options: TuneOptions, cfg, space: dict):
-    from skp.tune.study import import_optuna, make_pruner, make_sampler, make_storage
+    from skp.tune.study import corrupt_journal_message, default_storage_path, import_optuna, make_pruner, make_sampler, make_storage
 
     optuna = import_optuna()
     direction = "maximize" if cfg.val_track == "max" else "minimize"
     try:
-        return optuna.create_study(
+        study = optuna.create_study(
             study_name=options.study_name,
             storage=make_storage(options.storage, options.study_name, options.stale_after),
             direction=direction,
@@ -197,8 +199,17 @@ def open_study(options: TuneOptions, cfg, space: dict):
             sampler=make_sampler(options.sampler, options.seed, space),
             pruner=make_pruner(options.pruner),
         )
+    except json.JSONDecodeError as err:
+        raise SkpError(corrupt_journal_message(Path(options.storage or default_storage_path(options.study_name)), err)) from None
     except ValueError as err:
         raise SkpError(f"Cannot open study {options.study_name!r}: {err}. Pick another --study name.") from None
+    if study.direction.name.lower() != direction:
+        raise SkpError(
+            f"Study {options.study_name!r} was created to {study.direction.name.lower()} its value, but "
+            f"{cfg.config_name} now says cfg.val_track={cfg.val_track!r} ({cfg.val_metric}): its trials would be "
+            f"ranked backwards. Restore the config's val_metric and val_track, or start a new study with --study NAME."
+        )
+    return study
 
 
 def worker_slots(args) -> list[dict]:
@@ -239,6 +250,10 @@ def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
 
 def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, study) -> None:
     """The trials the study lacks (its baseline first), on the chosen backend."""
+    from skp.tune.study import check_same_space
+    from skp.tune.space import validate_space
+
+    check_same_space(study, validate_space(cfg))
     if not args.no_baseline:
         from skp.tune.baseline import ensure_baseline
 
@@ -355,6 +370,11 @@ def main(argv=None) -> int:
         return tune(argv, args, tokens)
     except SkpError as err:
         print(f"skp-tune: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        print(f"skp-tune: error: {disk_error_message(err)}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, SystemExit):
         print(

@@ -74,8 +74,13 @@ def make_scheduler(name: str, mode: str, max_t: int):
 
 def worker_environment() -> dict:
     """skp's environment variables for every worker, paths made absolute for other machines."""
+    from skp.configs.lookup import ROOTS_VARIABLE, user_roots
+
     paths = ("SKP_SAVE_DIR", "SKP_DATA_DIR", "SKP_STUDIES_DIR")
-    return {k: str(Path(v).resolve()) if k in paths else v for k, v in os.environ.items() if k.startswith("SKP_")}
+    environment = {k: str(Path(v).resolve()) if k in paths else v for k, v in os.environ.items() if k.startswith("SKP_")}
+    # The driver's config roots, ./configs included, whatever directory a worker starts in.
+    environment[ROOTS_VARIABLE] = os.pathsep.join(map(str, user_roots()))
+    return environment
 
 
 def start_ray(ray, address: str | None) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import zlib
 from pathlib import Path
 
@@ -46,8 +48,15 @@ def make_storage(url: str | None, study_name: str, stale_after: float | None = N
         from skp.tune.journal import journal_backend
 
         path = Path(url) if url else default_storage_path(study_name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(journal_backend(str(path)))
+        if url and not path.parent.is_dir():
+            raise SkpError(f"--storage {url}: the folder {path.parent} does not exist. Create it, or leave --storage out for studies/<study>/journal.log.")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return optuna.storages.JournalStorage(journal_backend(str(path)))
+        except OSError as err:
+            raise SkpError(f"Cannot open the study journal {path}: {err.strerror or err}. Give a --storage path (or $SKP_STUDIES_DIR) you can write.") from None
+        except ValueError as err:  # json: a line that is not a journal record
+            raise SkpError(corrupt_journal_message(path, err)) from None
     try:
         if stale_after is None:
             return optuna.storages.RDBStorage(url)
@@ -61,6 +70,37 @@ def make_storage(url: str | None, study_name: str, stale_after: float | None = N
         )
     except (ImportError, ModuleNotFoundError) as err:
         raise SkpError(f"--storage {url}: {err}. For PostgreSQL: pip install 'skp[postgres]'.") from None
+    except Exception as err:
+        if not type(err).__module__.startswith("sqlalchemy"):
+            raise
+        raise SkpError(
+            f"Cannot open --storage {_without_password(url)}: {str(err).splitlines()[0]}. Check the URL's "
+            f"dialect (postgresql://, mysql://, sqlite:///path), host, port, user, password and database, "
+            f"and that the server accepts connections; or leave --storage out for a journal file."
+        ) from None
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
+
+
+def corrupt_journal_message(path: Path, err: Exception) -> str:
+    """Where the journal stops being JSON records, and how to resume from before it."""
+    bad = next((n for n, line in enumerate(path.open(errors="replace"), 1) if line.strip() and not _is_json(line)), None)
+    where = f"line {bad}" if bad else "somewhere"
+    return (
+        f"The study journal {path} is corrupt at {where} ({err}). Every trial recorded before that line "
+        f"is intact and its run directory kept: back the file up, delete line {bad or 'N'} and the lines after "
+        f"it, and re-run the same command; or start a new study with --study NAME."
+    )
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def make_sampler(name: str, seed: int | None, space: dict, constant_liar: bool = True):
@@ -116,3 +156,24 @@ def make_pruner(name: str):
         "none": lambda: optuna.pruners.NopPruner(),
     }
     return choose(pruners, name, "--pruner")()
+
+
+SPACE_ATTR = "skp:search_space"
+
+
+def check_same_space(study, space: dict) -> None:
+    """A study keeps the search space it started with: trials sampled from two spaces
+    mislead the sampler and the report. The first run records it; later runs compare."""
+    declared = {key: repr(param) for key, param in space.items()}
+    recorded = study.user_attrs.get(SPACE_ATTR)
+    if recorded is None:
+        study.set_user_attr(SPACE_ATTR, declared)
+        return
+    if recorded != declared:
+        changed = sorted(k for k in recorded.keys() | declared.keys() if recorded.get(k) != declared.get(k))
+        lines = "; ".join(f"{k}: {recorded.get(k, '(absent)')} -> {declared.get(k, '(absent)')}" for k in changed)
+        raise SkpError(
+            f"Study {study.study_name!r} searched another space than cfg.search_space now declares ({lines}). "
+            f"Restore the config's search space to resume it, or start a new study with --study NAME "
+            f"(--freeze KEY=VALUE fixes a parameter without changing the space)."
+        )

@@ -1,0 +1,55 @@
+"""skp: project commands (training, tuning and blending are skp-train, skp-tune, skp-ensemble).
+
+    skp init boneage --num-classes 5       # configs/, ensembles/ and data/ for a new project
+    skp configs                            # every config name, by root
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from skp.errors import SkpError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="skp", description=__doc__.split("\n")[0].partition(": ")[2], allow_abbrev=False)
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser("init", help="start a project in the working directory")
+    init.add_argument("name", help="project name: configs/NAME, ensembles/NAME, data/NAME")
+    init.add_argument("--num-classes", type=int, default=2, help="classes of the label column (default 2)")
+    init.add_argument("--image-size", type=int, default=224, help="side the images are resized to (default 224)")
+    commands.add_parser("configs", help="list the config names skp-train and skp-tune accept, by root")
+    return parser
+
+
+def run_init(args) -> None:
+    from skp.starter import init_project
+
+    written = init_project(args.name, args.num_classes, args.image_size)
+    print("skp init: wrote " + ", ".join(map(str, written)))
+    print(f"Put the images and train.csv in data/{args.name} (its README.md says how), then: skp-train {args.name}.cfg_baseline --kfold 0")
+
+
+def run_configs() -> None:
+    from skp.configs.lookup import PACKAGE_ROOT, configs_by_root
+
+    for root, names in configs_by_root().items():
+        print(f"{'skp examples' if root == PACKAGE_ROOT else root}: {', '.join(names) or '(none)'}")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "init":
+            run_init(args)
+        else:
+            run_configs()
+    except SkpError as err:
+        print(f"skp {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

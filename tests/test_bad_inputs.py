@@ -1,0 +1,97 @@
+"""Bad input ends in one paragraph and exit status 2, with nothing finished lost."""
+
+import errno
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from skp.ensemble.predict import load_weights
+from skp.errors import SkpError
+from skp.train import main as train_main
+from skp.tune.cli import main as tune_main
+from skp.tune.space import Float
+from skp.tune.study import check_same_space
+
+
+def one_paragraph(text: str) -> str:
+    assert "Traceback" not in text
+    lines = [line for line in text.strip().splitlines() if "Warning" not in line and "warn(" not in line]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+@pytest.fixture
+def studies(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKP_STUDIES_DIR", str(tmp_path / "studies"))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "storage, message",
+    [
+        ("postgresql://me:secret@127.0.0.1:1/db", r"Cannot open --storage postgresql://me:\*\*\*@127.0.0.1:1/db: .*refused"),
+        ("postgresq://me@localhost/db", "Cannot open --storage postgresq://me@localhost/db: .*postgresq"),
+        ("sqlite:////no/such/folder/x.db", "Cannot open --storage sqlite:////no/such/folder/x.db: .*unable to open"),
+        ("/no/such/folder/journal.log", "the folder /no/such/folder does not exist"),
+    ],
+)
+def test_unusable_storage(studies, capsys, storage, message):
+    assert tune_main(["digits.cfg_baseline", "--trials", "1", "--storage", storage]) == 2
+    line = one_paragraph(capsys.readouterr().err)
+    assert pytest.importorskip("re").search(message, line), line
+    assert "secret" not in line
+    assert not Path("/no/such/folder").exists()
+
+
+def test_gpus_this_machine_lacks(studies, capsys):
+    available = torch.cuda.device_count()
+    assert tune_main(["digits.cfg_baseline", "--trials", "1", "--gpus", str(available)]) == 2
+    assert f"--gpus {available} names device(s) {available} this machine does not have" in one_paragraph(capsys.readouterr().err)
+
+
+def test_a_study_resumed_with_the_other_direction(studies, capsys):
+    assert tune_main(["digits.cfg_baseline", "--study", "dir", "--report"]) == 0  # creates it: minimize log loss
+    capsys.readouterr()
+    assert tune_main(["digits.cfg_baseline", "--study", "dir", "--report", "--val_metric", "acc", "--val_track", "max"]) == 2
+    assert "was created to minimize its value" in one_paragraph(capsys.readouterr().err)
+
+
+def test_a_corrupt_journal_names_the_line(studies, capsys):
+    assert tune_main(["digits.cfg_baseline", "--study", "bad", "--report"]) == 0
+    capsys.readouterr()
+    journal = studies / "studies" / "bad" / "journal.log"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:1] + ["{not json\n"] + lines[1:]))
+    assert tune_main(["digits.cfg_baseline", "--study", "bad", "--report"]) == 2
+    assert "is corrupt at line 2" in one_paragraph(capsys.readouterr().err)
+
+
+def test_a_study_keeps_its_search_space():
+    study = optuna.create_study(study_name="space")
+    check_same_space(study, {"lr": Float(1e-4, 1e-2, log=True)})
+    check_same_space(study, {"lr": Float(1e-4, 1e-2, log=True)})  # the same space resumes
+    with pytest.raises(SkpError, match=r"lr: Float\(low=0.0001, high=0.01.* -> Float\(low=0.001"):
+        check_same_space(study, {"lr": Float(1e-3, 1e-2, log=True)})
+
+
+def test_a_checkpoint_that_is_not_a_state_dict(tmp_path):
+    text = tmp_path / "best.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(SkpError, match="is not a checkpoint skp can read"):
+        load_weights(text, "validated")
+    torch.save({"weights": torch.zeros(2)}, text)
+    with pytest.raises(SkpError, match=r"holds no state_dict \(keys: \['weights'\]\)"):
+        load_weights(text, "validated")
+
+
+def test_a_full_disk_while_writing_the_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SKP_SAVE_DIR", str(tmp_path / "runs"))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "runs"))
+
+    monkeypatch.setattr(Path, "mkdir", full)
+    assert train_main(["digits.cfg_baseline", "--num_epochs", "1"]) == 2
+    assert "No space left on device. Free space or point --save_dir" in one_paragraph(capsys.readouterr().err)
