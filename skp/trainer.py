@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from skp.runs import (
     write_done,
     write_history,
 )
+from skp.configs.seed_names import check_seed_names, plain_transforms_warning
 from skp.tasks.data import build_datasets, build_loader
 from skp.tasks.seeding import INIT, derive_seed
 
@@ -38,6 +40,7 @@ def check_config(cfg) -> None:
         raise SkpError(f"cfg.seed must be a non-negative integer (every random source is seeded from it), got {cfg.seed!r}.")
     if cfg.val_track not in ("max", "min"):
         raise SkpError(f"cfg.val_track must be 'max' or 'min', got {cfg.val_track!r}.")
+    check_seed_names(cfg)
 
 
 def _log_interval(batches: int, trainer_kwargs: dict) -> int:
@@ -140,6 +143,9 @@ def train_folds(
         cfg.num_epochs, cfg.num_workers, cfg.neptune_mode = 1, 0, None
         trainer_kwargs = {**DEBUG_TRAINER, **trainer_kwargs}
     check_config(cfg)
+    warning = plain_transforms_warning(cfg, {key for key, _ in overrides})
+    if warning:
+        print(f"skp-train: warning: {warning}", file=sys.stderr)
     folds = parse_folds(kfold, cfg.fold)
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)

@@ -36,6 +36,7 @@ def _base_defaults() -> dict:
     return {
         "seed": 42,
         "fold": 0,
+        "fold_column": "fold",  # the seed toolkit's convention
         "num_workers": min(4, os.cpu_count() or 1),
         "save_dir": None,
         "data_dir": None,

@@ -50,6 +50,12 @@ def load_split(cfg, mode: str, required_columns: list[str]) -> pd.DataFrame:
 
 
 def common_columns(cfg, inference: bool) -> list[str]:
+    named = {"id_column": cfg.id_column, "inputs": cfg.inputs}
+    if not inference:
+        named.update(targets=cfg.targets, fold_column=cfg.fold_column)
+    unset = [f"cfg.{name}" for name, value in named.items() if not value]
+    if unset:
+        raise SkpError(f"{cfg.config_name or 'This config'} does not set {', '.join(unset)}: name the CSV column(s) they stand for.")
     columns = [cfg.id_column, cfg.inputs, *(cfg.metadata_embeddings or {})]
     if not inference:
         columns += [*cfg.targets, cfg.fold_column]
