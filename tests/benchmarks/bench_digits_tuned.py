@@ -12,8 +12,8 @@ already finished, so a re-run only scores), then scores
 It prints every seed, then mean ± std per config, and whether each config beats the
 first by more than twice the seed-to-seed spread (pooled standard deviation).
 
-    python tests/benchmarks/bench_digits_tuned.py --configs digits.cfg_baseline digits.cfg_baseline_tuned \\
-        --seeds 42,43,44 [--root DIR]
+    python tests/benchmarks/bench_digits_tuned.py --configs digits.cfg_baseline \\
+        studies/digits.cfg_baseline/cfg_baseline_tuned.py --seeds 42,43,44 [--root DIR]
 """
 
 import argparse
@@ -120,7 +120,7 @@ def summarize(rows: list[dict], configs: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", nargs="+", default=["digits.cfg_baseline", "digits.cfg_baseline_tuned"])
+    parser.add_argument("--configs", nargs="+", default=["digits.cfg_baseline", "studies/digits.cfg_baseline/cfg_baseline_tuned.py"])
     parser.add_argument("--seeds", default="42,43,44")
     parser.add_argument("--root", help="keeps runs and predictions (default: SKP_SAVE_DIR or a temporary folder)")
     args = parser.parse_args()
