@@ -128,7 +128,7 @@ def test_neptune_offline_logging(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["digits.cfg_nope"], "Configs of project 'digits'"),
+        (["digits.cfg_nope"], "Configs in skp's examples: boneage.cfg_baseline, digits.cfg_baseline"),
         (["digits.cfg_baseline", "--lr", "0.1"], "Unknown config attribute --lr"),
         (["digits.cfg_baseline", "--batch_size", "big"], "'big'"),
         (["digits.cfg_baseline", "--kfold", "0,x"], "--kfold"),
