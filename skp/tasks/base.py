@@ -20,6 +20,10 @@ class NonFiniteLossError(SkpError):
     pass
 
 
+# Training steps between host reads of the non-finite-loss flag (and at every epoch end).
+NONFINITE_CHECK_EVERY = 50
+
+
 def activate(logits: torch.Tensor, activation: str | None) -> torch.Tensor:
     if activation == "softmax":
         return logits.softmax(1)
@@ -56,6 +60,7 @@ class BaseTask(pl.LightningModule):
             self.ema.train()
         self._collected: list[dict] = []
         self.val_results: dict[str, float] = {}
+        self._first_nonfinite_step: torch.Tensor | None = None
 
     # -- model --------------------------------------------------------------------
     def forward(self, batch: dict) -> dict:
@@ -85,14 +90,34 @@ class BaseTask(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         batch = self.prepare_training_batch(batch)
         losses = self.loss(self.model(batch), batch)
-        if not torch.isfinite(losses["loss"]):
-            raise NonFiniteLossError(
-                f"Training loss became {losses['loss'].item()} at epoch {self.current_epoch}, "
-                f"step {self.global_step}. Lower optimizer_params.lr, enable gradient clipping "
-                f"(--gradient_clip_val 1.0) or check the data for NaN values."
-            )
+        self._track_nonfinite(losses["loss"])
+        if (batch_idx + 1) % NONFINITE_CHECK_EVERY == 0:
+            self._raise_if_nonfinite()
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=len(batch["x"]))
         return losses["loss"]
+
+    def _track_nonfinite(self, loss: torch.Tensor) -> None:
+        """Remember the first step whose loss was NaN or infinite, on the loss's device:
+        reading it on the host every step would stall a GPU pipeline on every step."""
+        if self._first_nonfinite_step is None or self._first_nonfinite_step.device != loss.device:
+            self._first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=loss.device)
+        new = ~torch.isfinite(loss.detach()) & (self._first_nonfinite_step < 0)
+        self._first_nonfinite_step = torch.where(new, self.global_step, self._first_nonfinite_step)
+
+    def _raise_if_nonfinite(self) -> None:
+        step = -1 if self._first_nonfinite_step is None else int(self._first_nonfinite_step)
+        if step >= 0:
+            raise NonFiniteLossError(
+                f"Training loss became NaN or infinite at step {step} (epoch {self.current_epoch} or "
+                f"before). Lower optimizer_params.lr, enable gradient clipping (--gradient_clip_val 1.0) "
+                f"or check the data for NaN values."
+            )
+
+    def on_validation_epoch_start(self):
+        self._raise_if_nonfinite()  # before NaN weights are validated, checkpointed or reported
+
+    def on_train_epoch_end(self):
+        self._raise_if_nonfinite()  # at the latest here: a NaN run fails within its epoch
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.ema is None:
