@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 
 from skp.callbacks.run_artifacts import RESUME_FILE, RunArtifacts
 from skp.configs import load_config
@@ -53,6 +54,15 @@ def _log_interval(batches: int, trainer_kwargs: dict) -> int:
     return max(1, min(50, batches))
 
 
+def gpu_precision() -> dict:
+    """bf16 mixed precision by default where the GPU supports it (Ampere and later): the
+    same range as float32, so no loss scaling, at about twice the matrix throughput.
+    --precision on the command line wins; a CPU keeps float32."""
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return {"precision": "bf16-mixed"}
+    return {}
+
+
 def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=(), tuning: bool = False) -> dict:
     """Train one fold into `fold_dir`; return its summary (also written to done.json).
 
@@ -66,7 +76,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)
     artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track, tuning=tuning)
-    kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **trainer_kwargs}
+    kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **gpu_precision(), **trainer_kwargs}
     trainer = pl.Trainer(
         max_epochs=cfg.num_epochs,
         logger=build_loggers(cfg, fold_dir, tensorboard=not tuning),

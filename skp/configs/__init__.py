@@ -41,6 +41,8 @@ def _base_defaults() -> dict:
         "save_dir": None,
         "data_dir": None,
         "enable_gradient_checkpointing": False,
+        "channels_last": None,  # None: on a GPU, for convolutional models
+        "pin_memory": None,  # None: when a GPU is present
         "ema": {
             "on": False,
             "decay": 0.999,

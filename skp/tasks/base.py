@@ -78,6 +78,27 @@ class BaseTask(pl.LightningModule):
             state["validated"] = "ema_state_dict"
         return state
 
+    # -- memory layout --------------------------------------------------------------
+    def _use_channels_last(self) -> bool:
+        """cfg.channels_last, by default on a GPU for models with 2D convolutions: cuDNN's
+        convolutions (and bf16 tensor cores) run fastest on NHWC tensors."""
+        if self.cfg.channels_last is not None:
+            return bool(self.cfg.channels_last)
+        return self.device.type == "cuda" and any(isinstance(m, torch.nn.Conv2d) for m in self.model.modules())
+
+    def on_fit_start(self):
+        self._channels_last = self._use_channels_last()
+        if self._channels_last:
+            self.model.to(memory_format=torch.channels_last)
+            if self.ema is not None:
+                self.ema.module.to(memory_format=torch.channels_last)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx):
+        x = batch.get("x") if isinstance(batch, dict) else None
+        if getattr(self, "_channels_last", False) and torch.is_tensor(x) and x.ndim == 4:
+            batch["x"] = x.contiguous(memory_format=torch.channels_last)
+        return batch
+
     # -- training -----------------------------------------------------------------
     def on_train_epoch_start(self):
         # Per epoch, not once per run: a run resumed at epoch k draws what the

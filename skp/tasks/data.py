@@ -31,7 +31,7 @@ def build_loader(cfg, dataset, train: bool) -> DataLoader:
         drop_last=train and len(dataset) > cfg.batch_size,
         num_workers=workers,
         persistent_workers=workers > 0,
-        pin_memory=bool(cfg.pin_memory),
+        pin_memory=torch.cuda.is_available() if cfg.pin_memory is None else bool(cfg.pin_memory),  # page-locked: async copies to the GPU
         # its own generator: creating an iterator must not draw from the global one,
         # or dropout's numbers would depend on num_workers and persistent workers
         generator=torch.Generator().manual_seed(derive_seed(seed, fold, LOADER)),
