@@ -10,7 +10,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from skp.callbacks.run_artifacts import RESUME_FILE, RunArtifacts
+from skp.callbacks.run_artifacts import RESUME_FILE, BackgroundCheckpointIO, RunArtifacts
 from skp.configs import load_config
 from skp.configs.overrides import override_pairs
 from skp.errors import SkpError
@@ -83,10 +83,12 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
         callbacks=[artifacts, *callbacks],
         enable_checkpointing=False,
         default_root_dir=fold_dir,
+        plugins=[BackgroundCheckpointIO(artifacts.writer)],
         **kwargs,
     )
     started = time.time()
     trainer.fit(task, train_loader, val_loader, ckpt_path=fold_dir / RESUME_FILE if resume else None)
+    artifacts.writer.flush()
     write_history(fold_dir)
     summary = {
         "fold": cfg.fold,

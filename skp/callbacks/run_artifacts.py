@@ -1,4 +1,4 @@
-"""Writes a fold's artefacts after every validation epoch.
+"""Writes a fold's artefacts after every validation epoch, on a background thread.
 
     best.pt    weights of the best epoch so far (+ EMA weights), with epoch and value
     oof.csv    the best epoch's out-of-fold predictions, one row per validation sample
@@ -14,8 +14,12 @@ import math
 import os
 from pathlib import Path
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import lightning.pytorch as pl
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning_utilities.core.apply_func import apply_to_collection
 
 from skp.errors import SkpError
 
@@ -29,6 +33,66 @@ def atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _cpu_copy(obj):
+    """Every tensor copied to CPU memory now: training goes on changing the originals."""
+    return apply_to_collection(obj, torch.Tensor, lambda t: t.detach().to("cpu", copy=True))
+
+
+class BackgroundWriter:
+    """Writes an epoch's files on a thread while the next epoch trains.
+
+    Checkpoints of a large model (weights, optimizer state, EMA) are hundreds of MB per
+    epoch; written in the training loop they left a GPU idle for most of a short epoch.
+    What is added is copied to CPU memory at once, so the files hold exactly that
+    epoch's state; one epoch's writes are in flight at a time, and `flush` waits for
+    them (and raises their error, e.g. a full disk) before the fold counts as done.
+    """
+
+    def __init__(self):
+        self._executor: ThreadPoolExecutor | None = None
+        self._job: Future | None = None
+        self._pending: list = []
+
+    def add(self, obj, path: Path) -> None:
+        self._pending.append((_cpu_copy(obj), Path(path)))
+
+    def add_csv(self, frame, path: Path) -> None:
+        self._pending.append((frame, Path(path)))
+
+    def submit(self) -> None:
+        self.flush()
+        pending, self._pending = self._pending, []
+        if pending:
+            self._executor = self._executor or ThreadPoolExecutor(1, thread_name_prefix="skp-artifacts")
+            self._job = self._executor.submit(_write_all, pending)
+
+    def flush(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.result()
+
+
+def _write_all(pending: list) -> None:
+    for obj, path in pending:
+        if hasattr(obj, "to_csv"):
+            tmp = path.with_name(path.name + ".tmp")
+            obj.to_csv(tmp, index=False)
+            os.replace(tmp, path)
+        else:
+            atomic_torch_save(obj, path)
+
+
+class BackgroundCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writes (resume.ckpt) through the fold's BackgroundWriter."""
+
+    def __init__(self, writer: BackgroundWriter):
+        super().__init__()
+        self.writer = writer
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        self.writer.add(checkpoint, Path(path))
+
+
 class RunArtifacts(pl.Callback):
     def __init__(self, fold_dir, monitor: str, mode: str, tuning: bool = False):
         if mode not in ("max", "min"):
@@ -36,6 +100,7 @@ class RunArtifacts(pl.Callback):
         self.fold_dir, self.monitor, self.mode, self.tuning = Path(fold_dir), monitor, mode, tuning
         self.best_value: float | None = None
         self.best_epoch: int | None = None
+        self.writer = BackgroundWriter()
 
     def improved(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -62,18 +127,20 @@ class RunArtifacts(pl.Callback):
         if trainer.is_global_zero and (is_best or not self.tuning):
             weights = {**pl_module.weights(), **meta}
             if not self.tuning:
-                atomic_torch_save(weights, self.fold_dir / "last.pt")
+                self.writer.add(weights, self.fold_dir / "last.pt")
             if is_best:
-                atomic_torch_save(weights, self.fold_dir / "best.pt")
-                tmp = self.fold_dir / "oof.csv.tmp"
-                pl_module.oof_frame().to_csv(tmp, index=False)
-                os.replace(tmp, self.fold_dir / "oof.csv")
-        if self.tuning:
-            return
-        resume = self.fold_dir / RESUME_FILE
-        trainer.save_checkpoint(resume.with_name(RESUME_FILE + ".tmp"), weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(resume.with_name(RESUME_FILE + ".tmp"), resume)
+                self.writer.add(weights, self.fold_dir / "best.pt")
+                self.writer.add_csv(pl_module.oof_frame(), self.fold_dir / "oof.csv")
+        if not self.tuning:
+            # through BackgroundCheckpointIO when fit_fold installed it, else written here
+            trainer.save_checkpoint(self.fold_dir / RESUME_FILE, weights_only=False)
+        self.writer.submit()
+
+    def teardown(self, trainer, pl_module, stage):
+        self.writer.flush()  # the files are whole before the fold counts as done
+
+    def on_exception(self, trainer, pl_module, exception):
+        self.writer.flush()  # failed, pruned or interrupted: what finished is on disk
 
     def state_dict(self):
         return {"best_value": self.best_value, "best_epoch": self.best_epoch}
