@@ -17,6 +17,7 @@ measured in fresh processes; datasets; model) is broken out.
 from __future__ import annotations
 
 import argparse
+import ast
 import statistics
 import subprocess
 import sys
@@ -142,13 +143,20 @@ def main() -> None:
     parser.add_argument("--config", default="digits.cfg_baseline")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. image_height=128")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config attribute, e.g. image_height=128 or sampler_params={'num_samples':8192}")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up timings")
     args = parser.parse_args()
-    overrides = [("num_epochs", str(args.epochs))] + [tuple(item.split("=", 1)) for item in args.set]
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, [("num_epochs", str(args.epochs))])
+    for item in args.set:
+        key, _, text = item.partition("=")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        setattr(cfg, key, value)
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)
-    images = len(build_datasets(cfg)[0]) // cfg.batch_size * cfg.batch_size  # drop_last
+    images = len(build_loader(cfg, build_datasets(cfg)[0], True)) * cfg.batch_size  # full batches (drop_last)
     gpu = torch.cuda.is_available()
     device = "GPU " + torch.cuda.get_device_name() if gpu else f"CPU ({torch.get_num_threads()} threads)"
     modes = list(MODES) if gpu else ["fp32"]  # bf16 and NHWC are GPU defaults only
@@ -166,6 +174,8 @@ def main() -> None:
         bare = statistics.median(results[("bare PyTorch loop (baseline)", mode)])
         median = statistics.median(values)
         print(f"| {side} | {mode} | {median:.0f} | {', '.join(f'{v:.0f}' for v in values)} | {median / bare:.3f} |")
+    if args.no_startup:
+        return
     print("\n| trial start-up part | seconds |")
     print("|---|---|")
     for name, seconds in startup(cfg).items():
