@@ -150,7 +150,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
 
     import_optuna()
     check_backend_flags(args)
-    if args.gpus is not None:
+    if args.gpus is not None and args.worker_index is None:  # a worker sees only its own GPU
         import torch
 
         check_gpus(args.gpus, torch.cuda.device_count())
