@@ -55,8 +55,6 @@ def make_storage(url: str | None, study_name: str, stale_after: float | None = N
             return optuna.storages.JournalStorage(journal_backend(str(path)))
         except OSError as err:
             raise SkpError(f"Cannot open the study journal {path}: {err.strerror or err}. Give a --storage path (or $SKP_STUDIES_DIR) you can write.") from None
-        except ValueError as err:  # json: a line that is not a journal record
-            raise SkpError(corrupt_journal_message(path, err)) from None
     try:
         if stale_after is None:
             return optuna.storages.RDBStorage(url)
