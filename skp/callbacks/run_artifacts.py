@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
-
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
@@ -26,11 +25,15 @@ from skp.errors import SkpError
 RESUME_FILE = "resume.ckpt"
 
 
-def atomic_torch_save(obj, path: Path) -> None:
-    """Save to a temporary name first so a kill never leaves a truncated file."""
+def atomic_write(path: Path, write) -> None:
+    """write(temporary path), then rename: a kill never leaves a truncated file."""
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
+    write(tmp)
     os.replace(tmp, path)
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _cpu_copy(obj):
@@ -53,11 +56,13 @@ class BackgroundWriter:
         self._job: Future | None = None
         self._pending: list = []
 
-    def add(self, obj, path: Path) -> None:
-        self._pending.append((_cpu_copy(obj), Path(path)))
+    def add(self, obj, *paths: Path) -> None:
+        """torch.save of `obj` to every path, from one CPU copy taken now."""
+        copied = _cpu_copy(obj)
+        self._pending += [(Path(path), lambda tmp, copied=copied: torch.save(copied, tmp)) for path in paths]
 
     def add_csv(self, frame, path: Path) -> None:
-        self._pending.append((frame, Path(path)))
+        self._pending.append((Path(path), lambda tmp: frame.to_csv(tmp, index=False)))
 
     def submit(self) -> None:
         self.flush()
@@ -73,13 +78,8 @@ class BackgroundWriter:
 
 
 def _write_all(pending: list) -> None:
-    for obj, path in pending:
-        if hasattr(obj, "to_csv"):
-            tmp = path.with_name(path.name + ".tmp")
-            obj.to_csv(tmp, index=False)
-            os.replace(tmp, path)
-        else:
-            atomic_torch_save(obj, path)
+    for path, write in pending:
+        atomic_write(path, write)
 
 
 class BackgroundCheckpointIO(TorchCheckpointIO):
@@ -126,10 +126,9 @@ class RunArtifacts(pl.Callback):
             self.best_value, self.best_epoch = value, epoch
         if trainer.is_global_zero and (is_best or not self.tuning):
             weights = {**pl_module.weights(), **meta}
-            if not self.tuning:
-                self.writer.add(weights, self.fold_dir / "last.pt")
+            paths = ([] if self.tuning else [self.fold_dir / "last.pt"]) + ([self.fold_dir / "best.pt"] if is_best else [])
+            self.writer.add(weights, *paths)  # one copy of the weights for both files
             if is_best:
-                self.writer.add(weights, self.fold_dir / "best.pt")
                 self.writer.add_csv(pl_module.oof_frame(), self.fold_dir / "oof.csv")
         if not self.tuning:
             # through BackgroundCheckpointIO when fit_fold installed it, else written here
