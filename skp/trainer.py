@@ -13,6 +13,7 @@ import torch
 from skp.callbacks.run_artifacts import RESUME_FILE, BackgroundCheckpointIO, RunArtifacts
 from skp.configs import load_config
 from skp.configs.overrides import override_pairs
+from skp.configs.seed_names import check_seed_names, plain_transforms_warning
 from skp.errors import SkpError
 from skp.loggers import build_loggers
 from skp.registry import resolve
@@ -25,7 +26,6 @@ from skp.runs import (
     write_done,
     write_history,
 )
-from skp.configs.seed_names import check_seed_names, plain_transforms_warning
 from skp.tasks.data import build_datasets, build_loader
 from skp.tasks.seeding import INIT, derive_seed
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from skp.configs.lookup import config_label
 from skp.errors import SkpError, did_you_mean
 
 BLEND_METHODS = ("mean", "greedy", "simplex", "rank", "geometric", "power", "stacker")
@@ -117,7 +118,7 @@ def load_recipe(name: str) -> Recipe:
     recipe = getattr(module, "recipe", None)
     if not isinstance(recipe, Recipe):
         raise SkpError(f"{path} must define `recipe = Recipe(...)` (from skp.ensemble import Recipe).")
-    recipe.name, recipe.file = name if not name.endswith(".py") else f"{path.resolve().parent.name}.{path.stem}", str(path)
+    recipe.name, recipe.file = config_label(name), str(path)  # a file's name: folder.stem, as for configs
     recipe.output = recipe.output or str(path.with_suffix(""))
     return recipe
 

@@ -61,6 +61,7 @@ class BaseTask(pl.LightningModule):
         self._collected: list[dict] = []
         self.val_results: dict[str, float] = {}
         self._first_nonfinite_step: torch.Tensor | None = None
+        self._channels_last = False  # decided in on_fit_start, once the model is on its device
 
     # -- model --------------------------------------------------------------------
     def forward(self, batch: dict) -> dict:
@@ -95,7 +96,7 @@ class BaseTask(pl.LightningModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         x = batch.get("x") if isinstance(batch, dict) else None
-        if getattr(self, "_channels_last", False) and torch.is_tensor(x) and x.ndim == 4:
+        if self._channels_last and torch.is_tensor(x) and x.ndim == 4:
             batch["x"] = x.contiguous(memory_format=torch.channels_last)
         return batch
 

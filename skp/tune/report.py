@@ -9,7 +9,6 @@ from pathlib import Path
 
 from skp.configs import CONFIGS_DIR, config_label
 from skp.configs.lookup import is_path
-
 from skp.tune.baseline import baseline_trial, is_baseline
 from skp.tune.confirm import seed_checks, trial_trainer_kwargs, verdict
 from skp.tune.study import study_dir
