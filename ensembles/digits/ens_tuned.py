@@ -4,7 +4,7 @@ Geometric, not greedy: on digits, weights fitted on OOF log loss overfit (the gr
 blend's cross-validated score was worse than the geometric mean's for both study
 seeds of tests/benchmarks/bench_study_blend.py; docs/benchmarks.md).
 
-    skp-tune digits.cfg_baseline --trials 16 --pruner none --confirm 2 --promote 3
+    skp-tune digits.cfg_baseline --trials 12 --pruner none --confirm 2 --promote 3
     skp-ensemble digits.ens_tuned                       # -> ensembles/digits/ens_tuned/
     skp-ensemble digits.ens_tuned --blend simplex       # re-blend from the snapshot, about a second
 """

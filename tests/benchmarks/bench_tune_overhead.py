@@ -1,8 +1,8 @@
 """skp-tune against the hand-written Optuna + Lightning script, side by side.
 
 Both run as fresh processes (each pays its own start-up and imports) on digits
-fold 0 with the same search space (lr, weight decay, dropout; mixup and image size
-frozen to the script's), model, epochs, trials, TPE seed and MedianPruner.
+fold 0 with the same search space (lr and weight decay; the number of epochs fixed),
+model, epochs, trials, TPE seed and MedianPruner.
 
     python tests/benchmarks/bench_tune_overhead.py [--trials 6] [--epochs 3] [--repeats 1]
 """
@@ -54,7 +54,7 @@ def main():
             skp = [
                 sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", f"bench{repeat}",
                 "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--seed", "0",
-                "--freeze", "mixup=0.0", "--freeze", "image_height=32", "--enable_progress_bar", "False", "--no-export",
+                "--enable_progress_bar", "False", "--no-export",
             ]
             seconds, last_line = timed(bare, env)
             results["hand-written script"].append(seconds)

@@ -1,7 +1,7 @@
 """skp-tune's Ray backend against its Optuna backend, side by side, on the same digits study.
 
 Every run is a fresh `skp-tune` process (imports and, for Ray, starting a local Ray
-instance included) on digits fold 0: same search space (mixup and image size frozen),
+instance included) on digits fold 0: same search space (the number of epochs fixed),
 trials, epochs, TPE seed, and no pruning, so both train exactly the same epochs.
 
 - serial: one trial at a time (Optuna: one worker; Ray: --max-concurrent 1, 2 CPUs a trial)
@@ -61,7 +61,7 @@ def main():
                "SKP_STUDIES_DIR": f"{root}/studies", "RAY_USAGE_STATS_ENABLED": "0"}
         os.environ.update(env)
         common = ["digits.cfg_baseline", "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--seed", "0",
-                  "--pruner", "none", "--freeze", "mixup=0.0", "--freeze", "image_height=32", "--no-export"]
+                  "--pruner", "none", "--no-export"]
         results = {}
         for repeat in range(args.repeats):
             for mode in args.modes.split(","):
