@@ -1,0 +1,230 @@
+"""Search efficiency: compute each search strategy spends to reach the unpruned TPE's best value.
+
+Every strategy searches the same space on digits fold 0 (validation log loss, `min`) with
+trials of --epochs epochs each (learning rate, weight decay and dropout over the ranges a
+first study would use; the config's own settings run first, as in every skp study), once
+per sampler seed, each as a fresh `skp-tune` process:
+
+- tpe:           TPE, no pruning, --trials N (the reference)
+- random:        random search, no pruning, --trials N
+- tpe-median:    TPE + skp's default median pruner
+- tpe-sh:        TPE + Optuna's successive halving (skp's `--pruner asha`)
+- tpe-hyperband: TPE + Optuna's Hyperband
+- ray-asha:      the Ray backend with its default ASHA scheduler, one trial at a time
+
+A pruned strategy gets --pruned-trials trials (default 3N) and is read only up to the
+reference's budget: N x epochs epochs. The unpruned TPE's best trial of each seed is then
+re-trained on two more training seeds (`--confirm 1`): the pooled standard deviation of
+those values is the seed noise. A strategy "reaches" the target when the best complete
+trial so far is within that noise of the reference value (the unpruned TPE's final best,
+mean over sampler seeds); the table gives the epochs and seconds it took, and the ratio
+of the reference's own epochs to them (above 1: less compute). Curves (best value so far
+against epochs spent) go to a PNG.
+
+    python tests/benchmarks/bench_search_efficiency.py [--seeds 0,1] [--trials 16] [--epochs 10]
+        [--methods tpe,random,tpe-median,tpe-sh,tpe-hyperband,ray-asha] [--root DIR] [--plot PATH]
+
+Studies are kept under --root and resumed: re-running the command only adds what is missing.
+"""
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+METHODS = {
+    "tpe": ["--sampler", "tpe", "--pruner", "none"],
+    "random": ["--sampler", "random", "--pruner", "none"],
+    "tpe-median": ["--sampler", "tpe", "--pruner", "median"],
+    "tpe-sh": ["--sampler", "tpe", "--pruner", "asha"],
+    "tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
+    "ray-asha": ["--backend", "ray", "--pruner", "asha", "--max-concurrent", "1", "--cpus-per-trial", "2"],
+}
+UNPRUNED = {"tpe", "random"}
+REFERENCE = "tpe"
+
+CONFIG = '''"""digits with a fixed training length and a first study's ranges (bench_search_efficiency)."""
+from skp.configs import load_config
+from skp.tune.space import Float
+
+cfg = load_config("digits.cfg_baseline")
+cfg.num_epochs = {epochs}
+cfg.search_space = {{
+    "optimizer_params.lr": Float(1e-4, 3e-2, log=True),
+    "optimizer_params.weight_decay": Float(1e-5, 1e-1, log=True),
+    "dropout": Float(0.0, 0.5),
+}}
+'''
+
+
+def load(study_name: str, root: Path):
+    import optuna
+
+    path = root / "studies" / study_name / "journal.log"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def run_study(method: str, seed: int, trials: int, config: Path, root: Path, env: dict, extra=(), timed=True) -> float:
+    """Run (or resume) one study; its wall seconds, kept beside the journal across re-runs
+    (`timed=False`: a follow-up command on a finished study, not timed)."""
+    name = f"{method}-{seed}"
+    timing = root / "studies" / name / "wall_seconds"
+    if timing.exists() and timed:
+        return float(timing.read_text())
+    command = [sys.executable, "-m", "skp.tune.cli", str(config), "--study", name, "--seed", str(seed),
+               "--trials", str(trials), "--enable_progress_bar", "False", "--no-export", *METHODS[method], *extra]
+    started = time.time()
+    log = root / f"{name}.log"
+    with open(log, "a") as out:
+        done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed with status {done.returncode}; its output is in {log}")
+    seconds = time.time() - started
+    if timed:
+        timing.write_text(str(seconds))
+    return seconds
+
+
+def curve(study) -> list[tuple[int, float, float]]:
+    """(epochs spent, seconds spent, best complete value so far) after each finished trial,
+    in the order trials finished."""
+    from optuna.trial import TrialState
+
+    finished = [t for t in study.trials if t.state.is_finished() and t.datetime_complete is not None]
+    finished.sort(key=lambda t: t.datetime_complete)
+    points, epochs, seconds, best = [], 0, 0.0, math.inf
+    for trial in finished:
+        epochs += len(trial.intermediate_values)
+        seconds += (trial.datetime_complete - trial.datetime_start).total_seconds()
+        if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
+            best = min(best, trial.value)
+        points.append((epochs, seconds, best))
+    return points
+
+
+def within_budget(points: list, budget: int) -> list:
+    return [p for p in points if p[0] <= budget]
+
+
+def reached(points: list, target: float):
+    """The first (epochs, seconds) at which the best value is at or below `target`, else None."""
+    return next(((e, s) for e, s, best in points if best <= target), None)
+
+
+def seed_noise(seeds: list[int], root: Path) -> tuple[float, list]:
+    """Pooled standard deviation over training seeds of each reference study's best trial."""
+    from skp.tune.confirm import ATTR_PREFIX
+
+    variances, rows = [], []
+    for seed in seeds:
+        study = load(f"{REFERENCE}-{seed}", root)
+        best = study.best_trial
+        values = [best.value, *(study.user_attrs.get(f"{ATTR_PREFIX}{best.number}") or {}).values()]
+        if len(values) > 1:
+            variances.append(statistics.variance(values))
+            rows.append((seed, best.number, values))
+    if not variances:
+        sys.exit("no seed check found: the reference studies must run with --confirm")
+    return math.sqrt(statistics.fmean(variances)), rows
+
+
+def mean_std(values: list) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+def plot(curves: dict, target: float, budget: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for colour, (method, runs) in zip(colours, curves.items()):
+        for i, points in enumerate(runs):
+            shown = [(e, b) for e, _, b in points if math.isfinite(b)]
+            if shown:
+                ax.step(*zip(*shown), where="post", color=colour, alpha=0.8, label=method if i == 0 else None)
+    ax.axhline(target, color="black", linestyle="--", linewidth=1, label="target: reference best + seed noise")
+    ax.set_xlim(0, budget)
+    ax.set_yscale("log")
+    ax.set_xlabel("epochs spent")
+    ax.set_ylabel("best validation log loss so far (fold 0)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", default="0,1", help="sampler seeds")
+    parser.add_argument("--trials", type=int, default=16, help="trials of the unpruned searches (N)")
+    parser.add_argument("--pruned-trials", type=int, help="trials of the pruned searches (default 3N)")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of an unpruned trial")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--root", help="folder for data, runs and studies (default: a temporary one)")
+    parser.add_argument("--plot", default="search_efficiency.png")
+    parser.add_argument("--batches", type=int, help="training batches per epoch (for a quick try; default: all)")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or REFERENCE not in methods:
+        parser.error(f"--methods takes names from {', '.join(METHODS)} and must include {REFERENCE}; got {unknown or methods}")
+    root = Path(args.root or tempfile.mkdtemp(prefix="skp-search-"))
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "cfg_search.py"
+    config.write_text(CONFIG.format(epochs=args.epochs))
+    env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
+           "SKP_STUDIES_DIR": f"{root}/studies", "RAY_USAGE_STATS_ENABLED": "0"}
+    budget = args.trials * args.epochs
+    limit = ["--limit_train_batches", str(args.batches)] if args.batches else []
+
+    walls = {}
+    for seed in seeds:
+        for method in methods:
+            trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
+            print(f"{method}, seed {seed}: {trials} trials", flush=True)
+            walls[method, seed] = run_study(method, seed, trials, config, root, env, limit)
+        run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
+
+    noise, checks = seed_noise(seeds, root)
+    curves = {m: [within_budget(curve(load(f"{m}-{s}", root)), budget) for s in seeds] for m in methods}
+    reference = statistics.fmean(points[-1][2] for points in curves[REFERENCE])
+    target = reference + noise
+    reference_epochs = [reached(points, target) for points in curves[REFERENCE]]
+
+    print(f"\n{args.trials} trials x {args.epochs} epochs (budget {budget} epochs), sampler seeds {args.seeds}")
+    for seed, number, values in checks:
+        print(f"  seed noise: {REFERENCE}-{seed} trial {number} over 3 training seeds: {', '.join(f'{v:.4f}' for v in values)}")
+    print(f"reference (unpruned TPE's final best, mean) {reference:.4f}; seed noise {noise:.4f}; target {target:.4f}\n")
+    print("| strategy | reached | epochs to target | seconds to target | compute saved vs tpe's epochs to target "
+          f"| vs tpe's budget ({budget}) | best within budget | trials in budget | study wall s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    reference_mean = statistics.fmean(r[0] for r in reference_epochs if r)
+    for method in methods:
+        hits = [reached(points, target) for points in curves[method]]
+        got = [h for h in hits if h]
+        epochs = [h[0] for h in got]
+        ratio = f"{reference_mean / statistics.fmean(epochs):.2f}x" if epochs else "-"
+        of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
+        finals = [points[-1][2] for points in curves[method] if points]
+        counts = [len(points) for points in curves[method]]
+        print(f"| {method} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} | {ratio} | {of_budget} "
+              f"| {mean_std(finals)} | {mean_std(counts)} | {mean_std([walls[method, s] for s in seeds])} |")
+    plot(curves, target, budget, Path(args.plot))
+    print(f"\ncurves: {args.plot}; studies under {root}")
+
+
+if __name__ == "__main__":
+    main()
