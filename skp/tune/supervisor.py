@@ -5,6 +5,7 @@ once, fails the trial it was training with the reason, queues that trial's param
 again (as a worker that finds a dead trial would) and starts a new worker on the same
 slot (same CUDA_VISIBLE_DEVICES), up to MAX_RESTARTS times per slot. The survivors
 therefore never wait for a heartbeat to expire, and the slot's GPU is not left idle.
+A worker dies with its driver (`die_with_driver`), so a re-run never competes with orphans.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ WATCH_SECONDS = 0.5
 # Exit statuses after which a worker is not restarted: done, bad input (the same for
 # every worker), interrupted by Ctrl-C.
 FINAL_CODES = (0, 2, 130)
+DRIVER_PID = "SKP_DRIVER_PID"  # set for the workers a driver starts, not for workers started by hand
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def describe_exit(code: int) -> str:
@@ -43,8 +46,23 @@ def describe_slot(slot: dict) -> str:
 def start_worker(argv: list[str], index: int, slot: dict) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "skp.tune.cli", *argv, "--worker-index", str(index)],
-        env={**os.environ, **slot},
+        env={**os.environ, **slot, DRIVER_PID: str(os.getpid())},
     )
+
+
+def die_with_driver() -> None:
+    """Called first in a worker the driver started: the kernel sends it SIGTERM when the
+    driver dies. A driver killed with kill -9 would otherwise leave its workers training
+    trials nobody waits for, on the GPUs the re-run command's new workers need. Linux
+    only (prctl); elsewhere an orphan finishes its trial and stops."""
+    driver = os.environ.get(DRIVER_PID)
+    if driver is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != int(driver):  # the driver died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def supervise(argv: list[str], slots: list[dict], options, work_left=None) -> list[int]:

@@ -146,3 +146,34 @@ def test_killed_workers_trials_are_retried_at_once_and_their_slots_restarted():
     assert out.count("a new worker takes its slot") == 2, out[-3000:]
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 4
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+@pytest.mark.slow
+def test_workers_die_with_a_killed_driver_and_the_same_command_finishes():
+    name = "pytest_kill_driver"
+    # trials of 6 x 12 batches: an orphan would still be training when the check ends
+    argv = ("--study", name, "--trials", "3", "--workers", "2", *TINY, "--num_epochs", "6", "--limit_train_batches", "12")
+    driver = _skp_tune(*argv)
+    workers = set()
+    for _ in range(1200):
+        time.sleep(0.25)
+        try:
+            running = [t for t in _study(name).trials if t.state == TrialState.RUNNING and t.intermediate_values]
+        except KeyError:
+            continue  # the driver has not created the study yet
+        if len(running) == 2:  # both workers mid-trial
+            workers = {t.system_attrs["skp:pid"] for t in running}
+            break
+    assert workers, "two workers never trained at once"
+    driver.kill()
+    driver.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers), "workers outlived their driver"
+    again = _skp_tune(*argv)
+    out, _ = again.communicate(timeout=900)
+    assert again.returncode == 0, out[-3000:]
+    trials = _study(name).trials
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
