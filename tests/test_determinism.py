@@ -78,3 +78,4 @@ def test_segmentation_is_deterministic(tmp_path):
     first = _train(tmp_path, "a", extra, config="shapes.cfg_unet")
     second = _train(tmp_path, "b", extra, config="shapes.cfg_unet")
     assert _same_run(first, second)
+    assert (first / "oof_masks.npy").read_bytes() == (second / "oof_masks.npy").read_bytes()

@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import lightning.pytorch as pl
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -115,6 +117,25 @@ def test_segmentation_end_to_end(tmp_path):
     run = next((tmp_path / "shapes" / "cfg_unet").iterdir())
     oof = pd.read_csv(run / "fold0" / "oof.csv")
     assert len(oof) == 32 and oof.dice.between(0, 1).all()
+
+
+def test_segmentation_keeps_the_best_epochs_probability_maps(tmp_path):
+    argv = ["shapes.cfg_unet", "--save_dir", str(tmp_path), "--num_epochs", "3", "--limit_train_batches", "3",
+            "--image_height", "32", "--image_width", "32", "--run_id", "masks"]
+    assert main(argv) == 0
+    fold = tmp_path / "shapes" / "cfg_unet" / "masks" / "fold0"
+    masks = np.load(fold / "oof_masks.npy", mmap_mode="r")
+    assert masks.shape == (32, 1, 32, 32) and masks.dtype == np.uint8  # model resolution, one sigmoid channel
+    assert not list(fold.glob("*.partial"))
+    # the same samples and the same epoch as oof.csv: its Dice per sample, from the stored maps
+    oof = pd.read_csv(fold / "oof.csv")
+    cfg = load_config("shapes.cfg_unet")
+    frame = pd.read_csv(Path(cfg.data_dir) / cfg.annotations_file).set_index(cfg.id_column)
+    for row, stored in zip(oof.itertuples(), masks):
+        true = cv2.resize(cv2.imread(str(Path(cfg.data_dir) / frame.loc[row.id, cfg.masks]), cv2.IMREAD_GRAYSCALE), (32, 32), interpolation=cv2.INTER_NEAREST) > 127
+        predicted = stored[0] > 127
+        dice = (2 * (predicted & true).sum() + 1e-6) / (predicted.sum() + true.sum() + 1e-6)
+        assert dice == pytest.approx(row.dice, abs=0.02)
 
 
 def test_neptune_offline_logging(tmp_path, monkeypatch):

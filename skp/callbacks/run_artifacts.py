@@ -2,6 +2,8 @@
 
     best.pt    weights of the best epoch so far (+ EMA weights), with epoch and value
     oof.csv    the best epoch's out-of-fold predictions, one row per validation sample
+    oof_masks.npy  the best epoch's dense predictions (segmentation), in oof.csv's order;
+               streamed to a memory-mapped file during validation, never held in RAM
     last.pt    weights of the latest epoch                     } not for tuning trials,
     resume.ckpt full Lightning state (optimizer, schedulers,   } which are retried as new
                EMA, this callback), removed once the fold is   } trials, never resumed
@@ -16,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_utilities.core.apply_func import apply_to_collection
@@ -23,6 +26,7 @@ from lightning_utilities.core.apply_func import apply_to_collection
 from skp.errors import SkpError
 
 RESUME_FILE = "resume.ckpt"
+MASKS_FILE = "oof_masks.npy"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -64,6 +68,10 @@ class BackgroundWriter:
     def add_csv(self, frame, path: Path) -> None:
         self._pending.append((Path(path), lambda tmp: frame.to_csv(tmp, index=False)))
 
+    def add_move(self, source: Path, path: Path) -> None:
+        """Move a finished file into place together with the epoch's other files."""
+        self._pending.append((Path(path), lambda tmp: os.replace(source, tmp)))
+
     def submit(self) -> None:
         self.flush()
         pending, self._pending = self._pending, []
@@ -101,6 +109,7 @@ class RunArtifacts(pl.Callback):
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.writer = BackgroundWriter()
+        self._masks = None  # this epoch's dense predictions (np.memmap), while validating
 
     def improved(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -108,6 +117,28 @@ class RunArtifacts(pl.Callback):
         if self.best_value is None:
             return True
         return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if trainer.sanity_checking or not isinstance(outputs, dict) or outputs.get("dense") is None:
+            return
+        dense, index = outputs["dense"], outputs["index"]
+        if trainer.world_size > 1:  # equal shapes on every rank: the distributed sampler pads
+            dense, index = pl_module.all_gather(dense).flatten(0, 1), pl_module.all_gather(index).flatten()
+        if not trainer.is_global_zero:
+            return
+        if self._masks is None:
+            shape = (len(trainer.val_dataloaders.dataset), *dense.shape[1:])
+            self._masks = np.lib.format.open_memmap(self.fold_dir / (MASKS_FILE + ".partial"), mode="w+", dtype=np.uint8, shape=shape)
+        self._masks[index.cpu().numpy()] = dense.cpu().numpy()
+
+    def _keep_masks(self, is_best: bool) -> None:
+        """The epoch's masks become oof_masks.npy when it is the best; otherwise the
+        partial file is reused (overwritten) by the next epoch."""
+        if self._masks is None or not is_best:
+            return
+        self._masks.flush()
+        partial, self._masks = Path(self._masks.filename), None
+        self.writer.add_move(partial, self.fold_dir / MASKS_FILE)
 
     def on_validation_end(self, trainer, pl_module):
         if self.monitor not in trainer.callback_metrics:
@@ -130,16 +161,24 @@ class RunArtifacts(pl.Callback):
             self.writer.add(weights, *paths)  # one copy of the weights for both files
             if is_best:
                 self.writer.add_csv(pl_module.oof_frame(), self.fold_dir / "oof.csv")
+            self._keep_masks(is_best)
         if not self.tuning:
             # through BackgroundCheckpointIO when fit_fold installed it, else written here
             trainer.save_checkpoint(self.fold_dir / RESUME_FILE, weights_only=False)
         self.writer.submit()
 
+    def _drop_partial_masks(self) -> None:
+        if self._masks is not None:
+            partial, self._masks = Path(self._masks.filename), None
+            partial.unlink(missing_ok=True)
+
     def teardown(self, trainer, pl_module, stage):
         self.writer.flush()  # the files are whole before the fold counts as done
+        self._drop_partial_masks()
 
     def on_exception(self, trainer, pl_module, exception):
         self.writer.flush()  # failed, pruned or interrupted: what finished is on disk
+        self._drop_partial_masks()
 
     def state_dict(self):
         return {"best_value": self.best_value, "best_epoch": self.best_epoch}

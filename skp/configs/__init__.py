@@ -43,6 +43,7 @@ def _base_defaults() -> dict:
         "enable_gradient_checkpointing": False,
         "channels_last": None,  # None: on a GPU, for convolutional models
         "pin_memory": None,  # None: when a GPU is present
+        "save_oof_masks": True,  # segmentation: the best epoch's probability maps (oof_masks.npy)
         "ema": {
             "on": False,
             "decay": 0.999,

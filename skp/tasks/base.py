@@ -164,6 +164,10 @@ class BaseTask(pl.LightningModule):
         """Per-sample numbers kept for the OOF file; each value shaped (B, ...)."""
         raise NotImplementedError
 
+    def dense_predictions(self, out: dict, batch: dict) -> torch.Tensor | None:
+        """Per-pixel predictions too large for the OOF table (B, K, H, W), or None."""
+        return None
+
     def validation_step(self, batch, batch_idx):
         out = self.eval_model()(batch)
         losses = self.loss(out, batch)
@@ -172,6 +176,9 @@ class BaseTask(pl.LightningModule):
             metric.update(out, batch)
         kept = {"index": batch["index"], **self.predictions(out, batch)}
         self._collected.append({k: v.detach().float().cpu() if k != "index" else v.cpu() for k, v in kept.items()})
+        dense = self.dense_predictions(out, batch)
+        # handed to RunArtifacts (on_validation_batch_end), which streams them to disk
+        return None if dense is None else {"dense": dense, "index": batch["index"]}
 
     def on_validation_epoch_end(self):
         results = {}
