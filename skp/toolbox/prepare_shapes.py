@@ -2,15 +2,20 @@
 
     train.csv  id, filename, mask_filename, fold (5 folds)
     test.csv   id, filename
-    images/<id>.png, masks/<id>.png (0 background, 255 disk)
+    images/<id>.png, masks/<id>.png (0 background, 255 disk; the test images' masks too)
+    sample_submission.csv  id, EncodedPixels (empty): the format a submission follows
+    solution.csv  id, EncodedPixels: the test masks, run-length encoded (column-major,
+               1-indexed), kept for scoring: nothing trains or fits on them
 """
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from skp.ensemble.rle import rle_encode
 from skp.toolbox.folders import write_folder_once
 
 NUM_TRAIN, NUM_TEST, SIZE, NUM_FOLDS = 160, 40, 64, 5
@@ -48,6 +53,20 @@ def _write(folder: Path) -> None:
     frame.iloc[NUM_TRAIN:][["id", "filename"]].to_csv(folder / "test.csv", index=False)
 
 
+def _write_submission_files(folder: Path) -> None:
+    """sample_submission.csv and solution.csv; also added to folders written before they existed."""
+    if (folder / "solution.csv").exists():
+        return
+    test = pd.read_csv(folder / "test.csv")
+    masks = [cv2.imread(str(folder / f"masks/{i:04d}.png"), cv2.IMREAD_GRAYSCALE) for i in test.id]
+    for name, column in (("sample_submission.csv", [""] * len(test)), ("solution.csv", [rle_encode(m > 0) for m in masks])):
+        tmp = folder / f".{name}.{os.getpid()}"  # tuning workers may race here: rename, never half a file
+        pd.DataFrame({"id": test.id, "EncodedPixels": column}).to_csv(tmp, index=False)
+        os.replace(tmp, folder / name)
+
+
 def prepare_shapes(cfg) -> Path:
     """Write the shapes folder into cfg.data_dir on first use; later calls do nothing."""
-    return write_folder_once(cfg.data_dir, _write)
+    folder = write_folder_once(cfg.data_dir, _write)
+    _write_submission_files(folder)
+    return folder

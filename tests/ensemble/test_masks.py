@@ -65,3 +65,27 @@ def test_views_that_swap_height_and_width_need_square_inputs():
         check_views(["hflip", "rot90"], 32, 48)
     with pytest.raises(SkpError, match="Unknown TTA"):
         check_views(["spin"], 32, 32)
+
+
+def test_shapes_has_a_sample_submission_and_scorable_test_masks(tmp_path):
+    from types import SimpleNamespace
+
+    import cv2
+    import pandas as pd
+
+    from skp.toolbox.prepare_shapes import prepare_shapes
+
+    folder = prepare_shapes(SimpleNamespace(data_dir=tmp_path / "shapes"))
+    test = pd.read_csv(folder / "test.csv")
+    sample = pd.read_csv(folder / "sample_submission.csv", keep_default_na=False)
+    solution = pd.read_csv(folder / "solution.csv", keep_default_na=False)
+    assert list(sample.columns) == ["id", "EncodedPixels"] and (sample.EncodedPixels == "").all()
+    assert list(sample.id) == list(solution.id) == list(test.id)
+    for row in solution.itertuples():
+        mask = cv2.imread(str(folder / f"masks/{row.id:04d}.png"), cv2.IMREAD_GRAYSCALE) > 0
+        assert np.array_equal(rle_decode(row.EncodedPixels, mask.shape), mask)
+    assert (solution.EncodedPixels != "").sum() > len(solution) // 2  # most test images hold a disk
+    (folder / "solution.csv").unlink()  # a folder written before these files existed gets them
+    (folder / "sample_submission.csv").unlink()
+    prepare_shapes(SimpleNamespace(data_dir=folder))
+    assert pd.read_csv(folder / "solution.csv", keep_default_na=False).equals(solution)
