@@ -11,10 +11,9 @@ back to each image's own size at the end.
 
 import torch
 
+from skp.ensemble.mask_blend import QUANTUM
 from skp.metrics.segmentation import hard_masks
 from skp.tasks.base import BaseTask, activate
-
-QUANTUM = 255  # probabilities are stored as round(p * QUANTUM) in uint8
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:

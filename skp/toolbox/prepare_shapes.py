@@ -66,7 +66,8 @@ def _write_submission_files(folder: Path) -> None:
 
 
 def prepare_shapes(cfg) -> Path:
-    """Write the shapes folder into cfg.data_dir on first use; later calls do nothing."""
+    """Write the shapes folder into cfg.data_dir on first use; later calls only add the
+    submission files a folder from an older skp lacks."""
     folder = write_folder_once(cfg.data_dir, _write)
     _write_submission_files(folder)
     return folder
