@@ -108,6 +108,11 @@ def main(argv=None) -> int:
             from skp.ensemble.pipeline import run_ensemble
 
             summary = run_ensemble(recipe, use_cache=not args.no_cache)
+        if summary.get("task") == "segmentation":  # its report is printed as it is written
+            cache = summary["cache"]
+            print(f"skp-ensemble: wrote {recipe.output}/submission.csv (and weights.json, report.md); "
+                  f"test maps: {cache['hits']} from cache, {cache['misses']} computed.")
+            return 0
         print_table(summary)
         if "snapshot" in summary:
             came_from = f"members' predictions from {summary['snapshot']} (their inputs are unchanged)"

@@ -40,6 +40,7 @@ from skp.ensemble.predict import (
 )
 from skp.ensemble.output import blend_and_write
 from skp.ensemble.recipe import Recipe, Study, check_recipe, ensembles_root
+from skp.ensemble.segmentation import is_segmentation, run_segmentation_ensemble
 from skp.errors import SkpError
 from skp.provenance import device_name
 
@@ -239,6 +240,8 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     started = time.time()
     check_recipe(recipe)
     members = resolve_members(recipe)
+    if is_segmentation(members):
+        return run_segmentation_ensemble(recipe, members, use_cache)
     reference = build_reference(members, recipe.folds)
     check_folds(members, reference)
     load_all_oof(members, reference)

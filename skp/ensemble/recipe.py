@@ -70,6 +70,7 @@ class Recipe:
     sample_submission: str | None = None  # default: cfg.sample_submission_file
     solution: str | None = None  # test labels, when known: default cfg.solution_file
     class_names: list | None = None  # multi-class submissions that want names, not indices
+    rle_order: str = "F"  # segmentation: pixels numbered down the columns (Kaggle's usual), "C" by rows
     # (ids, predictions (N, K) array, sample DataFrame) -> submission DataFrame
     to_submission: Callable | None = None
     batch_size: int | None = None
