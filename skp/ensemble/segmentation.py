@@ -61,6 +61,17 @@ def check_members(recipe, members: list[Member]) -> tuple[int, int, int]:
     return shape
 
 
+def preflight(members: list[Member], reference: Reference, weights: str) -> None:
+    """Every fold checkpoint must fit its member's model: checked before any inference."""
+    from skp.ensemble.predict import build_model, check_weights, inference_config, load_weights
+
+    for member in members:
+        model = build_model(inference_config(member.cfg, "inference", None, None, None))
+        for fold in reference.folds:
+            path = member.fold_dirs[fold] / "best.pt"
+            check_weights(model, load_weights(path, weights, mmap=True), path, member.cfg.config_name)
+
+
 def build_mask_reference(members: list[Member], folds) -> Reference:
     cfg = members[0].cfg
     if cfg.prepare_data is not None:
@@ -257,6 +268,7 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
     shape = check_members(recipe, members)
     reference = build_mask_reference(members, recipe.folds)
     check_folds(members, reference)
+    preflight(members, reference, recipe.weights)
     cfg, folder = reference.cfg, Path(recipe.output)
     work = folder / "work"
     views = ["none", *(recipe.tta or [])]
