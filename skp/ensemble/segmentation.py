@@ -222,11 +222,24 @@ def tta_oof(member: Member, reference: Reference, shape, views, weights: str, pa
     return out
 
 
-def write_submission(recipe, cfg, test_ids, paths, maps, fitted, sample_file: Path, folder: Path) -> tuple[pd.DataFrame, list]:
-    """submission.csv in the sample's row order and columns (id, then one RLE column per
-    class); also returns each test image's masks at its own size, for scoring."""
+def image_sizes(paths) -> list[tuple[int, int]]:
+    """(height, width) of every test image: masks go back to them."""
     import cv2
 
+    return [cv2.imread(str(path), cv2.IMREAD_UNCHANGED).shape[:2] for path in paths]
+
+
+def final_masks(maps, n: int, fitted: dict, size: tuple[int, int]) -> np.ndarray:
+    """Image n's (K, height, width) boolean masks at its own size."""
+    import cv2
+
+    masks = binarize(np.asarray(maps[n:n + 1]), fitted["thresholds"], fitted["min_sizes"])[0]
+    height, width = size
+    return np.stack([cv2.resize(m.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) for m in masks]).astype(bool)
+
+
+def write_submission(recipe, cfg, test_ids, sizes, maps, fitted, sample_file: Path, folder: Path) -> pd.DataFrame:
+    """submission.csv in the sample's row order and columns: id, then one RLE column per class."""
     sample = pd.read_csv(sample_file, keep_default_na=False)
     k = maps.shape[1]
     columns = [c for c in sample.columns if c != cfg.id_column]
@@ -235,27 +248,25 @@ def write_submission(recipe, cfg, test_ids, paths, maps, fitted, sample_file: Pa
     missing = set(sample[cfg.id_column]) ^ set(test_ids)
     if missing:
         raise SkpError(f"{sample_file} and the test annotations list different ids (e.g. {sorted(missing, key=str)[:3]}).")
-    rows, full_size = {}, []
-    for n, image_id in enumerate(test_ids):
-        height, width = cv2.imread(str(paths[n]), cv2.IMREAD_UNCHANGED).shape[:2]
-        masks = binarize(np.asarray(maps[n:n + 1]), fitted["thresholds"], fitted["min_sizes"])[0]
-        resized = np.stack([cv2.resize(m.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) for m in masks]).astype(bool)
-        full_size.append(resized)
-        rows[image_id] = [rle_encode(m, recipe.rle_order) for m in resized]
-    submission = pd.DataFrame([[i, *rows[i]] for i in sample[cfg.id_column]], columns=[cfg.id_column, *columns])
+    encoded = {
+        image_id: [rle_encode(m, recipe.rle_order) for m in final_masks(maps, n, fitted, sizes[n])]
+        for n, image_id in enumerate(test_ids)
+    }
+    submission = pd.DataFrame([[i, *encoded[i]] for i in sample[cfg.id_column]], columns=[cfg.id_column, *columns])
     submission.to_csv(folder / "submission.csv", index=False)
-    return submission, full_size
+    return submission
 
 
-def test_dice(cfg, recipe, solution_file: Path | None, test_ids, predicted: list) -> float | None:
-    """Mean per-image Dice of the submission's masks against the solution's RLE masks."""
+def test_dice(cfg, recipe, solution_file: Path | None, test_ids, sizes, maps, fitted) -> float | None:
+    """Mean per-image Dice of the final masks against the solution's RLE masks, image by image."""
     if solution_file is None or not solution_file.is_file():
         return None
     solution = pd.read_csv(solution_file, keep_default_na=False).set_index(cfg.id_column)
     scores = []
-    for image_id, masks in zip(test_ids, predicted):
-        true = np.stack([rle_decode(text, masks.shape[1:], recipe.rle_order) for text in solution.loc[image_id]]).astype(bool)
-        scores.append(image_dice(masks[None], true[None]).mean())
+    for n, image_id in enumerate(test_ids):
+        predicted = final_masks(maps, n, fitted, sizes[n])
+        true = np.stack([rle_decode(text, sizes[n], recipe.rle_order) for text in solution.loc[image_id]]).astype(bool)
+        scores.append(image_dice(predicted[None], true[None]).mean())
     return float(np.mean(scores))
 
 
@@ -295,17 +306,16 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
     fitted = fit_thresholds(oof_blend, true)
     test_blend = blend(tests, counts, _memmap(work / "test_blend.npy", tests[0].shape))
     folder.mkdir(parents=True, exist_ok=True)
-    submission, masks = write_submission(recipe, cfg, list(test.ids), test.paths, test_blend, fitted, test.sample_file, folder)
-    scored = test_dice(cfg, recipe, test.solution_file, list(test.ids), masks)
+    test_ids, sizes = list(test.ids), image_sizes(test.paths)
+    write_submission(recipe, cfg, test_ids, sizes, test_blend, fitted, test.sample_file, folder)
+    scored = test_dice(cfg, recipe, test.solution_file, test_ids, sizes, test_blend, fitted)
 
     rows = []
     for member, weight, oof, maps in zip(members, counts, oofs, tests):
         own = fit_thresholds(oof, true)
-        member_masks = [binarize(np.asarray(maps[n:n + 1]), own["thresholds"], own["min_sizes"])[0] for n in range(len(maps))]
-        resized = [_resize_like(m, full) for m, full in zip(member_masks, masks)]
         rows.append({"member": member.name, "source": member.source, "weight": weight / sum(counts),
                      "oof_dice_at_0.5": own["dice_at_0.5"], "oof_dice": own["dice"], "thresholds": own["thresholds"],
-                     "min_sizes": own["min_sizes"], "test_dice": test_dice(cfg, recipe, test.solution_file, list(test.ids), resized)})
+                     "min_sizes": own["min_sizes"], "test_dice": test_dice(cfg, recipe, test.solution_file, test_ids, sizes, maps, own)})
     summary = {
         "name": recipe.name, "task": "segmentation", "blend": recipe.blend, "tta": views, "folds": [int(f) for f in reference.folds],
         "members": rows, "thresholds": fitted["thresholds"], "min_sizes": fitted["min_sizes"],
@@ -318,13 +328,6 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
     (folder / "report.md").write_text(_report(summary))
     print(_report(summary))
     return summary
-
-
-def _resize_like(masks: np.ndarray, like: np.ndarray) -> np.ndarray:
-    import cv2
-
-    height, width = like.shape[1:]
-    return np.stack([cv2.resize(m.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) for m in masks]).astype(bool)
 
 
 def _report(summary: dict) -> str:
