@@ -12,7 +12,12 @@ on an empty image costs a whole image's score (what a minimum component size pre
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
+
+from skp.errors import SkpError
 
 QUANTUM = 255  # a probability p is stored as round(p * QUANTUM) in uint8
 CHUNK = 64
@@ -20,13 +25,71 @@ THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.96, 0.05))
 MIN_SIZES = (0, 4, 16, 64, 256, 1024)
 
 
-def blend(sources: list, weights, out: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
+class MapFile:
+    """A .npy file read and written a slice (or a list of rows) at a time with positioned
+    file reads and writes. Not a memory map: the pages a memory map has touched count as
+    the process's resident memory until the kernel reclaims them, so one pass over maps
+    of 1 GB raised the blend's peak resident memory by 1 GB (docs/benchmarks.md)."""
+
+    def __init__(self, path, shape=None, dtype=np.uint8):
+        """Open `path`; with `shape`, create it (zero-filled) first."""
+        self.path = Path(path)
+        if shape is not None:
+            with open(self.path, "wb") as f:
+                np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)})
+                self.offset = f.tell()
+                f.truncate(self.offset + int(np.prod(shape)) * np.dtype(dtype).itemsize)
+        with open(self.path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            self.shape, fortran, self.dtype = read_header(f)
+            self.offset = f.tell()
+        if fortran:
+            raise SkpError(f"{self.path} holds a Fortran-ordered array; maps are written C-ordered.")
+        self.row_bytes = int(np.prod(self.shape[1:])) * self.dtype.itemsize
+        self._fd = os.open(self.path, os.O_RDWR)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _rows(self, index) -> tuple[int, int]:
+        start, stop, step = index.indices(len(self)) if isinstance(index, slice) else (index, index + 1, 1)
+        if step != 1:
+            raise IndexError("MapFile reads contiguous rows")
+        return start, max(start, stop)
+
+    def __getitem__(self, index) -> np.ndarray:
+        start, stop = self._rows(index)
+        data = os.pread(self._fd, (stop - start) * self.row_bytes, self.offset + start * self.row_bytes)
+        rows = np.frombuffer(data, dtype=self.dtype).reshape(stop - start, *self.shape[1:])
+        return rows if isinstance(index, slice) else rows[0]
+
+    def __setitem__(self, index, value) -> None:
+        """A slice of rows, or a sequence of row numbers (one write each)."""
+        value = np.ascontiguousarray(value, dtype=self.dtype)
+        if isinstance(index, slice):
+            start, stop = self._rows(index)
+            os.pwrite(self._fd, value.reshape(stop - start, -1).tobytes(), self.offset + start * self.row_bytes)
+            return
+        for row, data in zip(np.atleast_1d(index), value.reshape(len(np.atleast_1d(index)), -1)):
+            os.pwrite(self._fd, data.tobytes(), self.offset + int(row) * self.row_bytes)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self):
+        self.close()
+
+
+def blend(sources: list, weights, out, chunk: int = CHUNK):
     """out[i] = sum_m weights[m] * sources[m][i] / sum(weights), as uint8 probabilities."""
     weights = np.asarray(weights, dtype=np.float32)
     weights = weights / weights.sum()
     for start in range(0, len(out), chunk):
         stop = min(start + chunk, len(out))
-        total = np.zeros(out[start:stop].shape, dtype=np.float32)
+        total = np.zeros((stop - start, *out.shape[1:]), dtype=np.float32)
         for source, weight in zip(sources, weights):
             if weight:
                 total += weight * np.asarray(source[start:stop], dtype=np.float32)

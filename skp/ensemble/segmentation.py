@@ -2,9 +2,10 @@
 pixel (geometric TTA undone first), the threshold and minimum component size fitted on
 OOF Dice, and a run-length-encoded submission.
 
-Every map is uint8 (probability x 255) at the models' output resolution, in a
-memory-mapped file under the output's `work/` folder (test maps of each member also in
-the prediction cache), so memory holds one batch and one chunk, not the data set.
+Every map is uint8 (probability x 255) at the models' output resolution, in a .npy file
+under the output's `work/` folder (test maps of each member in the prediction cache),
+read and written a batch or a chunk of images at a time (`MapFile`): memory holds one
+batch and one chunk, not the data set.
 Masks go back to each test image's own size only when the submission is written.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from skp.datasets.annotations import data_file
-from skp.ensemble.mask_blend import QUANTUM, binarize, blend, fit_thresholds, greedy_weights, image_dice
+from skp.ensemble.mask_blend import CHUNK, QUANTUM, MapFile, binarize, blend, fit_thresholds, greedy_weights, image_dice
 from skp.ensemble.mask_tta import apply_view, check_views, undo_view
 from skp.ensemble.members import Member, Reference, check_folds
 from skp.ensemble.rle import rle_decode, rle_encode
@@ -93,31 +94,30 @@ def _rows(ids, wanted: pd.Index, what: str) -> np.ndarray:
     return rows
 
 
-def _memmap(path: Path, shape, dtype=np.uint8) -> np.ndarray:
+def _new_map(path: Path, shape, dtype=np.uint8) -> MapFile:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    return MapFile(path, shape=shape, dtype=dtype)
 
 
-def true_masks(reference: Reference, shape, path: Path) -> np.ndarray:
+def true_masks(reference: Reference, shape, path: Path) -> MapFile:
     """(N, K, H, W) bool truth of the reference rows, as the val datasets give it."""
     from skp.ensemble.predict import build_dataset, inference_config
 
     wanted, (k, h, w) = pd.Index(reference.ids), shape
-    true = _memmap(path, (len(wanted), k, h, w), dtype=bool)
+    true = _new_map(path, (len(wanted), k, h, w), dtype=bool)
     for fold in reference.folds:
         dataset = build_dataset(inference_config(reference.cfg, "val", fold, None, None), "val")
         rows = _rows(dataset.ids, wanted, f"The validation set of fold {fold}")
         for i, row in enumerate(rows):
             y = np.asarray(dataset[i]["y"])
-            true[row] = y > 0.5 if k == 1 else np.eye(k, dtype=bool)[y.astype(int)].transpose(2, 0, 1)
-    true.flush()
+            true[[row]] = (y > 0.5 if k == 1 else np.eye(k, dtype=bool)[y.astype(int)].transpose(2, 0, 1))[None]
     return true
 
 
-def stored_oof(member: Member, reference: Reference, shape, path: Path) -> np.ndarray:
+def stored_oof(member: Member, reference: Reference, shape, path: Path) -> MapFile:
     """The member's oof_masks.npy of every fold, in the reference's row order."""
     wanted = pd.Index(reference.ids)
-    out = _memmap(path, (len(wanted), *shape))
+    out = _new_map(path, (len(wanted), *shape))
     for fold in reference.folds:
         fold_dir = member.fold_dirs[fold]
         if not (fold_dir / "oof_masks.npy").is_file():
@@ -125,14 +125,15 @@ def stored_oof(member: Member, reference: Reference, shape, path: Path) -> np.nd
                 f"{fold_dir} has no oof_masks.npy: the fold was trained before skp kept segmentation "
                 f"OOF maps, or with save_oof_masks False. Train it again to blend it."
             )
-        masks = np.load(fold_dir / "oof_masks.npy", mmap_mode="r")
+        masks = MapFile(fold_dir / "oof_masks.npy")
         ids = pd.read_csv(fold_dir / "oof.csv")[member.cfg.id_column].to_numpy()
-        out[_rows(ids, wanted, f"{fold_dir / 'oof.csv'}")] = masks
-    out.flush()
+        rows = _rows(ids, wanted, f"{fold_dir / 'oof.csv'}")
+        for start in range(0, len(rows), CHUNK):
+            out[rows[start:start + CHUNK]] = masks[start:start + CHUNK]
     return out
 
 
-def predict_maps(member: Member, checkpoints: list[Path], cfg, dataset, views: list[str], out: np.ndarray, rows, weights: str, progress=None) -> None:
+def predict_maps(member: Member, checkpoints: list[Path], cfg, dataset, views: list[str], out: MapFile, rows, weights: str, progress=None) -> None:
     """Mean over checkpoints and views of the probability maps, each view undone, into
     out[rows] batch by batch."""
     import torch
@@ -161,11 +162,10 @@ def predict_maps(member: Member, checkpoints: list[Path], cfg, dataset, views: l
             start += len(x)
             if progress is not None:
                 progress()
-    out.flush()
 
 
 class MapCache:
-    """Test maps of a member in <cache>/<key>.npy (memory-mapped when read)."""
+    """Test maps of a member in <cache>/<key>.npy."""
 
     def __init__(self, cache):
         self.cache = cache
@@ -180,7 +180,7 @@ class MapCache:
         path = None if self.cache.folder is None else self.cache.folder / f"{key}.npy"
         if path is not None and path.is_file():
             self.cache.hits += 1
-            return np.load(path, mmap_mode="r")
+            return MapFile(path)
         self.cache.misses += 1
         return None
 
@@ -198,21 +198,21 @@ def test_maps(member: Member, reference: Reference, test_cfg, dataset, views, we
         return cached
     final = cache.path(key, fallback)
     partial = final.with_name(final.stem + ".partial.npy")
-    out = _memmap(partial, (len(dataset), *_shape(test_cfg)))
+    out = _new_map(partial, (len(dataset), *_shape(test_cfg)))
     job = progress.add_task(f"{member.name} test, {len(checkpoints)} folds x {len(views)} views", total=None)
     predict_maps(member, checkpoints, test_cfg, dataset, views, out, np.arange(len(dataset)), weights, lambda: progress.advance(job))
     progress.remove_task(job)
-    del out
+    out.close()
     partial.replace(final)  # whole, or not there: an interrupted run predicts it again
-    return np.load(final, mmap_mode="r")
+    return MapFile(final)
 
 
-def tta_oof(member: Member, reference: Reference, shape, views, weights: str, path: Path, progress) -> np.ndarray:
+def tta_oof(member: Member, reference: Reference, shape, views, weights: str, path: Path, progress) -> MapFile:
     """OOF maps under the same views as the test maps, fold by fold."""
     from skp.ensemble.predict import build_dataset, inference_config
 
     wanted = pd.Index(reference.ids)
-    out = _memmap(path, (len(wanted), *shape))
+    out = _new_map(path, (len(wanted), *shape))
     for fold in reference.folds:
         cfg = inference_config(member.cfg, "val", fold, None, None)
         dataset = build_dataset(cfg, "val")
@@ -302,9 +302,9 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
     predicted = time.time()
 
     counts = greedy_weights(oofs, true) if recipe.blend == "greedy" and len(members) > 1 else [1] * len(members)
-    oof_blend = blend(oofs, counts, _memmap(work / "oof_blend.npy", true.shape))
+    oof_blend = blend(oofs, counts, _new_map(work / "oof_blend.npy", true.shape))
     fitted = fit_thresholds(oof_blend, true)
-    test_blend = blend(tests, counts, _memmap(work / "test_blend.npy", tests[0].shape))
+    test_blend = blend(tests, counts, _new_map(work / "test_blend.npy", tests[0].shape))
     folder.mkdir(parents=True, exist_ok=True)
     test_ids, sizes = list(test.ids), image_sizes(test.paths)
     write_submission(recipe, cfg, test_ids, sizes, test_blend, fitted, test.sample_file, folder)

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from skp.ensemble.mask_blend import blend, drop_small_components, fit_thresholds, greedy_weights, image_dice, mean_dice
+from skp.ensemble.mask_blend import MapFile, blend, drop_small_components, fit_thresholds, greedy_weights, image_dice, mean_dice
 
 
 def _disks(n=12, size=32, seed=0):
@@ -58,3 +58,20 @@ def test_greedy_selection_prefers_the_member_that_finds_the_disks():
     blind = np.full_like(good, 10)
     counts = greedy_weights([blind, good], true, rounds=5)
     assert counts[1] >= 1 and counts[1] > counts[0]
+
+
+def test_map_files_read_and_write_rows_like_the_array_they_hold(tmp_path):
+    rng = np.random.default_rng(1)
+    data = rng.integers(0, 256, (7, 2, 3, 4), dtype=np.uint8)
+    np.save(tmp_path / "saved.npy", data)
+    saved = MapFile(tmp_path / "saved.npy")
+    assert saved.shape == data.shape and len(saved) == 7
+    assert np.array_equal(saved[2:5], data[2:5]) and np.array_equal(saved[6], data[6]) and np.array_equal(saved[5:99], data[5:])
+    made = MapFile(tmp_path / "made.npy", shape=(4, 2, 2), dtype=bool)
+    made[[3, 0]] = np.ones((2, 2, 2), bool)  # rows in any order
+    made[1:2] = np.eye(2, dtype=bool)[None]
+    expected = np.zeros((4, 2, 2), bool)
+    expected[[0, 3]], expected[1] = True, np.eye(2, dtype=bool)
+    assert np.array_equal(np.load(tmp_path / "made.npy"), expected)  # a plain .npy file
+    blend([saved, saved], [1, 1], MapFile(tmp_path / "blend.npy", shape=data.shape), chunk=3)
+    assert np.array_equal(np.load(tmp_path / "blend.npy"), data)
