@@ -133,7 +133,7 @@ def stored_oof(member: Member, reference: Reference, shape, path: Path) -> MapFi
     return out
 
 
-def predict_maps(member: Member, checkpoints: list[Path], cfg, dataset, views: list[str], out: MapFile, rows, weights: str, progress=None) -> None:
+def predict_maps(checkpoints: list[Path], cfg, dataset, views: list[str], out: MapFile, rows, weights: str, progress=None) -> None:
     """Mean over checkpoints and views of the probability maps, each view undone, into
     out[rows] batch by batch."""
     import torch
@@ -151,12 +151,13 @@ def predict_maps(member: Member, checkpoints: list[Path], cfg, dataset, views: l
     start = 0
     with torch.inference_mode(), _autocast(dev):
         for batch in inference_loader(dataset, cfg, None):
-            x = batch["x"].to(dev)
+            batch = {k: v.to(dev) if torch.is_tensor(v) else v for k, v in batch.items()}
+            x = batch["x"]
             total = torch.zeros((len(x), *out.shape[1:]), device=dev)
             for view in views:
-                seen = apply_view(x, view)
+                seen = {**batch, "x": apply_view(x, view)}  # other inputs (metadata) as they are
                 for model in models:
-                    total += undo_view(probabilities(model({"x": seen})["logits"].float()), view)
+                    total += undo_view(probabilities(model(seen)["logits"].float()), view)
             maps = (total / (len(views) * len(models)) * QUANTUM).round().to(torch.uint8).cpu().numpy()
             out[rows[start:start + len(x)]] = maps
             start += len(x)
@@ -170,7 +171,7 @@ class MapCache:
     def __init__(self, cache):
         self.cache = cache
 
-    def key(self, member: Member, checkpoints, views, weights: str, dataset, cfg) -> str:
+    def key(self, checkpoints, views, weights: str, dataset, cfg) -> str:
         from skp.ensemble.predict import data_signature
 
         digests = [self.cache.digest(p) for p in checkpoints]
@@ -192,7 +193,7 @@ def test_maps(member: Member, reference: Reference, test_cfg, dataset, views, we
     """The member's test maps, every fold and view averaged: from the cache, or predicted
     into it (into `fallback` without a cache)."""
     checkpoints = [member.fold_dirs[f] / "best.pt" for f in reference.folds]
-    key = cache.key(member, checkpoints, views, weights, dataset, test_cfg)
+    key = cache.key(checkpoints, views, weights, dataset, test_cfg)
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -200,7 +201,7 @@ def test_maps(member: Member, reference: Reference, test_cfg, dataset, views, we
     partial = final.with_name(final.stem + ".partial.npy")
     out = _new_map(partial, (len(dataset), *_shape(test_cfg)))
     job = progress.add_task(f"{member.name} test, {len(checkpoints)} folds x {len(views)} views", total=None)
-    predict_maps(member, checkpoints, test_cfg, dataset, views, out, np.arange(len(dataset)), weights, lambda: progress.advance(job))
+    predict_maps(checkpoints, test_cfg, dataset, views, out, np.arange(len(dataset)), weights, lambda: progress.advance(job))
     progress.remove_task(job)
     out.close()
     partial.replace(final)  # whole, or not there: an interrupted run predicts it again
@@ -217,7 +218,7 @@ def tta_oof(member: Member, reference: Reference, shape, views, weights: str, pa
         cfg = inference_config(member.cfg, "val", fold, None, None)
         dataset = build_dataset(cfg, "val")
         job = progress.add_task(f"{member.name} OOF fold {fold}, {len(views)} views", total=None)
-        predict_maps(member, [member.fold_dirs[fold] / "best.pt"], cfg, dataset, views, out, _rows(dataset.ids, wanted, f"fold {fold}"), weights, lambda: progress.advance(job))
+        predict_maps([member.fold_dirs[fold] / "best.pt"], cfg, dataset, views, out, _rows(dataset.ids, wanted, f"fold {fold}"), weights, lambda: progress.advance(job))
         progress.remove_task(job)
     return out
 
