@@ -170,7 +170,8 @@ def build_reference(members: list[Member], folds: list[int] | None) -> Reference
     if unknown:
         raise SkpError(f"Folds {unknown} are not in {cfg.annotations_file}, whose folds are {available}.")
     frame = frame[frame[cfg.fold_column].isin(folds)]
-    targets = frame[cfg.targets].to_numpy(np.float64)
+    # segmentation targets are mask files, read by the blend itself: no target columns
+    targets = frame[cfg.targets].to_numpy(np.float64) if cfg.targets else np.zeros((len(frame), 0))
     return Reference(cfg, folds, frame[cfg.id_column].to_numpy(), targets, frame[cfg.fold_column].to_numpy())
 
 

@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skp.datasets.annotations import data_file
 from skp.ensemble.mask_blend import CHUNK, QUANTUM, MapFile, binarize, blend, fit_thresholds, greedy_weights, image_dice
 from skp.ensemble.mask_tta import apply_view, check_views, undo_view
-from skp.ensemble.members import Member, Reference, check_folds
+from skp.ensemble.members import Member, Reference, build_reference, check_folds
 from skp.ensemble.rle import rle_decode, rle_encode
 from skp.errors import SkpError
 
@@ -71,20 +70,6 @@ def preflight(members: list[Member], reference: Reference, weights: str) -> None
         for fold in reference.folds:
             path = member.fold_dirs[fold] / "best.pt"
             check_weights(model, load_weights(path, weights, mmap=True), path, member.cfg.config_name)
-
-
-def build_mask_reference(members: list[Member], folds) -> Reference:
-    cfg = members[0].cfg
-    if cfg.prepare_data is not None:
-        cfg.prepare_data(cfg)
-    frame = pd.read_csv(data_file(cfg, cfg.annotations_file))
-    available = sorted(frame[cfg.fold_column].unique().tolist())
-    folds = list(folds) if folds is not None else available
-    unknown = [f for f in folds if f not in available]
-    if unknown:
-        raise SkpError(f"Folds {unknown} are not in {cfg.annotations_file}, whose folds are {available}.")
-    frame = frame[frame[cfg.fold_column].isin(folds)]
-    return Reference(cfg, folds, frame[cfg.id_column].to_numpy(), np.zeros((len(frame), 0)), frame[cfg.fold_column].to_numpy())
 
 
 def _rows(ids, wanted: pd.Index, what: str) -> np.ndarray:
@@ -278,7 +263,7 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
 
     started = time.time()
     shape = check_members(recipe, members)
-    reference = build_mask_reference(members, recipe.folds)
+    reference = build_reference(members, recipe.folds)
     check_folds(members, reference)
     preflight(members, reference, recipe.weights)
     cfg, folder = reference.cfg, Path(recipe.output)
