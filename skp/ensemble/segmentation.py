@@ -311,8 +311,9 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
         "provenance": [m.provenance for m in members],
     }
     (folder / "weights.json").write_text(json.dumps(summary, indent=2, default=str))
-    (folder / "report.md").write_text(_report(summary))
-    print(_report(summary))
+    report = _report(summary)
+    (folder / "report.md").write_text(report)
+    print(report)
     return summary
 
 
