@@ -41,6 +41,11 @@ def check_config(cfg) -> None:
         raise SkpError(f"cfg.seed must be a non-negative integer (every random source is seeded from it), got {cfg.seed!r}.")
     if cfg.val_track not in ("max", "min"):
         raise SkpError(f"cfg.val_track must be 'max' or 'min', got {cfg.val_track!r}.")
+    if cfg.select_epoch not in ("best", "last"):
+        raise SkpError(
+            f"cfg.select_epoch must be 'best' (the epoch with the best val_metric) or 'last' (the final epoch), "
+            f"got {cfg.select_epoch!r}. It chooses the epoch whose weights, OOF predictions and value the fold keeps."
+        )
     check_seed_names(cfg)
 
 
@@ -75,7 +80,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     train_set, val_set = build_datasets(cfg)
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)
-    artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track, tuning=tuning)
+    artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track, tuning=tuning, select=cfg.select_epoch)
     kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **gpu_precision(), **trainer_kwargs}
     trainer = pl.Trainer(
         max_epochs=cfg.num_epochs,
@@ -95,6 +100,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
         "val_metric": cfg.val_metric,
         "best_value": artifacts.best_value,
         "best_epoch": artifacts.best_epoch,
+        "select_epoch": cfg.select_epoch,
         "epochs": trainer.current_epoch,
         "seconds": round(time.time() - started, 1),
         "fold_dir": str(fold_dir),
@@ -109,9 +115,9 @@ def print_summary(config_name: str, results: list[dict], run_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    metric = results[0]["val_metric"]
+    metric, select = results[0]["val_metric"], results[0].get("select_epoch", "best")
     table = Table(title=f"{config_name}  ({run_dir})")
-    for column in ("fold", f"best {metric}", "best epoch", "epochs", "train/val", "seconds"):
+    for column in ("fold", f"{select} {metric}", f"{select} epoch", "epochs", "train/val", "seconds"):
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(

@@ -1,7 +1,8 @@
 """Writes a fold's artefacts after every validation epoch, on a background thread.
 
-    best.pt    weights of the best epoch so far (+ EMA weights), with epoch and value
-    oof.csv    the best epoch's out-of-fold predictions, one row per validation sample
+    best.pt    weights of the selected epoch (+ EMA weights), with epoch and value: the
+               best so far by val_metric, or with select="last" the latest epoch
+    oof.csv    the selected epoch's out-of-fold predictions, one row per validation sample
     oof_masks.npy  the best epoch's dense predictions (segmentation), in oof.csv's order;
                streamed to a memory-mapped file during validation, never held in RAM
     last.pt    weights of the latest epoch                     } not for tuning trials,
@@ -102,10 +103,12 @@ class BackgroundCheckpointIO(TorchCheckpointIO):
 
 
 class RunArtifacts(pl.Callback):
-    def __init__(self, fold_dir, monitor: str, mode: str, tuning: bool = False):
+    def __init__(self, fold_dir, monitor: str, mode: str, tuning: bool = False, select: str = "best"):
         if mode not in ("max", "min"):
             raise ValueError(f"val_track must be 'max' or 'min', got {mode!r}")
-        self.fold_dir, self.monitor, self.mode, self.tuning = Path(fold_dir), monitor, mode, tuning
+        if select not in ("best", "last"):
+            raise ValueError(f"select must be 'best' or 'last', got {select!r}")
+        self.fold_dir, self.monitor, self.mode, self.tuning, self.select = Path(fold_dir), monitor, mode, tuning, select
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.writer = BackgroundWriter()
@@ -114,7 +117,7 @@ class RunArtifacts(pl.Callback):
     def improved(self, value: float) -> bool:
         if not math.isfinite(value):
             return False
-        if self.best_value is None:
+        if self.best_value is None or self.select == "last":
             return True
         return value > self.best_value if self.mode == "max" else value < self.best_value
 

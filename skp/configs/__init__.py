@@ -43,6 +43,10 @@ def _base_defaults() -> dict:
         "enable_gradient_checkpointing": False,
         "channels_last": None,  # None: on a GPU, for convolutional models
         "pin_memory": None,  # None: when a GPU is present
+        # "best": the epoch with the best val_metric gives best.pt, oof.csv and the fold's
+        # value; "last": the final epoch does. Picking the minimum of a noisy validation
+        # curve flatters the value and can pick a worse model (docs/benchmarks.md).
+        "select_epoch": "best",
         "save_oof_masks": True,  # segmentation: the best epoch's probability maps (oof_masks.npy)
         "ema": {
             "on": False,
