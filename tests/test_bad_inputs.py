@@ -95,3 +95,9 @@ def test_a_full_disk_while_writing_the_run(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(Path, "mkdir", full)
     assert train_main(["digits.cfg_baseline", "--num_epochs", "1"]) == 2
     assert "No space left on device. Free space or point --save_dir" in one_paragraph(capsys.readouterr().err)
+
+
+def test_an_unknown_epoch_selection(tmp_path, capsys):
+    assert train_main(["digits.cfg_baseline", "--save_dir", str(tmp_path), "--select_epoch", "worst"]) == 2
+    assert "cfg.select_epoch must be 'best' (the epoch with the best val_metric) or 'last'" in one_paragraph(capsys.readouterr().err)
+    assert not (tmp_path / "digits").exists()  # refused before any run folder

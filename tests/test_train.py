@@ -56,6 +56,36 @@ def test_one_epoch_writes_every_artefact(tmp_path, capsys):
     assert "fold" in capsys.readouterr().out  # the summary table
 
 
+class SpoilLastEpoch(pl.Callback):
+    """Scales the weights up before the last validation: a final epoch far worse than the first."""
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == trainer.max_epochs - 1:
+            with torch.no_grad():
+                for parameter in pl_module.parameters():
+                    parameter.mul_(50.0)
+
+
+def test_a_fold_keeps_its_best_or_its_last_epoch(tmp_path):
+    """Same seed, so the same curve: `best` keeps its minimum, `last` its final epoch,
+    and the last run's best.pt is the best run's last.pt."""
+    kwargs = {"trainer_kwargs": {"limit_train_batches": 4}, "callbacks": [SpoilLastEpoch()]}
+    for select in ("best", "last"):
+        tokens = ["--save_dir", str(tmp_path), "--num_epochs", "2", "--select_epoch", select]
+        train_folds("digits.cfg_baseline", tokens, run_id=select, **kwargs)
+    best, last = (_run_dir(tmp_path, select) / "fold0" for select in ("best", "last"))
+    curve = pd.read_csv(best / "history.csv")["val/logloss"]
+    pd.testing.assert_series_equal(curve, pd.read_csv(last / "history.csv")["val/logloss"])
+    assert curve[1] > curve[0]
+    for fold, epoch in ((best, 0), (last, 1)):
+        done = json.loads((fold / "done.json").read_text())
+        assert done["best_epoch"] == epoch and done["best_value"] == pytest.approx(curve[epoch])
+        assert torch.load(fold / "best.pt", weights_only=True)["epoch"] == epoch
+    kept, final = (torch.load(path, weights_only=True)["state_dict"] for path in (last / "best.pt", best / "last.pt"))
+    assert all(torch.equal(kept[k], final[k]) for k in final)
+    assert not pd.read_csv(last / "oof.csv").equals(pd.read_csv(best / "oof.csv"))
+
+
 def test_same_command_skips_finished_folds(tmp_path, capsys):
     argv = ["digits.cfg_baseline", "--save_dir", str(tmp_path), *FAST]
     assert main(argv) == 0
