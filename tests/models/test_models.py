@@ -5,9 +5,17 @@ from skp import list_components, resolve
 from tests.components import config_using
 
 
+def _config_for(name):
+    """A shipped config that uses the model; segmentation architectures without one run on
+    shapes' U-Net config with their own default decoder."""
+    if name.startswith("segmentation.") and name != "segmentation.unet":
+        return "shapes.cfg_unet", ["--model", name, "--decoder_channels", "None"]
+    return config_using("model", name), []
+
+
 @pytest.mark.parametrize("name", list_components("models"))
 def test_every_model_builds_and_runs_forward(name, small_config):
-    cfg = small_config(config_using("model", name))
+    cfg = small_config(*_config_for(name))
     net = resolve("models", name)(cfg).eval()
     batch = {"x": torch.rand(2, cfg.num_input_channels, 32, 32) * 255}
     for column in cfg.metadata_embeddings or {}:
@@ -52,3 +60,40 @@ def test_unknown_backbone_suggests_names(small_config):
 
     with pytest.raises(SkpError, match="resnet10t"):
         resolve("models", "classification.net2d")(small_config("digits.cfg_baseline", ["--backbone", "resnet10"]))
+
+
+@pytest.mark.parametrize("size", [(32, 32), (50, 70)])
+def test_segmentation_logits_keep_any_input_size(size, small_config):
+    """smp needs multiples of the encoder's stride: skp pads and crops back."""
+    cfg = small_config("shapes.cfg_unet", ["--num_classes", "3"])
+    net = resolve("models", cfg.model)(cfg).eval()
+    with torch.no_grad():
+        out = net({"x": torch.rand(2, 1, *size) * 255})["logits"]
+    assert out.shape == (2, 3, *size)
+
+
+def test_segmentation_model_arguments_are_checked(small_config):
+    from skp.errors import SkpError
+
+    cfg = small_config("shapes.cfg_unet", ["--model_params", "{'decoder_attention_type': 'scse', 'encoder_depth': 5}"])
+    assert resolve("models", cfg.model)(cfg).model.decoder is not None  # smp arguments pass through
+    cfg = small_config("shapes.cfg_unet", ["--model_params", "{'decoder_atention_type': 'scse'}"])
+    with pytest.raises(SkpError, match=r"has \['decoder_atention_type'\], which smp.Unet does not take.*decoder_attention_type"):
+        resolve("models", cfg.model)(cfg)
+    cfg = small_config("shapes.cfg_unet", ["--model_params", "{'classes': 4}"])
+    with pytest.raises(SkpError, match="skp sets from the config"):
+        resolve("models", cfg.model)(cfg)
+    cfg = small_config("shapes.cfg_unet", ["--model", "segmentation.fpn"])  # FPN has no decoder_channels
+    with pytest.raises(SkpError, match="smp.FPN does not take"):
+        resolve("models", cfg.model)(cfg)
+
+
+def test_segmentation_pretrained_offline_fails_clearly(small_config, monkeypatch):
+    from skp.errors import SkpError
+    from skp.toolbox import timm_models
+
+    monkeypatch.setattr(timm_models, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    cfg = small_config("shapes.cfg_unet", ["--pretrained", "True"])
+    with pytest.raises(SkpError, match="--pretrained False"):
+        resolve("models", cfg.model)(cfg)

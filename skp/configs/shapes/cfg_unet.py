@@ -15,6 +15,7 @@ cfg.pretrained = False
 cfg.num_input_channels = 1
 cfg.num_classes = 1
 cfg.decoder_channels = [128, 64, 32, 16, 16]
+cfg.model_params = {}  # any other argument of the smp architecture, e.g. {"decoder_attention_type": "scse"}
 cfg.normalization = "0_1"
 
 cfg.dataset = "simple2d_seg"
