@@ -1,22 +1,24 @@
 """Segmentation ensembles on shapes: test Dice of single fold models, fold means, TTA and
 the blend; and the peak memory of a blend over maps far larger than what it holds.
 
-1. Trains shapes.cfg_unet and shapes.cfg_unet_regnet on five folds (skp-train skips what
-   is done) and scores, against the 40 held-out test masks (solution.csv), with the
-   threshold and speck size fitted on OOF each time:
+1. Trains the members (--configs; shapes.cfg_unet and shapes.cfg_fpn) on five folds with
+   each --seeds (skp-train skips what is done) and scores, against the 40 held-out test
+   masks (solution.csv), with the threshold and speck size fitted on OOF each time:
    - each member's fold-0 model alone (OOF: fold 0's validation images),
    - each member's five-fold mean, without and with TTA (hflip, vflip, rot90),
-   - the greedy blend of both, without and with TTA.
+   - the greedy blend of the members, without and with TTA;
+   per seed, then mean ± std over the seeds.
 2. In a child process: two members' test maps of --images synthetic 128x128 images
    (uint8 .npy files), blended, thresholds fitted on the blend against as many true
    masks, and every blended mask binarised, resized and run-length encoded; prints the
    child's peak resident memory against the size of the maps.
 
-    python tests/benchmarks/bench_shapes_ensemble.py [--root DIR] [--images 20000]
+    python tests/benchmarks/bench_shapes_ensemble.py [--root DIR] [--seeds 42,43,44] [--configs CFG ...] [--images 20000]
 """
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,31 +27,46 @@ from pathlib import Path
 
 import numpy as np
 
-CONFIGS = ("shapes.cfg_unet", "shapes.cfg_unet_regnet")
+CONFIGS = ("shapes.cfg_unet", "shapes.cfg_fpn")
 TTA = ["hflip", "vflip", "rot90"]
 
 
-def scores(root: Path) -> None:
+def scores(root: Path, configs: list[str], seeds: list[int]) -> None:
     from skp.ensemble import Recipe, Run
     from skp.ensemble.pipeline import run_ensemble
     from skp.trainer import train_folds
 
-    for config in CONFIGS:
-        train_folds(config, [], kfold="0,1,2,3,4", run_id="bench", trainer_kwargs={"enable_progress_bar": False})
-    members = [Run(config, run_id="bench") for config in CONFIGS]
-    entries = [(f"{m.config}, fold 0 model", [m], [0], []) for m in members]
-    entries += [(f"{m.config}, 5-fold mean", [m], None, []) for m in members]
-    entries += [(f"{m.config}, 5-fold mean + TTA", [m], None, TTA) for m in members]
-    entries += [("greedy blend of both", members, None, []), ("greedy blend of both + TTA", members, None, TTA)]
-    rows = []
-    for n, (label, chosen, folds, tta) in enumerate(entries):
-        recipe = Recipe(members=chosen, folds=folds, tta=tta, blend="greedy", output=str(root / "ensembles" / f"e{n}"), name=f"e{n}")
-        summary = run_ensemble(recipe)
-        rows.append((label, summary["oof_dice_at_0.5"], summary["oof_dice"], summary["thresholds"][0], summary["min_sizes"][0], summary["test_dice"]))
-    print("\n| entry | OOF Dice at 0.5 | OOF Dice, fitted | threshold | min size | test Dice |")
-    print("|---|---|---|---|---|---|")
-    for label, half, fitted, threshold, size, test in rows:
-        print(f"| {label} | {half:.4f} | {fitted:.4f} | {threshold:.2f} | {size} | {test:.4f} |")
+    rows = {}
+    for seed in seeds:
+        run_id = f"bench-seed{seed}"
+        for config in configs:
+            train_folds(config, ["--seed", str(seed)], kfold="0,1,2,3,4", run_id=run_id, trainer_kwargs={"enable_progress_bar": False})
+        members = [Run(config, run_id=run_id) for config in configs]
+        entries = [(f"{m.config}, fold 0 model", [m], [0], []) for m in members]
+        entries += [(f"{m.config}, 5-fold mean", [m], None, []) for m in members]
+        entries += [(f"{m.config}, 5-fold mean + TTA", [m], None, TTA) for m in members]
+        entries += [("greedy blend", members, None, []), ("greedy blend + TTA", members, None, TTA)]
+        for n, (label, chosen, folds, tta) in enumerate(entries):
+            name = f"s{seed}-e{n}"
+            recipe = Recipe(members=chosen, folds=folds, tta=tta, blend="greedy", output=str(root / "ensembles" / name), name=name)
+            summary = run_ensemble(recipe)
+            values = (summary["oof_dice_at_0.5"], summary["oof_dice"], summary["thresholds"][0], summary["min_sizes"][0], summary["test_dice"])
+            rows.setdefault(label, []).append(values)
+            print(f"seed {seed} | {label} | " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in values), flush=True)
+        print(f"seed {seed}: greedy weights " + ", ".join(f"{m['member']} {m['weight']:.2f}" for m in summary["members"]))
+    print(f"\nmean ± std over seeds {seeds}")
+    print("| entry | OOF Dice at 0.5 | OOF Dice, fitted | test Dice |")
+    print("|---|---|---|---|")
+    for label, values in rows.items():
+        columns = list(zip(*values))
+        cells = [columns[0], columns[1], columns[4]]
+        print(f"| {label} | " + " | ".join(_mean_std(c) for c in cells) + " |")
+
+
+def _mean_std(values) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.4f}"
+    return f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
 def memory_child(folder: str, images: int) -> None:
@@ -104,6 +121,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", help="keeps data, runs and ensembles (default: a temporary folder)")
     parser.add_argument("--images", type=int, default=20000, help="synthetic test images for the memory figure")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), help="the members")
+    parser.add_argument("--seeds", default="42", help="training seeds, comma-separated")
     parser.add_argument("--skip-scores", action="store_true")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -114,7 +133,7 @@ def main():
         root = Path(args.root or tempfile.mkdtemp(prefix="skp-shapes-"))
         for name, sub in (("SKP_DATA_DIR", "data"), ("SKP_SAVE_DIR", "runs"), ("SKP_ENSEMBLES_DIR", "ensembles")):
             os.environ[name] = str(root / sub)
-        scores(root)
+        scores(root, args.configs, [int(x) for x in args.seeds.split(",")])
     memory(args.images)
 
 
