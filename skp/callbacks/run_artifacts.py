@@ -3,7 +3,7 @@
     best.pt    weights of the selected epoch (+ EMA weights), with epoch and value: the
                best so far by val_metric, or with select="last" the latest epoch
     oof.csv    the selected epoch's out-of-fold predictions, one row per validation sample
-    oof_masks.npy  the best epoch's dense predictions (segmentation), in oof.csv's order;
+    oof_masks.npy  the selected epoch's dense predictions (segmentation), in oof.csv's order;
                streamed to a memory-mapped file during validation, never held in RAM
     last.pt    weights of the latest epoch                     } not for tuning trials,
     resume.ckpt full Lightning state (optimizer, schedulers,   } which are retried as new

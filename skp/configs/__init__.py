@@ -47,7 +47,7 @@ def _base_defaults() -> dict:
         # value; "last": the final epoch does. Picking the minimum of a noisy validation
         # curve flatters the value and can pick a worse model (docs/benchmarks.md).
         "select_epoch": "best",
-        "save_oof_masks": True,  # segmentation: the best epoch's probability maps (oof_masks.npy)
+        "save_oof_masks": True,  # segmentation: the selected epoch's probability maps (oof_masks.npy)
         "ema": {
             "on": False,
             "decay": 0.999,

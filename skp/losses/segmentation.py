@@ -52,6 +52,8 @@ class _Part:
 
     def __init__(self, name: str, options: dict):
         self.name, self.options, self._built = name, dict(options), {}
+        if name == "bce" and self.options:
+            raise SkpError(f"The segmentation loss part 'bce' takes no options, got {self.options}; weigh it with its weight.")
         if name in SMP_PARTS:
             self._build("binary")  # unknown options fail when the config loads, not mid-training
 

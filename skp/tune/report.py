@@ -45,7 +45,7 @@ def print_table(study, top: int = 10) -> None:
     if baseline is not None and baseline not in shown:
         shown.append(baseline)  # the reference every gain is read against
     table = Table(title=f"top {min(top, len(done))} of {len(done)} complete trials")
-    for column in ("trial", "value", "best epoch", "seconds", *params):
+    for column in ("trial", "value", "epoch kept", "seconds", *params):
         table.add_column(column, justify="right")
     for t in shown:
         values = [_format(t.params.get(k, "")) for k in params]

@@ -110,5 +110,7 @@ def test_segmentation_loss_options_are_checked_when_built():
 
     with pytest.raises(SkpError, match=r"the parts are \['bce', 'dice'"):
         resolve("losses", "segmentation.ComboLoss")(_cfg(bce=1.0, lovaz=1.0))
+    with pytest.raises(SkpError, match="'bce' takes no options"):
+        resolve("losses", "segmentation.ComboLoss")(_cfg(bce=1.0, bce_params={"pos_weight": 2.0}))
     with pytest.raises(SkpError, match="'focal' got options {'gama': 2}"):
         resolve("losses", "segmentation.FocalLoss")(_cfg(gama=2))
