@@ -243,11 +243,17 @@ def write_submission(recipe, cfg, test_ids, sizes, maps, fitted, sample_file: Pa
     return submission
 
 
-def test_dice(cfg, recipe, solution_file: Path | None, test_ids, sizes, maps, fitted) -> float | None:
-    """Mean per-image Dice of the final masks against the solution's RLE masks, image by image."""
+def load_solution(cfg, solution_file: Path | None) -> pd.DataFrame | None:
+    """The test masks, run-length encoded, by id; None without a solution file."""
     if solution_file is None or not solution_file.is_file():
         return None
-    solution = pd.read_csv(solution_file, keep_default_na=False).set_index(cfg.id_column)
+    return pd.read_csv(solution_file, keep_default_na=False).set_index(cfg.id_column)
+
+
+def test_dice(recipe, solution: pd.DataFrame | None, test_ids, sizes, maps, fitted) -> float | None:
+    """Mean per-image Dice of the final masks against the solution's RLE masks, image by image."""
+    if solution is None:
+        return None
     scores = []
     for n, image_id in enumerate(test_ids):
         predicted = final_masks(maps, n, fitted, sizes[n])
@@ -294,14 +300,15 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
     folder.mkdir(parents=True, exist_ok=True)
     test_ids, sizes = list(test.ids), image_sizes(test.paths)
     write_submission(recipe, cfg, test_ids, sizes, test_blend, fitted, test.sample_file, folder)
-    scored = test_dice(cfg, recipe, test.solution_file, test_ids, sizes, test_blend, fitted)
+    solution = load_solution(cfg, test.solution_file)  # read once: the blend and every member are scored on it
+    scored = test_dice(recipe, solution, test_ids, sizes, test_blend, fitted)
 
     rows = []
     for member, weight, oof, maps in zip(members, counts, oofs, tests):
         own = fit_thresholds(oof, true)
         rows.append({"member": member.name, "source": member.source, "weight": weight / sum(counts),
                      "oof_dice_at_0.5": own["dice_at_0.5"], "oof_dice": own["dice"], "thresholds": own["thresholds"],
-                     "min_sizes": own["min_sizes"], "test_dice": test_dice(cfg, recipe, test.solution_file, test_ids, sizes, maps, own)})
+                     "min_sizes": own["min_sizes"], "test_dice": test_dice(recipe, solution, test_ids, sizes, maps, own)})
     summary = {
         "name": recipe.name, "task": "segmentation", "blend": recipe.blend, "tta": views, "folds": [int(f) for f in reference.folds],
         "members": rows, "thresholds": fitted["thresholds"], "min_sizes": fitted["min_sizes"],

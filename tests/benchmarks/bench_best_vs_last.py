@@ -19,11 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-
-def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    picked = probabilities[np.arange(len(labels)), labels]
-    return float(-np.log(np.clip(picked, 1e-15, 1.0)).mean())
+from bench_digits_tuned import log_loss  # its sibling script: the same scoring
 
 
 class TestSet:

@@ -47,13 +47,14 @@ def test_metadata_changes_the_prediction(small_config):
     assert out[0] != out[1]
 
 
-def test_pretrained_offline_fails_clearly(small_config, monkeypatch):
+@pytest.mark.parametrize("config", ["digits.cfg_baseline", "shapes.cfg_unet"])  # timm directly, and through smp
+def test_pretrained_offline_fails_clearly(config, small_config, monkeypatch):
     from skp.errors import SkpError
     from skp.toolbox import timm_models
 
     monkeypatch.setattr(timm_models, "_hub_reachable", lambda timeout=3.0: False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    cfg = small_config("digits.cfg_baseline", ["--pretrained", "True"])
+    cfg = small_config(config, ["--pretrained", "True"])
     with pytest.raises(SkpError, match="--pretrained False"):
         resolve("models", cfg.model)(cfg)
 
@@ -88,15 +89,4 @@ def test_segmentation_model_arguments_are_checked(small_config):
         resolve("models", cfg.model)(cfg)
     cfg = small_config("shapes.cfg_unet", ["--model", "segmentation.fpn"])  # FPN has no decoder_channels
     with pytest.raises(SkpError, match="smp.FPN does not take"):
-        resolve("models", cfg.model)(cfg)
-
-
-def test_segmentation_pretrained_offline_fails_clearly(small_config, monkeypatch):
-    from skp.errors import SkpError
-    from skp.toolbox import timm_models
-
-    monkeypatch.setattr(timm_models, "_hub_reachable", lambda timeout=3.0: False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    cfg = small_config("shapes.cfg_unet", ["--pretrained", "True"])
-    with pytest.raises(SkpError, match="--pretrained False"):
         resolve("models", cfg.model)(cfg)
