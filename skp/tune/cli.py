@@ -20,6 +20,7 @@ from pathlib import Path
 from skp.errors import SkpError
 from skp.train import DISK_ERRORS, add_trainer_arguments, disk_error_message, trainer_kwargs
 from skp.tune.promote import PROMOTE_BY
+from skp.tune.study import PRUNER_DEFAULTS, PrunerSettings
 
 DEFAULT_TRIALS = 20
 
@@ -42,6 +43,7 @@ class TuneOptions:
     stale_after: float
     max_failures: int
     constant_liar: bool = True
+    pruner_settings: PrunerSettings = PrunerSettings()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
     parser.add_argument("--pruner", help="median, asha, hyperband or none (default: median; asha with --backend ray)")
+    for key, flag, metavar, text in (
+        ("warmup", "--pruner-warmup", "E", "epochs every trial trains before the pruner first judges it"),
+        ("startup", "--pruner-startup", "T", "trials that finish unpruned before the median pruner compares"),
+        ("reduction", "--reduction-factor", "R", "asha and hyperband keep 1 in R trials at each rung"),
+    ):
+        defaults = ", ".join(f"{name} {settings[key]}" for name, settings in PRUNER_DEFAULTS.items() if key in settings)
+        parser.add_argument(flag, type=int, metavar=metavar, help=f"{text} (default: {defaults})")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-constant-liar", action="store_true", help="TPE without the constant liar (for comparisons; parallel workers then propose near each other)")
     parser.add_argument("--timeout", type=float, help="seconds after which workers start no new trial")
@@ -140,6 +149,18 @@ def ray_options(args):
     )
 
 
+def check_pruner(options: TuneOptions, backend: str) -> None:
+    """A wrong pruner or setting fails before any data or trial is touched."""
+    if backend == "ray":
+        from skp.tune.ray_backend import ray_pruner_settings
+
+        ray_pruner_settings(options.pruner, options.pruner_settings)
+    else:
+        from skp.tune.study import resolve_pruner_settings
+
+        resolve_pruner_settings(options.pruner, options.pruner_settings)
+
+
 def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     """Options, validated search space and the base config, before anything runs."""
     from skp.configs import config_label, load_config
@@ -181,7 +202,9 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         stale_after=args.stale_after,
         max_failures=args.max_failures,
         constant_liar=not args.no_constant_liar,
+        pruner_settings=PrunerSettings(args.pruner_warmup, args.pruner_startup, args.reduction_factor),
     )
+    check_pruner(options, args.backend)
     return options, space, cfg
 
 
@@ -197,7 +220,7 @@ def open_study(options: TuneOptions, cfg, space: dict):
             direction=direction,
             load_if_exists=True,
             sampler=make_sampler(options.sampler, options.seed, space),
-            pruner=make_pruner(options.pruner),
+            pruner=make_pruner(options.pruner, options.pruner_settings),
         )
     except json.JSONDecodeError as err:
         raise SkpError(corrupt_journal_message(Path(options.storage or default_storage_path(options.study_name)), err)) from None

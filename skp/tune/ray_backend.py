@@ -19,8 +19,8 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from skp.errors import SkpError, choose
-from skp.tune.study import study_dir
+from skp.errors import SkpError
+from skp.tune.study import PrunerSettings, resolve_pruner_settings, study_dir
 
 DONE = "skp-done"  # written into an experiment directory when its fit() returned
 
@@ -57,19 +57,32 @@ def max_steps(cfg, space: dict, folds: list) -> int:
     return longest * len(folds)
 
 
-def make_scheduler(name: str, mode: str, max_t: int):
-    """Ray's counterparts of the Optuna backend's pruners, stepping once per validation epoch."""
+def ray_pruner_settings(name: str, settings: PrunerSettings) -> dict:
+    """The settings of the Ray scheduler for --pruner `name` (no Ray import: checked up front)."""
+    chosen = resolve_pruner_settings(name, settings)
+    if name == "hyperband" and settings.warmup is not None:
+        raise SkpError(
+            "--pruner-warmup does not apply to --pruner hyperband with --backend ray: Ray's HyperBand "
+            "starts its smallest bracket at one epoch. Drop the flag, or use --pruner asha."
+        )
+    return chosen
+
+
+def make_scheduler(name: str, mode: str, max_t: int, settings: PrunerSettings = PrunerSettings()):
+    """Ray's counterparts of the Optuna backend's pruners, stepping once per validation
+    epoch. Ray counts iterations from 1, so a warm-up of E epochs is a grace period of E + 1."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
 
+    chosen = ray_pruner_settings(name, settings)
     common = {"time_attr": "training_iteration", "metric": "val_metric", "mode": mode}
     schedulers = {
-        "asha": lambda: ASHAScheduler(max_t=max_t, grace_period=1, reduction_factor=3, **common),
-        "hyperband": lambda: HyperBandScheduler(max_t=max_t, reduction_factor=3, **common),
-        # the Optuna backend's MedianPruner(n_startup_trials=5, n_warmup_steps=1)
-        "median": lambda: MedianStoppingRule(grace_period=2, min_samples_required=5, **common),
+        "asha": lambda warmup, reduction: ASHAScheduler(max_t=max_t, grace_period=warmup + 1, reduction_factor=reduction, **common),
+        # Ray's HyperBand has no minimum resource: its smallest bracket starts at one iteration.
+        "hyperband": lambda warmup, reduction: HyperBandScheduler(max_t=max_t, reduction_factor=reduction, **common),
+        "median": lambda warmup, startup: MedianStoppingRule(grace_period=warmup + 1, min_samples_required=startup, **common),
         "none": FIFOScheduler,
     }
-    return choose(schedulers, name, "--pruner (with --backend ray)")()
+    return schedulers[name](**chosen)
 
 
 def worker_environment() -> dict:
@@ -208,7 +221,7 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
         return
 
     mode = "max" if cfg.val_track == "max" else "min"
-    scheduler = make_scheduler(options.pruner, mode, max_steps(cfg, space, options.folds))
+    scheduler = make_scheduler(options.pruner, mode, max_steps(cfg, space, options.folds), options.pruner_settings)
     # Lightning's bars and summaries would fill the Ray log; Ray prints its own trial table.
     trainer_kwargs = {"enable_progress_bar": False, "enable_model_summary": False, **options.trainer_kwargs}
     worker_options = replace(options, trainer_kwargs=trainer_kwargs)

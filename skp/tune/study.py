@@ -6,6 +6,7 @@ import json
 import os
 import re
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from skp.errors import SkpError, choose
@@ -145,15 +146,53 @@ def sampler_seed(seed: int | None, worker_index: int, trials_so_far: int, host: 
     return derive_seed(seed, worker_index, trials_so_far, zlib.crc32(host.encode()))
 
 
-def make_pruner(name: str):
+@dataclass(frozen=True)
+class PrunerSettings:
+    """When a pruner may stop a trial; None takes PRUNER_DEFAULTS for the chosen pruner."""
+
+    warmup: int | None = None  # epochs every trial trains before the pruner first judges it
+    startup: int | None = None  # median: trials that finish unpruned before it compares
+    reduction: int | None = None  # asha, hyperband: 1 in `reduction` trials goes on at each rung
+
+
+# The settings each pruner takes, and skp's defaults for them.
+PRUNER_DEFAULTS = {
+    "median": {"warmup": 1, "startup": 5},
+    "asha": {"warmup": 1, "reduction": 3},
+    "hyperband": {"warmup": 1, "reduction": 3},
+    "none": {},
+}
+FLAGS = {"warmup": "--pruner-warmup", "startup": "--pruner-startup", "reduction": "--reduction-factor"}
+LOWEST = {"warmup": 1, "startup": 0, "reduction": 2}
+
+
+def resolve_pruner_settings(name: str, settings: PrunerSettings) -> dict:
+    """The settings `name` runs with: the given ones over its defaults. A setting the
+    pruner does not take, or out of range, is refused rather than ignored."""
+    defaults = choose(PRUNER_DEFAULTS, name, "--pruner")
+    given = {key: value for key, value in vars(settings).items() if value is not None}
+    foreign = [FLAGS[key] for key in given if key not in defaults]
+    if foreign:
+        takes = ", ".join(FLAGS[key] for key in defaults) or "no setting"
+        raise SkpError(f"{', '.join(foreign)} does not apply to --pruner {name}, which takes {takes}. Drop the flag or pick another --pruner.")
+    low = [f"{FLAGS[key]} {value} (at least {LOWEST[key]})" for key, value in given.items() if value < LOWEST[key]]
+    if low:
+        raise SkpError(f"Out of range: {', '.join(low)}.")
+    return {**defaults, **given}
+
+
+def make_pruner(name: str, settings: PrunerSettings = PrunerSettings()):
+    """Optuna's pruner `name`. Steps are 0-based epochs: with a warm-up of E epochs the
+    first judgement is at step E, after epoch E + 1."""
     optuna = import_optuna()
+    chosen = resolve_pruner_settings(name, settings)
     pruners = {
-        "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
-        "asha": lambda: optuna.pruners.SuccessiveHalvingPruner(),
-        "hyperband": lambda: optuna.pruners.HyperbandPruner(),
+        "median": lambda warmup, startup: optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup),
+        "asha": lambda warmup, reduction: optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction),
+        "hyperband": lambda warmup, reduction: optuna.pruners.HyperbandPruner(min_resource=warmup, reduction_factor=reduction),
         "none": lambda: optuna.pruners.NopPruner(),
     }
-    return choose(pruners, name, "--pruner")()
+    return pruners[name](**chosen)
 
 
 SPACE_ATTR = "skp:search_space"

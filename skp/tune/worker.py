@@ -133,7 +133,7 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
     # Workers, and re-runs of the command, must not propose the same parameters again.
     seed = sampler_seed(options.seed, worker_index, len(study.trials), socket.gethostname())
     study.sampler = make_sampler(options.sampler, seed, space, options.constant_liar)
-    study.pruner = make_pruner(options.pruner)
+    study.pruner = make_pruner(options.pruner, options.pruner_settings)
     deadline = None if options.timeout is None else time.time() + options.timeout
     ran, failures_in_a_row, resampled = 0, 0, 0
     while deadline is None or time.time() < deadline:

@@ -43,7 +43,7 @@ METHODS = {
     "tpe-median": ["--sampler", "tpe", "--pruner", "median"],
     "tpe-sh": ["--sampler", "tpe", "--pruner", "asha"],
     "tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
-    "ray-asha": ["--backend", "ray", "--pruner", "asha", "--max-concurrent", "1", "--cpus-per-trial", "2"],
+    "ray-asha": ["--backend", "ray", "--pruner", "asha", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }
 UNPRUNED = {"tpe", "random"}
 REFERENCE = "tpe"
@@ -55,7 +55,7 @@ from skp.tune.space import Float
 cfg = load_config("digits.cfg_baseline")
 cfg.num_epochs = {epochs}
 cfg.search_space = {{
-    "optimizer_params.lr": Float(1e-4, 3e-2, log=True),
+    "optimizer_params.lr": Float(1e-5, 3e-2, log=True),
     "optimizer_params.weight_decay": Float(1e-5, 1e-1, log=True),
     "dropout": Float(0.0, 0.5),
 }}
@@ -78,7 +78,8 @@ def run_study(method: str, seed: int, trials: int, config: Path, root: Path, env
     if timing.exists() and timed:
         return float(timing.read_text())
     command = [sys.executable, "-m", "skp.tune.cli", str(config), "--study", name, "--seed", str(seed),
-               "--trials", str(trials), "--enable_progress_bar", "False", "--no-export", *METHODS[method], *extra]
+               "--trials", str(trials), "--enable_progress_bar", "False", "--no-export", "--no-baseline",
+               *METHODS[method], *extra]
     started = time.time()
     log = root / f"{name}.log"
     with open(log, "a") as out:

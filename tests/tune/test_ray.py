@@ -75,6 +75,19 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
         make_scheduler("hyperbnad", "max", 9)
 
 
+def test_schedulers_take_the_pruner_settings_in_epochs():
+    from skp.tune.ray_backend import make_scheduler
+    from skp.tune.study import PrunerSettings
+
+    # Ray counts iterations from 1: a warm-up of 2 epochs puts the first rung at iteration 3
+    asha = make_scheduler("asha", "min", 9, PrunerSettings(warmup=2, reduction=4))
+    assert asha._reduction_factor == 4 and [rung for rung, _ in asha._brackets[0]._rungs] == [3]
+    median = make_scheduler("median", "min", 9, PrunerSettings(warmup=2, startup=3))
+    assert (median._grace_period, median._min_samples_required) == (3, 3)
+    with pytest.raises(SkpError, match="Ray's HyperBand starts its smallest bracket at one epoch"):
+        make_scheduler("hyperband", "min", 9, PrunerSettings(warmup=2))
+
+
 @pytest.fixture
 def searcher():
     """A StudySearch on a fresh journal study, as run_ray builds it."""

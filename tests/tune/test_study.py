@@ -3,7 +3,7 @@ import pytest
 
 from skp.errors import SkpError
 from skp.tune.space import Categorical, Float, Int
-from skp.tune.study import PRUNERS, SAMPLERS, make_pruner, make_sampler, make_storage
+from skp.tune.study import PRUNERS, SAMPLERS, PrunerSettings, make_pruner, make_sampler, make_storage
 
 SPACE = {"batch_size": Int(16, 32, step=16), "mixup": Categorical([0.0, 0.2])}
 
@@ -19,6 +19,48 @@ def test_every_sampler_builds_and_samples(name):
 @pytest.mark.parametrize("name", PRUNERS)
 def test_every_pruner_builds(name):
     assert isinstance(make_pruner(name), optuna.pruners.BasePruner)
+
+
+def first_pruned_step(pruner, startup_trials: int) -> int | None:
+    """The first step at which a trial far worse than `startup_trials` finished ones is pruned."""
+    study = optuna.create_study(pruner=pruner)
+    for _ in range(startup_trials):
+        trial = study.ask()
+        for step in range(10):
+            trial.report(0.1, step)
+            assert not trial.should_prune()  # successive halving records its rungs here
+        study.tell(trial, 0.1)
+    trial = study.ask()
+    for step in range(10):
+        trial.report(10.0, step)
+        if trial.should_prune():
+            return step
+    return None
+
+
+@pytest.mark.parametrize("warmup", [1, 3])
+def test_the_median_pruner_judges_a_trial_after_its_warmup_epochs(warmup):
+    settings = PrunerSettings(warmup=warmup, startup=2)
+    assert first_pruned_step(make_pruner("median", settings), startup_trials=2) == warmup
+    assert first_pruned_step(make_pruner("median", settings), startup_trials=1) is None  # still in its startup
+
+
+def test_successive_halving_takes_its_first_rung_after_the_warmup():
+    assert first_pruned_step(make_pruner("asha", PrunerSettings(warmup=2, reduction=2)), startup_trials=3) == 2
+
+
+@pytest.mark.parametrize(
+    "name, settings, message",
+    [
+        ("asha", PrunerSettings(startup=3), "--pruner-startup does not apply to --pruner asha, which takes --pruner-warmup, --reduction-factor"),
+        ("none", PrunerSettings(warmup=2), "--pruner-warmup does not apply to --pruner none, which takes no setting"),
+        ("median", PrunerSettings(warmup=0), r"--pruner-warmup 0 \(at least 1\)"),
+        ("hyperband", PrunerSettings(reduction=1), r"--reduction-factor 1 \(at least 2\)"),
+    ],
+)
+def test_a_pruner_setting_that_cannot_apply_is_refused(name, settings, message):
+    with pytest.raises(SkpError, match=message):
+        make_pruner(name, settings)
 
 
 def test_grid_refuses_continuous_parameters():

@@ -156,7 +156,7 @@ def test_aggressive_pruner_prunes_and_keeps_what_was_written(monkeypatch):
 
     # log loss is always above 0, so every trial is pruned at its first report, except the
     # baseline, which is never pruned
-    monkeypatch.setattr(skp.tune.worker, "make_pruner", lambda name: optuna.pruners.ThresholdPruner(upper=0.0))
+    monkeypatch.setattr(skp.tune.worker, "make_pruner", lambda name, settings: optuna.pruners.ThresholdPruner(upper=0.0))
     assert main(["digits.cfg_baseline", "--study", "pytest_pruned", "--trials", "3", *FAST]) == 0
     baseline, *trials = _study("pytest_pruned").trials
     assert baseline.user_attrs["baseline"] and baseline.state == TrialState.COMPLETE
