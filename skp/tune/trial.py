@@ -98,17 +98,21 @@ class FoldReporter(pl.Callback):
 
 
 class ReportToTrial(FoldReporter):
-    """Reports to an Optuna trial and prunes when its pruner says so."""
+    """Reports to an Optuna trial and prunes when its pruner says so, except at the
+    trial's `last_step`: its compute is spent by then, and pruning it would only throw
+    away a complete value (successive halving's top rung often falls there)."""
 
-    def __init__(self, trial, monitor: str, step_offset: int = 0, earlier_folds=()):
+    def __init__(self, trial, monitor: str, step_offset: int = 0, earlier_folds=(), last_step: int | None = None):
         super().__init__(monitor, step_offset, earlier_folds)
-        self.trial = trial
+        self.trial, self.last_step = trial, last_step
 
     def report(self, trainer, value, running_mean, step):
         import optuna
 
         self.trial.report(running_mean, step=step)
-        if not is_baseline(self.trial) and self.trial.should_prune():
+        if step == self.last_step or is_baseline(self.trial):
+            return
+        if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch} with {self.monitor}={value:.5g}")
 
 
@@ -217,7 +221,7 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
             trial.set_user_attr("best_epoch", best_epochs if len(options.folds) > 1 else best_epochs[0])
 
     def make_reporter(monitor, step_offset, earlier_folds):
-        return ReportToTrial(trial, monitor, step_offset, earlier_folds)
+        return ReportToTrial(trial, monitor, step_offset, earlier_folds, last_step=len(options.folds) * cfg.num_epochs - 1)
 
     try:
         return fit_trial_folds(cfg, options, directory, make_reporter, on_progress)

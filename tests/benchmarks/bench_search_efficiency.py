@@ -40,8 +40,10 @@ from pathlib import Path
 METHODS = {
     "tpe": ["--sampler", "tpe", "--pruner", "none"],
     "random": ["--sampler", "random", "--pruner", "none"],
-    "tpe-median": ["--sampler", "tpe", "--pruner", "median"],
-    "tpe-sh": ["--sampler", "tpe", "--pruner", "asha"],
+    "tpe-median": ["--sampler", "tpe", "--pruner", "median", "--pruner-warmup", "1"],
+    "tpe-median-w3": ["--sampler", "tpe", "--pruner", "median", "--pruner-warmup", "3"],
+    "tpe-sh": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "1"],
+    "tpe-sh-w3": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "3"],
     "tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
     "ray-asha": ["--backend", "ray", "--pruner", "asha", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }

@@ -73,3 +73,17 @@ def test_default_storage_is_a_journal_file_under_studies(tmp_path, monkeypatch):
     storage = make_storage(None, "digits.cfg_baseline")
     optuna.create_study(study_name="digits.cfg_baseline", storage=storage)
     assert (tmp_path / "digits.cfg_baseline" / "journal.log").stat().st_size > 0
+
+
+def test_a_trial_is_never_pruned_at_its_last_epoch():
+    """Its compute is spent by then: pruning it would only discard a complete value."""
+    from types import SimpleNamespace
+
+    from skp.tune.trial import ReportToTrial
+
+    study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))  # prunes any positive value
+    reporter = ReportToTrial(study.ask(), "val/logloss", last_step=9)
+    trainer = SimpleNamespace(current_epoch=9)
+    reporter.report(trainer, 1.0, 1.0, step=9)
+    with pytest.raises(optuna.TrialPruned):
+        reporter.report(trainer, 1.0, 1.0, step=8)
