@@ -20,7 +20,7 @@ from pathlib import Path
 from skp.errors import SkpError
 from skp.train import DISK_ERRORS, add_trainer_arguments, disk_error_message, trainer_kwargs
 from skp.tune.promote import PROMOTE_BY
-from skp.tune.study import PRUNER_DEFAULTS, PrunerSettings
+from skp.tune.study import DEFAULT_PRUNER, PRUNER_DEFAULTS, WARMUP_SHARE, PrunerSettings
 
 DEFAULT_TRIALS = 20
 
@@ -58,9 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--study", help="study name (default: the config's project.cfg_name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
-    parser.add_argument("--pruner", help="median, asha, hyperband or none (default: median; asha with --backend ray)")
+    parser.add_argument("--pruner", help=f"median, asha, hyperband or none (default: {DEFAULT_PRUNER}; asha with --backend ray)")
+    parser.add_argument(
+        "--pruner-warmup", type=int, metavar="E",
+        help=f"epochs every trial trains before the pruner first judges it (default: {WARMUP_SHARE * 100:.0f}%% of the shortest trial's epochs, at least 1)",
+    )
     for key, flag, metavar, text in (
-        ("warmup", "--pruner-warmup", "E", "epochs every trial trains before the pruner first judges it"),
         ("startup", "--pruner-startup", "T", "trials that finish unpruned before the median pruner compares"),
         ("reduction", "--reduction-factor", "R", "asha and hyperband keep 1 in R trials at each rung"),
     ):
@@ -149,16 +152,20 @@ def ray_options(args):
     )
 
 
-def check_pruner(options: TuneOptions, backend: str) -> None:
-    """A wrong pruner or setting fails before any data or trial is touched."""
-    if backend == "ray":
-        from skp.tune.ray_backend import ray_pruner_settings
+def choose_pruner(args, cfg, space: dict) -> tuple[str, PrunerSettings]:
+    """The pruner and its settings, defaults filled in from the trials' length; a wrong
+    name or setting fails here, before any data or trial is touched."""
+    from skp.tune.study import resolve_pruner_settings
 
-        ray_pruner_settings(options.pruner, options.pruner_settings)
-    else:
-        from skp.tune.study import resolve_pruner_settings
+    name = args.pruner or ("asha" if args.backend == "ray" else DEFAULT_PRUNER)
+    given = PrunerSettings(args.pruner_warmup, args.pruner_startup, args.reduction_factor)
+    if args.backend == "ray":
+        from skp.tune.ray_backend import check_ray_pruner
 
-        resolve_pruner_settings(options.pruner, options.pruner_settings)
+        check_ray_pruner(name, given)
+    # the shortest trial sets the warm-up: a longer one is still early in its schedule then
+    epochs = space["num_epochs"].low if "num_epochs" in space else cfg.num_epochs
+    return name, PrunerSettings(**resolve_pruner_settings(name, given, epochs))
 
 
 def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
@@ -187,13 +194,14 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         raise SkpError(f"--promote takes K >= 1 trials, got {args.promote}.")
     if args.confirm < 0 or args.confirm_seeds < 1:
         raise SkpError(f"--confirm takes K >= 0 trials and --confirm-seeds S >= 1 seeds, got {args.confirm} and {args.confirm_seeds}.")
+    pruner, pruner_settings = choose_pruner(args, cfg, space)
     options = TuneOptions(
         config=cfg.config_name,  # canonical: what every worker reloads, from any directory
         overrides=overrides,
         study_name=args.study or config_label(cfg.config_name),
         storage=args.storage,
         sampler=args.sampler,
-        pruner=args.pruner or ("asha" if args.backend == "ray" else "median"),
+        pruner=pruner,
         seed=args.seed,
         trials=DEFAULT_TRIALS if args.trials is None else args.trials,
         timeout=args.timeout,
@@ -202,9 +210,8 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         stale_after=args.stale_after,
         max_failures=args.max_failures,
         constant_liar=not args.no_constant_liar,
-        pruner_settings=PrunerSettings(args.pruner_warmup, args.pruner_startup, args.reduction_factor),
+        pruner_settings=pruner_settings,
     )
-    check_pruner(options, args.backend)
     return options, space, cfg
 
 
@@ -273,10 +280,17 @@ def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
 
 def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, study) -> None:
     """The trials the study lacks (its baseline first), on the chosen backend."""
-    from skp.tune.study import check_same_space
+    from skp.tune.study import check_same_space, describe_pruner
     from skp.tune.space import validate_space
 
     check_same_space(study, validate_space(cfg))
+    print(f"skp-tune: pruner {describe_pruner(options.pruner, vars(options.pruner_settings))}")
+    if "num_epochs" in space and options.pruner != "none":
+        print(
+            "skp-tune: warning: the search space varies num_epochs, and the pruner compares trials epoch "
+            "by epoch; a longer schedule is worse mid-way and better at its end, so long trials may be "
+            "stopped for it. Pass --pruner none to let every trial finish."
+        )
     if not args.no_baseline:
         from skp.tune.baseline import ensure_baseline
 

@@ -57,15 +57,13 @@ def max_steps(cfg, space: dict, folds: list) -> int:
     return longest * len(folds)
 
 
-def ray_pruner_settings(name: str, settings: PrunerSettings) -> dict:
-    """The settings of the Ray scheduler for --pruner `name` (no Ray import: checked up front)."""
-    chosen = resolve_pruner_settings(name, settings)
+def check_ray_pruner(name: str, settings: PrunerSettings) -> None:
+    """Refuse what Ray's schedulers cannot do (no Ray import: checked before anything runs)."""
     if name == "hyperband" and settings.warmup is not None:
         raise SkpError(
             "--pruner-warmup does not apply to --pruner hyperband with --backend ray: Ray's HyperBand "
             "starts its smallest bracket at one epoch. Drop the flag, or use --pruner asha."
         )
-    return chosen
 
 
 def make_scheduler(name: str, mode: str, max_t: int, settings: PrunerSettings = PrunerSettings()):
@@ -73,7 +71,7 @@ def make_scheduler(name: str, mode: str, max_t: int, settings: PrunerSettings = 
     epoch. Ray counts iterations from 1, so a warm-up of E epochs is a grace period of E + 1."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
 
-    chosen = ray_pruner_settings(name, settings)
+    chosen = resolve_pruner_settings(name, settings, epochs=max_t)
     common = {"time_attr": "training_iteration", "metric": "val_metric", "mode": mode}
     schedulers = {
         "asha": lambda warmup, reduction: ASHAScheduler(max_t=max_t, grace_period=warmup + 1, reduction_factor=reduction, **common),

@@ -40,10 +40,11 @@ from pathlib import Path
 METHODS = {
     "tpe": ["--sampler", "tpe", "--pruner", "none"],
     "random": ["--sampler", "random", "--pruner", "none"],
+    "tpe-default": ["--sampler", "tpe"],  # skp-tune's default pruner and settings
     "tpe-median": ["--sampler", "tpe", "--pruner", "median", "--pruner-warmup", "1"],
     "tpe-median-w3": ["--sampler", "tpe", "--pruner", "median", "--pruner-warmup", "3"],
     "tpe-sh": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "1"],
-    "tpe-sh-w3": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "3"],
+    "tpe-sh-w2": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "2"],
     "tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband"],
     "ray-asha": ["--backend", "ray", "--pruner", "asha", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }

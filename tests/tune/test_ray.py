@@ -76,7 +76,7 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
 
 
 def test_schedulers_take_the_pruner_settings_in_epochs():
-    from skp.tune.ray_backend import make_scheduler
+    from skp.tune.ray_backend import check_ray_pruner, make_scheduler
     from skp.tune.study import PrunerSettings
 
     # Ray counts iterations from 1: a warm-up of 2 epochs puts the first rung at iteration 3
@@ -85,7 +85,7 @@ def test_schedulers_take_the_pruner_settings_in_epochs():
     median = make_scheduler("median", "min", 9, PrunerSettings(warmup=2, startup=3))
     assert (median._grace_period, median._min_samples_required) == (3, 3)
     with pytest.raises(SkpError, match="Ray's HyperBand starts its smallest bracket at one epoch"):
-        make_scheduler("hyperband", "min", 9, PrunerSettings(warmup=2))
+        check_ray_pruner("hyperband", PrunerSettings(warmup=2))
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import pytest
 
 from skp.errors import SkpError
 from skp.tune.space import Categorical, Float, Int
-from skp.tune.study import PRUNERS, SAMPLERS, PrunerSettings, make_pruner, make_sampler, make_storage
+from skp.tune.study import PRUNERS, SAMPLERS, PrunerSettings, make_pruner, make_sampler, make_storage, resolve_pruner_settings
 
 SPACE = {"batch_size": Int(16, 32, step=16), "mixup": Categorical([0.0, 0.2])}
 
@@ -18,7 +18,13 @@ def test_every_sampler_builds_and_samples(name):
 
 @pytest.mark.parametrize("name", PRUNERS)
 def test_every_pruner_builds(name):
-    assert isinstance(make_pruner(name), optuna.pruners.BasePruner)
+    assert isinstance(make_pruner(name, epochs=10), optuna.pruners.BasePruner)
+
+
+@pytest.mark.parametrize("epochs, warmup", [(1, 1), (3, 1), (10, 3), (40, 12)])
+def test_the_default_warmup_is_a_share_of_the_epochs(epochs, warmup):
+    assert resolve_pruner_settings("median", PrunerSettings(), epochs)["warmup"] == warmup
+    assert resolve_pruner_settings("asha", PrunerSettings(warmup=3), epochs)["warmup"] == 3  # given: kept
 
 
 def first_pruned_step(pruner, startup_trials: int) -> int | None:
@@ -87,3 +93,25 @@ def test_a_trial_is_never_pruned_at_its_last_epoch():
     reporter.report(trainer, 1.0, 1.0, step=9)
     with pytest.raises(optuna.TrialPruned):
         reporter.report(trainer, 1.0, 1.0, step=8)
+
+
+def pruner_of(*flags):
+    from skp.tune.cli import build_parser, prepare
+
+    args, tokens = build_parser().parse_known_args(["digits.cfg_baseline", *flags])
+    options, _, _ = prepare(args, tokens)
+    return options.pruner, options.pruner_settings
+
+
+def test_skp_tune_fills_the_default_warmup_from_the_shortest_trial():
+    # digits searches num_epochs over 10 to 40: the warm-up follows the 10-epoch trials
+    assert pruner_of("--pruner", "median") == ("median", PrunerSettings(warmup=3, startup=5))
+    assert pruner_of("--pruner", "asha", "--freeze", "num_epochs=30") == ("asha", PrunerSettings(warmup=9, reduction=3))
+    assert pruner_of("--pruner", "asha", "--pruner-warmup", "4", "--reduction-factor", "2") == ("asha", PrunerSettings(warmup=4, reduction=2))
+
+
+def test_skp_tune_refuses_a_setting_its_pruner_does_not_take(capsys):
+    from skp.tune.cli import main
+
+    assert main(["digits.cfg_baseline", "--pruner", "none", "--pruner-warmup", "3"]) == 2
+    assert "--pruner-warmup does not apply to --pruner none" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""Pruner settings replayed on the learning curves of unpruned studies.
+
+Running a study per pruner setting and sampler seed costs about 8 CPU-minutes each on
+digits; a sweep over warm-ups, startup trials and reduction factors would take days. The
+unpruned studies of `bench_search_efficiency.py` already hold every trial's full curve
+(validation log loss after each epoch), so this script feeds those curves, trial by
+trial in the order they ran, to Optuna's own pruners: a trial stops where the pruner
+says so and costs the epochs it trained. What a replay cannot show is how the sampler
+would have moved had it seen pruned trials; the live studies of
+`bench_search_efficiency.py` measure that for the settings worth it.
+
+For each setting: the epochs the 12-trial search costs, the share of trials it stops,
+whether it keeps the unpruned study's best trial, the best value it keeps, and the
+epochs until its best value is within the seed noise of the unpruned TPE's final best
+(the target of `bench_search_efficiency.py`), against the unpruned search's own.
+
+    python tests/benchmarks/bench_pruner_replay.py --root DIR [--seeds 0,1] [--sources tpe,random]
+"""
+
+import argparse
+import math
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_search_efficiency import REFERENCE, curve, load, reached, seed_noise  # noqa: E402
+
+SETTINGS = (
+    [("none", {})]
+    + [("median", {"warmup": w, "startup": s}) for s in (5, 2) for w in (1, 2, 3, 4, 5, 6)]
+    + [("asha", {"warmup": w, "reduction": r}) for r in (2, 3, 4) for w in (1, 2, 3, 4)]
+    + [("hyperband", {"warmup": w, "reduction": 3}) for w in (1, 2, 3)]
+)
+
+
+def recorded_trials(study) -> list[tuple[list[float], float]]:
+    """(value after each epoch, final value) of the complete trials, in the order they finished."""
+    from optuna.trial import TrialState
+
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    done.sort(key=lambda t: t.datetime_complete)
+    return [([t.intermediate_values[s] for s in sorted(t.intermediate_values)], t.value) for t in done]
+
+
+def rank_agreement(studies) -> list[float]:
+    """Spearman correlation, over distinct trials, of the value after each epoch with the final value."""
+    from scipy.stats import spearmanr
+
+    distinct = {tuple(values): values for trials in studies for values, _ in trials}  # TPE's startup repeats random's
+    curves = [values for values in distinct.values() if len(values) == max(map(len, distinct.values()))]
+    return [spearmanr([c[step] for c in curves], [c[-1] for c in curves])[0] for step in range(len(curves[0]))]
+
+
+def replay(trials, name: str, settings: dict, target: float) -> dict:
+    """Feed `trials` to a fresh study with skp's pruner `name`; what it would have cost and kept."""
+    import optuna
+
+    from skp.tune.study import PrunerSettings, make_pruner
+
+    study = optuna.create_study(direction="minimize", pruner=make_pruner(name, PrunerSettings(**settings)))
+    epochs, best, points, stopped, kept = 0, math.inf, [], 0, []
+    for values, final in trials:
+        trial = study.ask()
+        last = len(values) - 1
+        for step, value in enumerate(values):
+            trial.report(value, step)
+            # skp never prunes at the last epoch (ReportToTrial)
+            if step < last and trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                epochs += step + 1
+                stopped += 1
+                break
+        else:
+            study.tell(trial, final)
+            epochs += len(values)
+            best = min(best, final)
+            kept.append(final)
+        points.append((epochs, 0.0, best))
+    best_of_all = min(final for _, final in trials)
+    return {
+        "epochs": epochs,
+        "stopped": stopped / len(trials),
+        "kept_best": best_of_all in kept,
+        "best": best,
+        "to_target": (reached(points, target) or (None,))[0],
+    }
+
+
+def label(name: str, settings: dict) -> str:
+    flags = {"warmup": "warm-up", "startup": "startup", "reduction": "reduction"}
+    return " ".join([name] + [f"{flags[k]} {v}" for k, v in settings.items()])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", required=True, help="the --root of a finished bench_search_efficiency.py run")
+    parser.add_argument("--seeds", default="0,1", help="sampler seeds of its studies")
+    parser.add_argument("--sources", default="tpe,random", help="unpruned strategies whose curves are replayed")
+    args = parser.parse_args()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    root, seeds = Path(args.root), [int(s) for s in args.seeds.split(",")]
+    noise, _ = seed_noise(seeds, root)
+    reference = statistics.fmean(curve(load(f"{REFERENCE}-{s}", root))[-1][2] for s in seeds)
+    target = reference + noise
+    studies = [recorded_trials(load(f"{source}-{s}", root)) for source in args.sources.split(",") for s in seeds]
+    print(f"{len(studies)} unpruned studies ({args.sources} x seeds {args.seeds}), {sum(map(len, studies))} trials; "
+          f"target {target:.4f} (reference {reference:.4f} + seed noise {noise:.4f})\n")
+    agreement = rank_agreement(studies)
+    print("rank agreement (Spearman) of the value after epoch k with the final value:")
+    print("| epoch | " + " | ".join(str(k + 1) for k in range(len(agreement))) + " |")
+    print("|---|" + "---|" * len(agreement))
+    print("| rho | " + " | ".join(f"{rho:.2f}" for rho in agreement) + " |\n")
+    unpruned = [replay(trials, "none", {}, target) for trials in studies]
+    base_to_target = statistics.fmean(r["to_target"] for r in unpruned if r["to_target"])
+    base_epochs = statistics.fmean(r["epochs"] for r in unpruned)
+    print("| pruner | epochs (of the search) | trials stopped | keeps the best trial | best kept | epochs to target | reached "
+          "| compute to target, unpruned / this |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, settings in SETTINGS:
+        runs = [replay(trials, name, settings, target) for trials in studies]
+        hits = [r["to_target"] for r in runs if r["to_target"]]
+        ratio = f"{base_to_target / statistics.fmean(hits):.2f}x" if hits else "-"
+        print(f"| {label(name, settings)} | {statistics.fmean(r['epochs'] for r in runs):.0f} "
+              f"({statistics.fmean(r['epochs'] for r in runs) / base_epochs:.0%}) "
+              f"| {statistics.fmean(r['stopped'] for r in runs):.0%} | {sum(r['kept_best'] for r in runs)}/{len(runs)} "
+              f"| {statistics.fmean(r['best'] for r in runs):.4f} | {statistics.fmean(hits) if hits else float('nan'):.0f} "
+              f"| {len(hits)}/{len(runs)} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
