@@ -115,3 +115,23 @@ def test_skp_tune_refuses_a_setting_its_pruner_does_not_take(capsys):
 
     assert main(["digits.cfg_baseline", "--pruner", "none", "--pruner-warmup", "3"]) == 2
     assert "--pruner-warmup does not apply to --pruner none" in capsys.readouterr().err
+
+
+def test_the_pruning_defaults_are_what_the_help_and_the_readme_state():
+    import re
+    from pathlib import Path
+
+    from skp.tune.cli import build_parser
+    from skp.tune.study import DEFAULT_PRUNER, PRUNER_DEFAULTS, WARMUP_SHARE
+
+    share = f"{WARMUP_SHARE * 100:.0f}% of the shortest trial's epochs"
+    helptext = " ".join(build_parser().format_help().split())
+    assert f"(default: {DEFAULT_PRUNER};" in helptext and share in helptext
+    assert f"(default: median {PRUNER_DEFAULTS['median']['startup']})" in helptext
+    readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    stated = re.search(r"\*\*Pruning defaults\*\*: the (\w+) pruner, judging a trial only from (\d+)% of its epochs on", readme)
+    assert stated and stated.groups() == (DEFAULT_PRUNER, f"{WARMUP_SHARE * 100:.0f}")
+    assert share in readme
+    assert f"after {PRUNER_DEFAULTS['median']['startup']} trials finished unpruned" in readme
+    assert all(d["reduction"] == 3 for d in (PRUNER_DEFAULTS["asha"], PRUNER_DEFAULTS["hyperband"]))
+    assert "keep 1 trial in 3 at each rung" in readme
