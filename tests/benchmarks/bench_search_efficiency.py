@@ -117,6 +117,20 @@ def curve(study) -> list[tuple[int, float, float]]:
     return points
 
 
+def complete_within(study, budget: int) -> int:
+    """Complete trials among those that finished within `budget` epochs."""
+    from optuna.trial import TrialState
+
+    finished = sorted((t for t in study.trials if t.state.is_finished() and t.datetime_complete), key=lambda t: t.datetime_complete)
+    count, epochs = 0, 0
+    for trial in finished:
+        epochs += len(trial.intermediate_values)
+        if epochs > budget:
+            break
+        count += trial.state == TrialState.COMPLETE
+    return count
+
+
 def within_budget(points: list, budget: int) -> list:
     return [p for p in points if p[0] <= budget]
 
@@ -152,26 +166,36 @@ def mean_std(values: list) -> str:
 
 
 def plot(curves: dict, target: float, budget: int, path: Path) -> None:
+    """One panel per strategy: its seeds' curves over the reference's, in grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for colour, (method, runs) in zip(colours, curves.items()):
-        for i, points in enumerate(runs):
-            shown = [(e, b) for e, _, b in points if math.isfinite(b)]
-            if shown:
-                ax.step(*zip(*shown), where="post", color=colour, alpha=0.8, label=method if i == 0 else None)
-    ax.axhline(target, color="black", linestyle="--", linewidth=1, label="target: reference best + seed noise")
-    ax.set_xlim(0, budget)
-    ax.set_yscale("log")
-    ax.set_xlabel("epochs spent")
-    ax.set_ylabel("best validation log loss so far (fold 0)")
-    ax.legend()
+    shown = {m: runs for m, runs in curves.items() if runs}
+    columns = min(3, len(shown))
+    rows = math.ceil(len(shown) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), sharex=True, sharey=True, squeeze=False)
+    for ax, (method, runs) in zip(axes.flat, shown.items()):
+        for reference_points in curves[REFERENCE]:
+            ax.step(*zip(*[(e, b) for e, _, b in reference_points if math.isfinite(b)]), where="post", color="0.75", linewidth=1)
+        for points in runs:
+            finite = [(e, b) for e, _, b in points if math.isfinite(b)]
+            if finite:
+                ax.step(*zip(*finite), where="post", color="C0", alpha=0.9)
+        ax.axhline(target, color="black", linestyle="--", linewidth=1)
+        ax.set_title(f"{method} ({len(runs)} seeds)", fontsize=10)
+        ax.set_xlim(0, budget)
+        ax.set_yscale("log")
+    for ax in axes.flat[len(shown):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("epochs spent")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("best log loss so far")
+    fig.suptitle(f"best validation log loss against epochs (grey: unpruned TPE, every seed; dashed: target {target:.4f})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
 
 
 def main():
@@ -184,6 +208,7 @@ def main():
     parser.add_argument("--root", help="folder for data, runs and studies (default: a temporary one)")
     parser.add_argument("--plot", default="search_efficiency.png")
     parser.add_argument("--batches", type=int, help="training batches per epoch (for a quick try; default: all)")
+    parser.add_argument("--report", action="store_true", help="run nothing: report the studies already under --root")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = args.methods.split(",")
@@ -196,32 +221,40 @@ def main():
     config.write_text(CONFIG.format(epochs=args.epochs))
     env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
            "SKP_STUDIES_DIR": f"{root}/studies", "RAY_USAGE_STATS_ENABLED": "0"}
-    budget = args.trials * args.epochs
     limit = ["--limit_train_batches", str(args.batches)] if args.batches else []
 
-    walls = {}
-    for seed in seeds:
-        for method in methods:
-            trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
-            print(f"{method}, seed {seed}: {trials} trials", flush=True)
-            walls[method, seed] = run_study(method, seed, trials, config, root, env, limit)
-        run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
+    if not args.report:
+        for seed in seeds:
+            for method in methods:
+                trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
+                print(f"{method}, seed {seed}: {trials} trials", flush=True)
+                run_study(method, seed, trials, config, root, env, limit)
+            run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
+    report(root, seeds, methods, args.trials, args.epochs, Path(args.plot))
 
-    noise, checks = seed_noise(seeds, root)
-    curves = {m: [within_budget(curve(load(f"{m}-{s}", root)), budget) for s in seeds] for m in methods}
+
+def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial: int, plot_path: Path) -> None:
+    """The table and the plot, over the (method, seed) studies that exist under `root`."""
+    budget = trials * epochs_per_trial
+    ran = {m: [s for s in seeds if (root / "studies" / f"{m}-{s}" / "wall_seconds").exists()] for m in methods}
+    noise, checks = seed_noise(ran[REFERENCE], root)
+    studies = {(m, s): load(f"{m}-{s}", root) for m in methods for s in ran[m]}
+    curves = {m: [within_budget(curve(studies[m, s]), budget) for s in ran[m]] for m in methods}
     reference = statistics.fmean(points[-1][2] for points in curves[REFERENCE])
     target = reference + noise
     reference_epochs = [reached(points, target) for points in curves[REFERENCE]]
 
-    print(f"\n{args.trials} trials x {args.epochs} epochs (budget {budget} epochs), sampler seeds {args.seeds}")
+    print(f"\n{trials} trials x {epochs_per_trial} epochs (budget {budget} epochs), reference seeds {ran[REFERENCE]}")
     for seed, number, values in checks:
         print(f"  seed noise: {REFERENCE}-{seed} trial {number} over 3 training seeds: {', '.join(f'{v:.4f}' for v in values)}")
     print(f"reference (unpruned TPE's final best, mean) {reference:.4f}; seed noise {noise:.4f}; target {target:.4f}\n")
-    print("| strategy | reached | epochs to target | seconds to target | compute saved vs tpe's epochs to target "
-          f"| vs tpe's budget ({budget}) | best within budget | trials in budget | study wall s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| strategy | seeds | reached | epochs to target | seconds to target | compute saved vs tpe's epochs to target "
+          f"| vs tpe's budget ({budget}) | best within budget | trials in budget | of them complete | study wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     reference_mean = statistics.fmean(r[0] for r in reference_epochs if r)
     for method in methods:
+        if not ran[method]:
+            continue
         hits = [reached(points, target) for points in curves[method]]
         got = [h for h in hits if h]
         epochs = [h[0] for h in got]
@@ -229,10 +262,12 @@ def main():
         of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
         finals = [points[-1][2] for points in curves[method] if points]
         counts = [len(points) for points in curves[method]]
-        print(f"| {method} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} | {ratio} | {of_budget} "
-              f"| {mean_std(finals)} | {mean_std(counts)} | {mean_std([walls[method, s] for s in seeds])} |")
-    plot(curves, target, budget, Path(args.plot))
-    print(f"\ncurves: {args.plot}; studies under {root}")
+        complete = [complete_within(studies[method, s], budget) for s in ran[method]]
+        walls = [float((root / "studies" / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran[method]]
+        print(f"| {method} | {','.join(map(str, ran[method]))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
+              f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
+    plot(curves, target, budget, plot_path)
+    print(f"\ncurves: {plot_path}; studies under {root}")
 
 
 if __name__ == "__main__":
