@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--study", help="study name (default: the config's project.cfg_name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
-    parser.add_argument("--pruner", help=f"median, asha, hyperband or none (default: {DEFAULT_PRUNER}; asha with --backend ray)")
+    parser.add_argument("--pruner", help=f"median, asha, hyperband or none (default: {DEFAULT_PRUNER}, on either backend)")
     parser.add_argument(
         "--pruner-warmup", type=int, metavar="E",
         help=f"epochs every trial trains before the pruner first judges it (default: {WARMUP_SHARE * 100:.0f}%% of the shortest trial's epochs, at least 1)",
@@ -157,7 +157,7 @@ def choose_pruner(args, cfg, space: dict) -> tuple[str, PrunerSettings]:
     name or setting fails here, before any data or trial is touched."""
     from skp.tune.study import resolve_pruner_settings
 
-    name = args.pruner or ("asha" if args.backend == "ray" else DEFAULT_PRUNER)
+    name = args.pruner or DEFAULT_PRUNER
     given = PrunerSettings(args.pruner_warmup, args.pruner_startup, args.reduction_factor)
     if args.backend == "ray":
         from skp.tune.ray_backend import check_ray_pruner

@@ -126,7 +126,7 @@ def test_the_pruning_defaults_are_what_the_help_and_the_readme_state():
 
     share = f"{WARMUP_SHARE * 100:.0f}% of the shortest trial's epochs"
     helptext = " ".join(build_parser().format_help().split())
-    assert f"(default: {DEFAULT_PRUNER};" in helptext and share in helptext
+    assert f"(default: {DEFAULT_PRUNER}, on either backend)" in helptext and share in helptext
     assert f"(default: median {PRUNER_DEFAULTS['median']['startup']})" in helptext
     readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
     stated = re.search(r"\*\*Pruning defaults\*\*: the (\w+) pruner, judging a trial only from (\d+)% of its epochs on", readme)
