@@ -242,23 +242,24 @@ def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial
     curves = {m: [within_budget(curve(studies[m, s]), budget) for s in ran[m]] for m in methods}
     reference = statistics.fmean(points[-1][2] for points in curves[REFERENCE])
     target = reference + noise
-    reference_epochs = [reached(points, target) for points in curves[REFERENCE]]
+    reference_epochs = {s: reached(points, target) for s, points in zip(ran[REFERENCE], curves[REFERENCE])}
 
     print(f"\n{trials} trials x {epochs_per_trial} epochs (budget {budget} epochs), reference seeds {ran[REFERENCE]}")
     for seed, number, values in checks:
         print(f"  seed noise: {REFERENCE}-{seed} trial {number} over 3 training seeds: {', '.join(f'{v:.4f}' for v in values)}")
     print(f"reference (unpruned TPE's final best, mean) {reference:.4f}; seed noise {noise:.4f}; target {target:.4f}\n")
-    print("| strategy | seeds | reached | epochs to target | seconds to target | compute saved vs tpe's epochs to target "
+    print("| strategy | seeds | reached | epochs to target | seconds to target | compute saved vs tpe's epochs to target, same seeds "
           f"| vs tpe's budget ({budget}) | best within budget | trials in budget | of them complete | study wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    reference_mean = statistics.fmean(r[0] for r in reference_epochs if r)
     for method in methods:
         if not ran[method]:
             continue
         hits = [reached(points, target) for points in curves[method]]
         got = [h for h in hits if h]
         epochs = [h[0] for h in got]
-        ratio = f"{reference_mean / statistics.fmean(epochs):.2f}x" if epochs else "-"
+        # against the reference on the same sampler seeds: their first trials are the same
+        paired = [(reference_epochs[s][0], h[0]) for s, h in zip(ran[method], hits) if h and reference_epochs.get(s)]
+        ratio = f"{sum(r for r, _ in paired) / sum(m for _, m in paired):.2f}x" if paired else "-"
         of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
         finals = [points[-1][2] for points in curves[method] if points]
         counts = [len(points) for points in curves[method]]
