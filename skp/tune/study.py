@@ -159,9 +159,9 @@ DEFAULT_PRUNER = "median"
 AUTO = "auto"
 # On digits, a trial's log loss over the first epochs of a warm-up + cosine schedule
 # ranks trials backwards: high learning rates, the best settings, are worst until the
-# rate falls (rank agreement with the final value -0.70 after epoch 1 of 10, +0.68
-# after epoch 4). Judging from epoch 2 discarded the best trial in half of the replays
-# (docs/benchmarks.md, "Search efficiency"); judging from epoch 4 kept it in all.
+# rate falls (rank agreement with the final value -0.76 after epoch 1 of 10, -0.54
+# after epoch 2, +0.65 after epoch 4). Judging from epoch 2 lost the best trial in 1
+# of 4 replays (docs/benchmarks.md, "Search efficiency"); from epoch 4, in none.
 WARMUP_SHARE = 0.3
 # The settings each pruner takes, and skp's defaults for them.
 PRUNER_DEFAULTS = {
