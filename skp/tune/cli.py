@@ -20,7 +20,7 @@ from pathlib import Path
 from skp.errors import SkpError
 from skp.train import DISK_ERRORS, add_trainer_arguments, disk_error_message, trainer_kwargs
 from skp.tune.promote import PROMOTE_BY
-from skp.tune.study import DEFAULT_PRUNER, PRUNER_DEFAULTS, WARMUP_SHARE, PrunerSettings
+from skp.tune.study import DEFAULT_PRUNER, PRUNER_DEFAULTS, WARMUP_SHARE, PrunerSettings, describe_pruner, resolve_pruner_settings
 
 DEFAULT_TRIALS = 20
 
@@ -155,8 +155,6 @@ def ray_options(args):
 def choose_pruner(args, cfg, space: dict) -> tuple[str, PrunerSettings]:
     """The pruner and its settings, defaults filled in from the trials' length; a wrong
     name or setting fails here, before any data or trial is touched."""
-    from skp.tune.study import resolve_pruner_settings
-
     name = args.pruner or DEFAULT_PRUNER
     given = PrunerSettings(args.pruner_warmup, args.pruner_startup, args.reduction_factor)
     if args.backend == "ray":
@@ -280,7 +278,7 @@ def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
 
 def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, study) -> None:
     """The trials the study lacks (its baseline first), on the chosen backend."""
-    from skp.tune.study import check_same_space, describe_pruner
+    from skp.tune.study import check_same_space
     from skp.tune.space import validate_space
 
     check_same_space(study, validate_space(cfg))

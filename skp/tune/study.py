@@ -12,7 +12,6 @@ from pathlib import Path
 from skp.errors import SkpError, choose
 
 SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp", "grid")
-PRUNERS = ("median", "asha", "hyperband", "none")
 MAX_RETRIES = 2  # a trial whose worker died runs this many more times
 
 
@@ -170,6 +169,7 @@ PRUNER_DEFAULTS = {
     "hyperband": {"warmup": AUTO, "reduction": 3},
     "none": {},
 }
+PRUNERS = tuple(PRUNER_DEFAULTS)
 FLAGS = {"warmup": "--pruner-warmup", "startup": "--pruner-startup", "reduction": "--reduction-factor"}
 LOWEST = {"warmup": 1, "startup": 0, "reduction": 2}
 

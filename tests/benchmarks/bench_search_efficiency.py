@@ -78,13 +78,13 @@ def load(study_name: str, root: Path):
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def run_study(method: str, seed: int, trials: int, config: Path, root: Path, env: dict, extra=(), timed=True) -> float:
-    """Run (or resume) one study; its wall seconds, kept beside the journal across re-runs
-    (`timed=False`: a follow-up command on a finished study, not timed)."""
+def run_study(method: str, seed: int, trials: int, config: Path, root: Path, env: dict, extra=(), timed=True) -> None:
+    """Run (or resume) one study; its wall seconds go beside the journal, kept across
+    re-runs (`timed=False`: a follow-up command on a finished study, not timed)."""
     name = f"{method}-{seed}"
     timing = root / "studies" / name / "wall_seconds"
     if timing.exists() and timed:
-        return float(timing.read_text())
+        return
     command = [sys.executable, "-m", "skp.tune.cli", str(config), "--study", name, "--seed", str(seed),
                "--trials", str(trials), "--enable_progress_bar", "False", "--no-export", "--no-baseline",
                *METHODS[method], *extra]
@@ -94,10 +94,8 @@ def run_study(method: str, seed: int, trials: int, config: Path, root: Path, env
         done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed with status {done.returncode}; its output is in {log}")
-    seconds = time.time() - started
     if timed:
-        timing.write_text(str(seconds))
-    return seconds
+        timing.write_text(str(time.time() - started))
 
 
 def curve(study) -> list[tuple[int, float, float]]:
