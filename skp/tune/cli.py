@@ -371,9 +371,10 @@ def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> No
 
 def tune(argv: list[str], args, tokens: list[str]) -> int:
     if args.worker_index is not None:
-        from skp.tune.supervisor import die_with_driver
+        from skp.tune.supervisor import die_with_driver, write_whole_lines
 
         die_with_driver()
+        write_whole_lines()
     options, space, cfg = prepare(args, tokens)
     if args.worker_index is not None:
         from skp.tune.worker import run_promotion_worker, run_worker

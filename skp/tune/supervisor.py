@@ -65,11 +65,22 @@ def die_with_driver() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def write_whole_lines() -> None:
+    """The driver and its workers share one terminal or pipe: write each line in one
+    system call so that their lines never merge. Unbuffered output (PYTHONUNBUFFERED,
+    set in many containers and CI runners) writes a print's text and its newline in two
+    calls, between which another worker's line lands."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):  # not a notebook's stand-in
+            stream.reconfigure(line_buffering=True, write_through=False)
+
+
 def supervise(argv: list[str], slots: list[dict], options, work_left=None) -> list[int]:
     """Run one worker per slot until all have exited; return each slot's last exit status.
 
     A dead worker's slot is restarted while `work_left(study)` (default: the study lacks
     finished trials)."""
+    write_whole_lines()
     study = import_optuna().load_study(study_name=options.study_name, storage=make_storage(options.storage, options.study_name))
     work_left = work_left or (lambda study: finished_and_running(study)[0] < options.trials)
     workers = {i: start_worker(argv, i, slot) for i, slot in enumerate(slots)}

@@ -35,6 +35,20 @@ def test_tpe_lies_about_running_trials():
     assert make_sampler("tpe", 0, {})._constant_liar
 
 
+def test_parallel_workers_lines_never_merge():
+    # what each worker process does first, then the status lines they print at once
+    script = ("import sys; from skp.tune.supervisor import write_whole_lines; write_whole_lines()\n"
+              "for i in range(5000): print(f'worker {sys.argv[1]} line {i}', flush=True)")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # as in many containers: a print's text and newline written apart
+    read, write = os.pipe()
+    workers = [subprocess.Popen([sys.executable, "-c", script, name], stdout=write, env=env) for name in "AB"]
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        lines = pipe.read().splitlines()
+    assert all(w.wait() == 0 for w in workers)
+    assert len(lines) == 10000 and all(line.count("worker") == 1 for line in lines)
+
+
 def test_a_zombie_worker_counts_as_dead():
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     for _ in range(100):  # exited but not reaped: a zombie, which os.kill(pid, 0) still reaches

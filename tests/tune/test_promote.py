@@ -123,13 +123,15 @@ def test_search_promote_and_blend_into_a_submission(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_promotion_resumes_and_trains_only_what_is_missing():
+def test_a_killed_promotion_resumes_and_trains_only_what_is_missing(tmp_path):
     name = "pytest_promote_kill"
     assert tune_main(["digits.cfg_baseline", "--study", name, "--trials", "2", *TINY, "--num_epochs", "3"]) == 0
     # two CPU workers share the folds; the whole command (driver and workers) is killed
     command = [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, "--promote", "2", "--workers", "2"]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    log = tmp_path / "killed.log"  # a file: a pipe nobody reads would stall the workers once full
+    with log.open("w") as out:
+        first = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     done = {}
     try:
         for _ in range(2400):
@@ -137,19 +139,20 @@ def test_a_killed_promotion_resumes_and_trains_only_what_is_missing():
             study = _study(name)
             if promotion(study):
                 done = _done_files(study, promotion(study)["trials"])
-                if sum(p.is_file() for p in done.values()) >= 4:  # two folds each, beyond fold 0
+                if sum(p.is_file() for p in done.values()) >= 4:  # both trials' fold 0 (from the study) and two promoted folds
                     break
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     finished = {key: path.stat().st_mtime_ns for key, path in done.items() if path.is_file()}
-    assert 4 <= len(finished) < 10, "the promotion was not killed mid-way"
+    assert 4 <= len(finished) < 10, "the promotion was not killed mid-way:\n" + log.read_text()[-3000:]
 
     resumed = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert all(path.is_file() for path in done.values())
     assert all(done[key].stat().st_mtime_ns == mtime for key, mtime in finished.items())  # not trained again
-    trained = [line for line in (resumed.stdout + resumed.stderr).splitlines() if "promotion: " in line and "fold" in line]
+    output = resumed.stdout + resumed.stderr
+    trained = [line for line in output.splitlines() if "promotion: " in line and "fold" in line]
     jobs = [line.split("trial ")[1].split(" in ")[0] for line in trained]
-    assert len(jobs) == 10 - len(finished) and len(set(jobs)) == len(jobs)  # each missing fold once
+    assert len(jobs) == 10 - len(finished) and len(set(jobs)) == len(jobs), output[-6000:]  # each missing fold once
     assert sorted(cv_records(_study(name))) == sorted(promoted_numbers(promotion(_study(name))))
