@@ -27,6 +27,7 @@ class SeedCheck:
     number: int
     baseline: bool
     values: dict  # seed -> value, the trial's own seed first
+    folds: tuple = (0,)  # where the values were measured
 
     @property
     def mean(self) -> float:
@@ -109,7 +110,7 @@ def seed_checks(study, cfg) -> list[SeedCheck]:
         if not stored or trial.value is None:
             continue
         values = {trial_seed(trial, cfg.seed): trial.value, **{int(s): v for s, v in stored.items()}}
-        checks.append(SeedCheck(trial.number, is_baseline(trial), values))
+        checks.append(SeedCheck(trial.number, is_baseline(trial), values, tuple(trial_folds(trial))))
     checks.sort(key=lambda c: c.mean, reverse=study.direction.name == "MAXIMIZE")
     return checks
 
@@ -128,8 +129,15 @@ def verdict(checks: list[SeedCheck], maximize: bool) -> str:
         return f"trial {best.number} leads the baseline by {gain:.4g}, but one seed each cannot measure the noise"
     beyond = gain > NOISE_FACTOR * spread
     ratio = gain / spread if spread > 0 else math.inf
+    folds = describe_folds(best.folds)
     return (
         f"trial {best.number} beats the baseline (trial {base.number}) by {gain:.4g} in the mean over "
-        f"{len(best.values)} seeds, {ratio:.1f}x the seed spread ({spread:.4g}): "
+        f"{len(best.values)} seeds on {folds}, {ratio:.1f}x the seed spread ({spread:.4g}): "
         + ("beyond the noise" if beyond else f"within the noise (a gain counts above {NOISE_FACTOR:g}x)")
+        # one fold can be an easy one: a winner there may lose on the others
+        + (f"; {folds} alone: promotion (--promote) compares them on every fold" if len(best.folds) == 1 else "")
     )
+
+
+def describe_folds(folds: tuple) -> str:
+    return ("fold " if len(folds) == 1 else "folds ") + ",".join(map(str, folds))
