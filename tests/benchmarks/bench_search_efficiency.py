@@ -16,6 +16,7 @@ its first trial. Once per sampler seed, each as a fresh `skp-tune` process:
 - tpe-sh-w2:     TPE + successive halving from epoch 3
 - tpe-hyperband: TPE + Optuna's Hyperband from epoch 2 (reduction factor 3, as all here)
 - ray-asha:      the Ray backend's ASHA from epoch 2, one trial at a time
+- ray-default:   the Ray backend with skp-tune's default pruner and settings, one trial at a time
 
 A pruned strategy gets --pruned-trials trials (default 3N) and is read only up to the
 reference's budget: N x epochs epochs. The unpruned TPE's best trial of each seed is then
@@ -52,6 +53,7 @@ METHODS = {
     "tpe-sh-w2": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "2"],
     "tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband", "--pruner-warmup", "1"],
     "ray-asha": ["--backend", "ray", "--pruner", "asha", "--pruner-warmup", "1", "--max-concurrent", "1", "--cpus-per-trial", "1"],
+    "ray-default": ["--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }
 UNPRUNED = {"tpe", "random"}
 REFERENCE = "tpe"
@@ -136,6 +138,15 @@ def within_budget(points: list, budget: int) -> list:
 def reached(points: list, target: float):
     """The first (epochs, seconds) at which the best value is at or below `target`, else None."""
     return next(((e, s) for e, s, best in points if best <= target), None)
+
+
+def seed_checked(seed: int, root: Path) -> bool:
+    """Whether the reference study of `seed` holds its best trial's seed check (a re-run
+    that adds strategies does not train it again)."""
+    from skp.tune.confirm import ATTR_PREFIX
+
+    study = load(f"{REFERENCE}-{seed}", root)
+    return f"{ATTR_PREFIX}{study.best_trial.number}" in study.user_attrs
 
 
 def seed_noise(seeds: list[int], root: Path) -> tuple[float, list]:
@@ -227,7 +238,8 @@ def main():
                 trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
                 print(f"{method}, seed {seed}: {trials} trials", flush=True)
                 run_study(method, seed, trials, config, root, env, limit)
-            run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
+            if not seed_checked(seed, root):
+                run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
     report(root, seeds, methods, args.trials, args.epochs, Path(args.plot))
 
 
