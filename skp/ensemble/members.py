@@ -91,16 +91,21 @@ def run_member(spec: Run) -> Member:
 
 
 def ranked_trials(study, complete: list) -> list:
-    """The promoted trials in promotion order (skp-tune --promote: they have every fold),
-    else the complete trials by value."""
-    from skp.tune.promote import promotion
+    """The promoted trials (skp-tune --promote: they have every fold), else the complete
+    trials by value. Promoted by value, they rank by their mean over folds (a fold-0 value
+    is a noisy pick); promoted by ensemble, in the order the greedy selection added them."""
+    from skp.tune.promote import cv_records, promotion
 
+    sign = -1 if study.direction.name == "MAXIMIZE" else 1
     record = promotion(study)
     if record:
         by_number = {t.number: t for t in complete}
-        return [by_number[n] for n in record["trials"] if n in by_number]
-    maximize = study.direction.name == "MAXIMIZE"
-    return sorted(complete, key=lambda t: -t.value if maximize else t.value)
+        promoted = [by_number[n] for n in record["trials"] if n in by_number]
+        if record["by"] == "value":
+            means = {n: cv["mean"] for n, cv in cv_records(study).items() if cv.get("mean") is not None}
+            promoted.sort(key=lambda t: (t.number not in means, sign * means.get(t.number, 0.0)))
+        return promoted
+    return sorted(complete, key=lambda t: sign * t.value)
 
 
 def study_members(spec: Study) -> list[Member]:

@@ -32,9 +32,10 @@ class Run:
 
 @dataclass
 class Study:
-    """The `top_k` best finished trials of an skp-tune study: its promoted trials in
-    promotion order when it has some (skp-tune --promote: they have every fold), else
-    the best values (fold 0 only, unless the study trained more per trial)."""
+    """The `top_k` best finished trials of an skp-tune study: its promoted trials when it
+    has some (skp-tune --promote: they have every fold), best mean over folds first
+    (promoted by ensemble: in the greedy selection's order), else the best values (fold 0
+    only, unless the study trained more per trial)."""
 
     study: str
     top_k: int = 5

@@ -15,6 +15,7 @@ import pytest
 
 from skp.configs import load_config
 from skp.ensemble.cli import main as ensemble_main
+from skp.ensemble.members import ranked_trials
 from skp.tune.cli import main as tune_main
 from skp.tune.promote import Job, best_by_cv, claimed, cv_records, cv_verdict, promoted_numbers, promotion, select_by_ensemble
 from skp.tune.study import make_storage
@@ -84,6 +85,21 @@ def test_the_report_compares_promoted_trials_with_the_baseline_fold_by_fold():
     assert "on 2 of 5 folds" in cv_verdict(mixed) and "within the noise" in cv_verdict(mixed)
     worse = _promoted_study([0.02, 0.05, 0.01, 0.08, 0.03], [0.03, 0.06, 0.02, 0.09, 0.04])
     assert best_by_cv(worse) == 0 and "no better" in cv_verdict(worse)
+
+
+def test_a_study_member_takes_the_promoted_trials_best_on_cross_validation_first():
+    study = optuna.create_study(direction="minimize")
+    for value in (0.03, 0.01, 0.02, 0.04):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    complete = study.get_trials(deepcopy=False)
+    assert [t.number for t in ranked_trials(study, complete)] == [1, 2, 0, 3]  # no promotion: study values
+    # promoted by fold-0 value: 1, 2, 0; over five folds 0 is best and 2 has no CV yet
+    study.set_user_attr("promotion", {"by": "value", "folds": FOLDS, "trials": [1, 2, 0], "baseline": None})
+    study.set_user_attr("cv:0", {"mean": 0.010})
+    study.set_user_attr("cv:1", {"mean": 0.020})
+    assert [t.number for t in ranked_trials(study, complete)] == [0, 1, 2]
+    study.set_user_attr("promotion", {"by": "ensemble", "folds": FOLDS, "trials": [1, 2, 0], "baseline": None})
+    assert [t.number for t in ranked_trials(study, complete)] == [1, 2, 0]  # the greedy selection's order
 
 
 def _study(name):
