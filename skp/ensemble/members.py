@@ -94,18 +94,18 @@ def ranked_trials(study, complete: list) -> list:
     """The promoted trials (skp-tune --promote: they have every fold), else the complete
     trials by value. Promoted by value, they rank by their mean over folds (a fold-0 value
     is a noisy pick); promoted by ensemble, in the order the greedy selection added them."""
-    from skp.tune.promote import cv_records, promotion
+    from skp.tune.promote import cv_ranking, promotion
 
-    sign = -1 if study.direction.name == "MAXIMIZE" else 1
     record = promotion(study)
     if record:
         by_number = {t.number: t for t in complete}
-        promoted = [by_number[n] for n in record["trials"] if n in by_number]
+        numbers = [n for n in record["trials"] if n in by_number]
         if record["by"] == "value":
-            means = {n: cv["mean"] for n, cv in cv_records(study).items() if cv.get("mean") is not None}
-            promoted.sort(key=lambda t: (t.number not in means, sign * means.get(t.number, 0.0)))
-        return promoted
-    return sorted(complete, key=lambda t: sign * t.value)
+            ranked = cv_ranking(study, numbers)
+            numbers = ranked + [n for n in numbers if n not in ranked]  # not cross-validated yet: last
+        return [by_number[n] for n in numbers]
+    maximize = study.direction.name == "MAXIMIZE"
+    return sorted(complete, key=lambda t: -t.value if maximize else t.value)
 
 
 def study_members(spec: Study) -> list[Member]:

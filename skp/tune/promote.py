@@ -298,16 +298,19 @@ def cv_records(study) -> dict[int, dict]:
     return {int(key[len(CV_PREFIX):]): value for key, value in study.user_attrs.items() if key.startswith(CV_PREFIX)}
 
 
+def cv_ranking(study, numbers: list[int]) -> list[int]:
+    """The trials among `numbers` with a mean over the promotion's folds, best first (ties
+    in the order given)."""
+    cv = cv_records(study)
+    sign = -1 if study.direction.name == "MAXIMIZE" else 1
+    return sorted((n for n in numbers if cv.get(n, {}).get("mean") is not None), key=lambda n: sign * cv[n]["mean"])
+
+
 def best_by_cv(study) -> int | None:
     """The promoted trial (or baseline) with the best mean over the promotion's folds."""
-    record, cv = promotion(study), cv_records(study)
-    if not record:
-        return None
-    ranked = [n for n in promoted_numbers(record) if cv.get(n, {}).get("mean") is not None]
-    if not ranked:
-        return None
-    sign = -1 if study.direction.name == "MAXIMIZE" else 1
-    return min(ranked, key=lambda n: sign * cv[n]["mean"])
+    record = promotion(study)
+    ranked = cv_ranking(study, promoted_numbers(record)) if record else []
+    return ranked[0] if ranked else None
 
 
 def cv_verdict(study) -> str | None:

@@ -140,24 +140,26 @@ def reached(points: list, target: float):
     return next(((e, s) for e, s, best in points if best <= target), None)
 
 
+def best_seed_check(study) -> dict:
+    """The values on other seeds of the study's best trial ({} before --confirm ran)."""
+    from skp.tune.confirm import ATTR_PREFIX
+
+    return study.user_attrs.get(f"{ATTR_PREFIX}{study.best_trial.number}") or {}
+
+
 def seed_checked(seed: int, root: Path) -> bool:
     """Whether the reference study of `seed` holds its best trial's seed check (a re-run
     that adds strategies does not train it again)."""
-    from skp.tune.confirm import ATTR_PREFIX
-
-    study = load(f"{REFERENCE}-{seed}", root)
-    return f"{ATTR_PREFIX}{study.best_trial.number}" in study.user_attrs
+    return bool(best_seed_check(load(f"{REFERENCE}-{seed}", root)))
 
 
 def seed_noise(seeds: list[int], root: Path) -> tuple[float, list]:
     """Pooled standard deviation over training seeds of each reference study's best trial."""
-    from skp.tune.confirm import ATTR_PREFIX
-
     variances, rows = [], []
     for seed in seeds:
         study = load(f"{REFERENCE}-{seed}", root)
         best = study.best_trial
-        values = [best.value, *(study.user_attrs.get(f"{ATTR_PREFIX}{best.number}") or {}).values()]
+        values = [best.value, *best_seed_check(study).values()]
         if len(values) > 1:
             variances.append(statistics.variance(values))
             rows.append((seed, best.number, values))
