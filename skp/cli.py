@@ -2,6 +2,7 @@
 
     skp init boneage --num-classes 5       # configs/, ensembles/ and data/ for a new project
     skp configs                            # every config name, by root
+    skp prepare fashion.cfg_baseline       # write a config's data folder now (else on first use)
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--num-classes", type=int, default=2, help="classes of the label column (default 2)")
     init.add_argument("--image-size", type=int, default=224, help="side the images are resized to (default 224)")
     commands.add_parser("configs", help="list the config names skp-train and skp-tune accept, by root")
+    prepare = commands.add_parser("prepare", help="write the data folder of a config that prepares its data (digits, fashion)")
+    prepare.add_argument("config", help="project.cfg_name or a config file's path")
+    prepare.add_argument("overrides", nargs=argparse.REMAINDER, help="--attribute VALUE, e.g. --fashion_source PATH --data_dir PATH")
     return parser
 
 
@@ -38,11 +42,23 @@ def run_configs() -> None:
         print(f"{'skp examples' if root == PACKAGE_ROOT else root}: {', '.join(names) or '(none)'}")
 
 
+def run_prepare(args) -> None:
+    from skp.configs import load_config
+    from skp.configs.overrides import parse_override_tokens
+
+    cfg = load_config(args.config, parse_override_tokens(args.overrides))
+    if cfg.prepare_data is None:
+        raise SkpError(f"{cfg.config_name} has no cfg.prepare_data: its data folder {cfg.data_dir} is yours to fill.")
+    print(f"skp prepare: {cfg.prepare_data(cfg)} is ready")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "init":
             run_init(args)
+        elif args.command == "prepare":
+            run_prepare(args)
         else:
             run_configs()
     except SkpError as err:

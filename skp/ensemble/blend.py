@@ -233,6 +233,7 @@ class BlendResult:
     oof: np.ndarray  # fitted on all OOF rows (for stacker: cross-validated)
     test: np.ndarray
     cv_oof: np.ndarray  # each fold's rows blended with what was fitted on the other folds
+    choice: dict | None = None  # auto: what it chose, every candidate's score, the gain's noise
 
 
 def cv_groups(row_folds: np.ndarray) -> list[np.ndarray]:
@@ -245,6 +246,8 @@ def cv_groups(row_folds: np.ndarray) -> list[np.ndarray]:
 
 
 def blend(method: str, oofs, tests, scorer: Scorer, row_folds, problem: str, power=2.0, rounds=50) -> BlendResult:
+    if method == "auto":
+        return blend_auto(oofs, tests, scorer, row_folds, problem, rounds)
     everything = np.arange(len(oofs[0]))
     n = len(oofs)
 
@@ -287,3 +290,60 @@ def _stack(oofs, tests, scorer: Scorer, row_folds, problem: str) -> BlendResult:
     models = _fit_stacker(features, targets, problem, width, members)
     test = _apply_stacker(models, test_features, problem, width, members)
     return BlendResult("stacker", None, cv_oof, test, cv_oof)
+
+
+# -- auto: the method and the members chosen by cross-validated score ---------------------
+# Every method whose cross-validated OOF score is honest: weights (greedy, simplex) and the
+# stacker are fitted on the other folds; mean, geometric and rank fit nothing.
+AUTO_METHODS = ("mean", "geometric", "greedy", "simplex", "rank", "stacker")
+
+
+def fold_scores(pred: np.ndarray, scorer: Scorer, row_folds) -> np.ndarray:
+    return np.array([scorer(pred[rows], rows) for rows in cv_groups(row_folds)])
+
+
+def paired_gain(pred: np.ndarray, reference: np.ndarray, scorer: Scorer, row_folds) -> dict:
+    """Fold by fold, how much `pred` beats `reference` (positive is better): the mean, its
+    standard error over folds, and whether the mean is beyond twice that noise."""
+    sign = 1.0 if scorer.direction == "max" else -1.0
+    gains = sign * (fold_scores(pred, scorer, row_folds) - fold_scores(reference, scorer, row_folds))
+    error = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else float("nan")
+    mean = float(gains.mean())
+    return {"fold_gains": [float(g) for g in gains], "mean": mean, "standard_error": error, "beyond_noise": bool(mean > 2 * error)}
+
+
+def blend_auto(oofs, tests, scorer: Scorer, row_folds, problem: str, rounds: int) -> BlendResult:
+    """The best by cross-validated OOF score of: the best member alone, and every method of
+    AUTO_METHODS on the top 2, 3, ..., K members by OOF score. The best member alone is a
+    candidate whose cross-validated score is its OOF score, so the choice is never worse
+    than it on CV. Ties go to the candidate listed first: fewer members, simpler method.
+    The chosen score is the best of many, so it is a little optimistic; test labels (or
+    new folds) judge it without that bias."""
+    scores = [scorer(p) for p in oofs]
+    order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
+    best = order[0]
+    alone = np.zeros(len(oofs))
+    alone[best] = 1.0
+    chosen = BlendResult("best member", alone, oofs[best], tests[best], oofs[best])
+    chosen_score, chosen_kept = scores[best], [best]
+    candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
+    for k in range(2, len(oofs) + 1):
+        kept = order[:k]
+        for method in AUTO_METHODS:
+            result = blend(method, [oofs[i] for i in kept], [tests[i] for i in kept], scorer, row_folds, problem, rounds=rounds)
+            cv = scorer(result.cv_oof)
+            candidates.append({"method": method, "members": k, "cv": cv})
+            if scorer.better(cv, chosen_score):
+                chosen, chosen_score, chosen_kept = result, cv, kept
+    weights = None
+    if chosen.weights is not None or chosen.method in ("mean", "geometric", "rank"):
+        weights = np.zeros(len(oofs))
+        weights[chosen_kept] = chosen.weights if chosen.weights is not None and len(chosen_kept) > 1 else 1 / len(chosen_kept)
+    choice = {
+        "method": chosen.method,
+        "members": len(chosen_kept),
+        "kept": [int(i) for i in chosen_kept],
+        "candidates": candidates,
+        "gain_over_best_member": paired_gain(chosen.cv_oof, oofs[best], scorer, row_folds),
+    }
+    return BlendResult("auto", weights, chosen.oof, chosen.test, chosen.cv_oof, choice)

@@ -67,6 +67,16 @@ def write_predictions(path: Path, id_column: str, ids, pred: np.ndarray, folds=N
     write_csv_atomically(frame, path)
 
 
+def describe_method(result) -> str:
+    """'greedy', or for auto what it chose: 'auto: geometric of the top 3' / 'auto: the best member alone'."""
+    if result.choice is None:
+        return result.method
+    choice = result.choice
+    if choice["method"] == "best member":
+        return "auto: the best member alone"
+    return f"auto: {choice['method']} of the top {choice['members']}"
+
+
 def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> dict:
     rows = []
     for i, name in enumerate(inputs.names):
@@ -83,7 +93,7 @@ def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> di
     gain = blend_cv - best["oof"] if scorer.direction == "max" else best["oof"] - blend_cv
     return {
         "recipe": recipe.name,
-        "method": recipe.blend,
+        "method": describe_method(result),
         "problem": inputs.problem,
         "metric": scorer.name,
         "direction": scorer.direction,
@@ -99,6 +109,7 @@ def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> di
             # positive is better whatever the metric's direction
             "gain_over_best_member": gain,
         },
+        "auto": result.choice,
         # this blend's own: skp and library versions, host, the recipe file's commit
         "provenance": provenance([recipe.file] if recipe.file else [], device=inputs.device),
     }

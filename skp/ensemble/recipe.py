@@ -15,7 +15,8 @@ from typing import Callable
 from skp.configs.lookup import config_label
 from skp.errors import SkpError, did_you_mean
 
-BLEND_METHODS = ("mean", "greedy", "simplex", "rank", "geometric", "power", "stacker")
+# auto (the default) chooses among the others and the number of members by cross-validated score
+BLEND_METHODS = ("auto", "mean", "greedy", "simplex", "rank", "geometric", "power", "stacker")
 WEIGHTS = ("validated", "model", "ema")
 
 
@@ -60,7 +61,7 @@ class Recipe:
     # TTA views averaged with the plain view: names from skp.ensemble.predict.TTA_VIEWS,
     # or {name: albumentations transform} for views of your own
     tta: list | dict = field(default_factory=list)
-    blend: str = "greedy"
+    blend: str = "auto"
     metric: str | None = None  # default: the members' cfg.val_metric
     direction: str | None = None  # "max" or "min"; needed when metric is not val_metric
     weights: str = "validated"  # which weights of best.pt: the validated ones, the raw model or EMA

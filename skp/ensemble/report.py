@@ -27,6 +27,51 @@ def print_table(summary: dict) -> None:
     table.add_row("blend (cross-validated)", "", _fmt(blend["oof_cross_validated"]), *([""] if has_test else []))
     Console().print(table)
     print(f"gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} (cross-validated OOF; positive is better)")
+    if summary.get("auto"):
+        Console().print(candidates_table(summary))
+        print(auto_verdict(summary))
+
+
+def candidates_table(summary: dict):
+    """auto's candidates: one row per method, one column per number of members kept (best first)."""
+    from rich.table import Table
+
+    choice = summary["auto"]
+    widths = sorted({c["members"] for c in choice["candidates"]})
+    table = Table(title=f"auto: cross-validated OOF {summary['metric']} of each candidate (top k members by OOF)")
+    table.add_column("method")
+    for k in widths:
+        table.add_column(f"top {k}", justify="right")
+    for method, row in _candidate_rows(choice, widths):
+        table.add_row(method, *row)
+    return table
+
+
+def _candidate_rows(choice: dict, widths: list[int]):
+    methods = list(dict.fromkeys(c["method"] for c in choice["candidates"]))
+    cells = {(c["method"], c["members"]): c["cv"] for c in choice["candidates"]}
+    for method in methods:
+        row = []
+        for k in widths:
+            value = cells.get((method, k))
+            mark = "*" if (method, k) == (choice["method"], choice["members"]) else ""
+            row.append("" if value is None else f"{value:.4f}{mark}")
+        yield method, row
+
+
+def auto_verdict(summary: dict) -> str:
+    choice = summary["auto"]
+    gain = choice["gain_over_best_member"]
+    folds = len(gain["fold_gains"])
+    if choice["method"] == "best member":
+        return (f"auto chose the best member alone ({summary['best_member']}): no blend of the top members "
+                f"scored better on cross-validated OOF {summary['metric']}.")
+    better = sum(g > 0 for g in gain["fold_gains"])
+    verdict = "beyond" if gain["beyond_noise"] else "inside"
+    return (f"auto chose {choice['method']} of the top {choice['members']} (* above). Fold by fold it beats the best "
+            f"member by {gain['mean']:+.4f} ± {gain['standard_error']:.4f} (mean ± standard error over {folds} folds; "
+            f"better on {better} of {folds}): {verdict} the fold-to-fold noise (2 standard errors). The chosen score "
+            f"is the best of {len(choice['candidates'])} candidates, so slightly optimistic.")
 
 
 def correlations(oofs) -> np.ndarray:
@@ -97,6 +142,7 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
         f"(cross-validated: each fold blended with weights fitted on the other folds; positive "
         f"is better, whatever the metric's direction).",
         "",
+        *_auto_markdown(summary),
         "![scores and correlations](report.png)",
         "",
         "OOF prediction correlation:",
@@ -107,6 +153,21 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
     for i, name in enumerate(names):
         lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in matrix[i]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _auto_markdown(summary: dict) -> list[str]:
+    if not summary.get("auto"):
+        return []
+    choice = summary["auto"]
+    widths = sorted({c["members"] for c in choice["candidates"]})
+    lines = [
+        f"## auto: cross-validated OOF {summary['metric']} of each candidate (* chosen)",
+        "",
+        "| method | " + " | ".join(f"top {k}" for k in widths) + " |",
+        "|---|" + "---|" * len(widths),
+    ]
+    lines += [f"| {method} | " + " | ".join(row) + " |" for method, row in _candidate_rows(choice, widths)]
+    return lines + ["", auto_verdict(summary), ""]
 
 
 def write_report(folder: Path, summary: dict, names: list[str], oofs: list[np.ndarray]) -> None:

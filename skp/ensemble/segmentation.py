@@ -25,7 +25,9 @@ from skp.ensemble.members import Member, Reference, build_reference, check_folds
 from skp.ensemble.rle import rle_decode, rle_encode
 from skp.errors import SkpError
 
-BLENDS = ("mean", "greedy")
+# auto blends masks greedily: greedy's first round is the best member alone, and the mask
+# blend has no cross-validated choice among methods (yet)
+BLENDS = ("auto", "mean", "greedy")
 
 
 def is_segmentation(members: list[Member]) -> bool:
@@ -293,7 +295,7 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
             tests.append(test_maps(member, reference, member_cfg, member_data, views, recipe.weights, cache, work / f"test_{i}.npy", progress))
     predicted = time.time()
 
-    counts = greedy_weights(oofs, true) if recipe.blend == "greedy" and len(members) > 1 else [1] * len(members)
+    counts = greedy_weights(oofs, true) if recipe.blend in ("auto", "greedy") and len(members) > 1 else [1] * len(members)
     oof_blend = blend(oofs, counts, _new_map(work / "oof_blend.npy", true.shape))
     fitted = fit_thresholds(oof_blend, true)
     test_blend = blend(tests, counts, _new_map(work / "test_blend.npy", tests[0].shape))
@@ -310,7 +312,7 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
                      "oof_dice_at_0.5": own["dice_at_0.5"], "oof_dice": own["dice"], "thresholds": own["thresholds"],
                      "min_sizes": own["min_sizes"], "test_dice": test_dice(recipe, solution, test_ids, sizes, maps, own)})
     summary = {
-        "name": recipe.name, "task": "segmentation", "blend": recipe.blend, "tta": views, "folds": [int(f) for f in reference.folds],
+        "name": recipe.name, "task": "segmentation", "blend": "auto: greedy" if recipe.blend == "auto" else recipe.blend, "tta": views, "folds": [int(f) for f in reference.folds],
         "members": rows, "thresholds": fitted["thresholds"], "min_sizes": fitted["min_sizes"],
         "oof_dice_at_0.5": fitted["dice_at_0.5"], "oof_dice": fitted["dice"], "test_dice": scored,
         "rle_order": recipe.rle_order, "cache": {"hits": cache.cache.hits, "misses": cache.cache.misses},

@@ -197,3 +197,58 @@ def test_multilabel_members_blend_with_auc():
         result = blend(method, [good, weak], [good, weak], scorer, np.arange(300) % 5, "multilabel", rounds=10)
         assert result.test.shape == (300, 3)
         assert scorer(result.cv_oof) > scorer(weak)
+
+
+# -- auto -------------------------------------------------------------------------------
+def _logloss_scorer(targets, pred):
+    return classification_scorer(targets, pred, "logloss", "min")
+
+
+def test_auto_blends_members_that_complement_each_other(digits_members):
+    oofs, targets, folds = digits_members
+    preds = [oofs["logreg"], oofs["knn"], oofs["nb"]]
+    scorer = _logloss_scorer(targets, preds[0])
+    result = blend("auto", preds, [p[:20] for p in preds], scorer, folds, "multiclass", rounds=10)
+    choice = result.choice
+    assert choice["members"] >= 2 and choice["method"] != "best member"
+    best_alone = min(scorer(p) for p in preds)
+    assert scorer(result.cv_oof) < best_alone
+    # every candidate is scored: the best member alone, and each method on the top 2 and top 3
+    assert len(choice["candidates"]) == 1 + 2 * 6
+    assert scorer(result.cv_oof) == pytest.approx(min(c["cv"] for c in choice["candidates"]))
+    gain = choice["gain_over_best_member"]
+    assert len(gain["fold_gains"]) == 5 and gain["mean"] > 0
+
+
+def test_auto_keeps_the_best_member_alone_when_no_blend_beats_it(digits_members):
+    """Crafted: labels drawn from one member's probabilities (so it is perfectly calibrated);
+    the others are it blurred towards uniform, so any mix or re-calibration of it is worse."""
+    _, _, folds = digits_members
+    rng = np.random.default_rng(0)
+    calibrated = rng.dirichlet(np.full(10, 0.3), size=len(folds))
+    labels = np.array([rng.choice(10, p=row) for row in calibrated])
+    blurred = [0.5 * calibrated + 0.05, 0.3 * calibrated + 0.07]
+    preds = [blurred[0], calibrated, blurred[1]]
+    scorer = _logloss_scorer(labels[:, None].astype(float), calibrated)
+    result = blend("auto", preds, [p[:20] for p in preds], scorer, folds, "multiclass", rounds=10)
+    assert result.choice["method"] == "best member" and result.choice["kept"] == [1]
+    np.testing.assert_array_equal(result.test, calibrated[:20])
+    assert result.weights.tolist() == [0.0, 1.0, 0.0]
+    assert result.choice["gain_over_best_member"]["mean"] == 0.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_auto_is_never_worse_on_cv_than_its_best_member(digits_members, seed):
+    """Random members (noisy, overconfident, miscalibrated), scored by log loss and accuracy."""
+    oofs, targets, folds = digits_members
+    rng = np.random.default_rng(seed)
+    names = rng.choice(list(oofs), size=rng.integers(2, 5), replace=False)
+    preds = []
+    for name in names:
+        noisy = np.clip(oofs[name] + rng.normal(0, rng.uniform(0, 0.3), oofs[name].shape), 1e-4, None) ** rng.uniform(0.5, 3)
+        preds.append(noisy / noisy.sum(1, keepdims=True))
+    for metric, direction in (("logloss", "min"), ("accuracy", "max")):
+        scorer = classification_scorer(targets, preds[0], metric, direction)
+        result = blend("auto", preds, [p[:10] for p in preds], scorer, folds, "multiclass", rounds=10)
+        best = min(scorer(p) for p in preds) if direction == "min" else max(scorer(p) for p in preds)
+        assert not scorer.better(best, scorer(result.cv_oof)), (metric, result.choice["method"])

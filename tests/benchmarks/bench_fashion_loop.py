@@ -1,0 +1,205 @@
+"""The whole loop on Fashion-MNIST, over training seeds: does tuning beat the baseline, and
+does the chosen blend beat the tuned config, beyond the seed noise?
+
+1. A study on fold 0 (the config's seed), as a user starts it:
+       skp-tune fashion.cfg_baseline --study bench-fashion --trials T --pruner none --no-export --seed S
+2. Its top K trials by study value (the baseline trial is one of the trials) and the
+   baseline are trained on all five folds with every training seed (--seeds).
+3. The tuned config is what promotion exports: of the top K, the best mean over folds at
+   the first seed. It is then scored at every seed, as is everything else.
+4. Blends of the top 3 and top 5 trials at each seed, by skp-ensemble's own pipeline
+   (methods: auto, geometric, greedy); the CV log loss of a blend is cross-validated.
+Test scores use solution.csv (10,000 images), on which nothing was fitted or selected.
+
+Every step is resumable: skp-tune and skp-train continue where they stopped, an
+ensemble reads its cached predictions, and rows already scored are read from
+results.json. Re-run the same command after an interruption.
+
+    python tests/benchmarks/bench_fashion_loop.py --root bench-fashion [--trials 20] [--seeds 42,43,44]
+    python tests/benchmarks/bench_fashion_loop.py --root bench-fashion --report    # the tables from what exists
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CONFIG = "fashion.cfg_baseline"
+STUDY = "bench-fashion"
+FOLDS = "0,1,2,3,4"
+TOP = 5
+BLENDS = ("auto", "geometric", "greedy")
+NOISE_FACTOR = 2.0
+METRICS = ("cv_logloss", "cv_accuracy", "test_logloss", "test_accuracy")
+
+
+def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    picked = probabilities[np.arange(len(labels)), labels.astype(int)]
+    return float(-np.log(np.clip(picked, 1e-15, 1.0)).mean())
+
+
+def scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    return log_loss(probabilities, labels), float((probabilities.argmax(1) == labels).mean())
+
+
+def run_study(trials: int, sampler_seed: int) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "skp.tune.cli", CONFIG, "--study", STUDY, "--trials", str(trials), "--pruner", "none",
+         "--no-export", "--seed", str(sampler_seed), "--enable_progress_bar", "False"],
+        check=True,
+    )
+
+
+def top_trials(k: int) -> list[dict]:
+    """{'label', 'overrides'} of the study's k best finished trials, best first."""
+    import optuna
+
+    from skp.tune.baseline import is_baseline
+    from skp.tune.study import make_storage
+
+    study = optuna.load_study(study_name=STUDY, storage=make_storage(None, STUDY))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    done.sort(key=lambda t: t.value)
+    # the baseline trial trains as the plain config, so its runs are the baseline's
+    return [{"label": "baseline" if is_baseline(t) else f"trial{t.number}", "overrides": [] if is_baseline(t) else t.user_attrs["overrides"],
+             "study_value": t.value} for t in done[:k]]
+
+
+def tokens(overrides) -> list[str]:
+    return [token for key, value in overrides for token in (f"--{key}", repr(value) if not isinstance(value, str) else value)]
+
+
+def train(label: str, overrides, seed: int) -> Path:
+    from skp.trainer import train_folds
+
+    results = train_folds(CONFIG, tokens(overrides) + ["--seed", str(seed)], kfold=FOLDS, run_id=f"bench-{label}-seed{seed}",
+                          trainer_kwargs={"enable_progress_bar": False})
+    return Path(results[0]["fold_dir"]).parent
+
+
+def compute(run: Path) -> tuple[int, float]:
+    done = [json.loads(p.read_text()) for p in sorted(run.glob("fold*/done.json"))]
+    return sum(d["epochs"] for d in done), sum(d["seconds"] for d in done)
+
+
+def ensemble(name: str, runs: list[Path], method: str, root: Path) -> dict:
+    """CV (blend: cross-validated) and test scores of skp-ensemble's blend of `runs`."""
+    from skp.configs import load_config
+    from skp.ensemble import Recipe, Run
+    from skp.ensemble.pipeline import run_ensemble
+
+    output = root / "bench-ensembles" / name
+    summary = run_ensemble(Recipe(members=[Run(path=str(r)) for r in runs], blend=method, output=str(output), name=name))
+    cfg = load_config(CONFIG)
+    solution = pd.read_csv(Path(cfg.data_dir) / cfg.solution_file)
+    test = pd.read_csv(output / "test_predictions.csv").set_index(cfg.id_column).loc[solution[cfg.id_column]]
+    oof = pd.read_csv(output / "oof.csv")
+    train = pd.read_csv(Path(cfg.data_dir) / cfg.annotations_file).set_index(cfg.id_column).loc[oof[cfg.id_column]]
+    columns = [c for c in oof.columns if c.startswith("pred_")]
+    test_loss, test_acc = scores(test[columns].to_numpy(), solution[cfg.targets[0]].to_numpy())
+    _, cv_acc = scores(oof[columns].to_numpy(), train[cfg.targets[0]].to_numpy())
+    return {"cv_logloss": summary["blend"]["oof_cross_validated"], "cv_accuracy": cv_acc, "test_logloss": test_loss,
+            "test_accuracy": test_acc, "method": summary["method"]}
+
+
+def entry(rows: dict, key: str, make) -> dict:
+    if key not in rows:
+        rows[key] = make()
+    return rows[key]
+
+
+def measure(root: Path, seeds: list[int], results_file: Path) -> dict:
+    results = json.loads(results_file.read_text()) if results_file.exists() else {"rows": {}}
+    rows = results["rows"]
+    top = top_trials(TOP)
+    results["top"] = top
+    members = [{"label": "baseline", "overrides": []}] + [m for m in top if m["label"] != "baseline"]
+    for seed in seeds:
+        runs = {}
+        for member in members:
+            run = train(member["label"], member["overrides"], seed)
+            runs[member["label"]] = run
+            epochs, seconds = compute(run)
+            entry(rows, f"{member['label']}|{seed}", lambda: {**ensemble(f"{member['label']}-seed{seed}", [run], "mean", root),
+                                                                 "epochs": epochs, "seconds": seconds})
+            results_file.write_text(json.dumps(results, indent=2))
+        for k in (3, 5):
+            chosen = [runs[m["label"]] for m in top[:k]]
+            for method in BLENDS:
+                entry(rows, f"top{k}-{method}|{seed}", lambda: ensemble(f"top{k}-{method}-seed{seed}", chosen, method, root))
+                results_file.write_text(json.dumps(results, indent=2))
+    first = seeds[0]
+    results["tuned"] = min((m["label"] for m in top), key=lambda label: rows[f"{label}|{first}"]["cv_logloss"])
+    results_file.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
+
+
+def report(results: dict, seeds: list[int]) -> None:
+    rows = results["rows"]
+    tuned = results.get("tuned")
+    entries = list(dict.fromkeys(["baseline"] + ([tuned] if tuned else []) + [m["label"] for m in results.get("top", [])]))
+    entries += [f"top{k}-{m}" for k in (3, 5) for m in BLENDS]
+    print("\n| entry | seeds | CV log loss | CV accuracy | test log loss | test accuracy | epochs | train seconds |")
+    print("|---|---|---|---|---|---|---|---|")
+    stats = {}
+    for name in entries:
+        mine = [rows[f"{name}|{s}"] for s in seeds if f"{name}|{s}" in rows]
+        if not mine:
+            continue
+        stats[name] = {key: mean_std([r[key] for r in mine]) for key in METRICS}
+        label = f"{name} (tuned)" if name == tuned else name
+        cells = [f"{stats[name][key][0]:.4f} ± {stats[name][key][1]:.4f}" for key in METRICS]
+        work = [f"{statistics.fmean(r['epochs'] for r in mine):.0f}", f"{statistics.fmean(r['seconds'] for r in mine):.0f}"] if "epochs" in mine[0] else ["", ""]
+        print(f"| {label} | {len(mine)} | " + " | ".join(cells) + " | " + " | ".join(work) + " |")
+    methods = {f"top{k}-auto": sorted({rows[key]['method'] for key in rows if key.startswith(f'top{k}-auto|')}) for k in (3, 5)}
+    print("\nauto chose: " + "; ".join(f"{name}: {', '.join(m)}" for name, m in methods.items() if m))
+    comparisons = [("baseline", tuned)] + [(tuned, f"top{k}-{m}") for k in (3, 5) for m in BLENDS]
+    for reference, other in comparisons:
+        if reference not in stats or other not in stats:
+            continue
+        for key in ("cv_logloss", "test_logloss"):
+            (base, base_std), (mean, std) = stats[reference][key], stats[other][key]
+            spread = math.sqrt((base_std**2 + std**2) / 2)
+            gain = base - mean
+            verdict = "beyond the noise" if gain > NOISE_FACTOR * spread else "within the noise"
+            ratio = gain / spread if spread > 0 else math.inf
+            print(f"{other} vs {reference}, {key}: gain {gain:+.4f} = {ratio:.1f}x the pooled seed spread ({spread:.4f}): {verdict}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="working directory of the benchmark: runs, studies, ensembles, results.json")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--sampler-seed", type=int, default=0)
+    parser.add_argument("--seeds", default="42,43,44")
+    parser.add_argument("--report", action="store_true", help="print the tables from results.json, train nothing")
+    args = parser.parse_args()
+    root = Path(args.root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results_file = root / "results.json"
+    if args.report:
+        report(json.loads(results_file.read_text()), seeds)
+        return
+    # the study, runs and ensembles live under the root; the data folder stays where it is
+    os.environ.setdefault("SKP_DATA_DIR", str(Path("data").resolve()))
+    os.chdir(root)
+    for variable, folder in (("SKP_SAVE_DIR", "experiments"), ("SKP_STUDIES_DIR", "studies"), ("SKP_ENSEMBLES_DIR", "ensembles")):
+        os.environ[variable] = str(root / folder)
+    run_study(args.trials, args.sampler_seed)
+    report(measure(root, seeds, results_file), seeds)
+
+
+if __name__ == "__main__":
+    main()
