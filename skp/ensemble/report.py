@@ -17,7 +17,7 @@ def print_table(summary: dict) -> None:
 
     metric = summary["metric"]
     has_test = summary["blend"]["test"] is not None
-    table = Table(title=f"{summary['recipe']}: {summary['method']} blend, {metric} ({summary['direction']})")
+    table = Table(title=f"{summary['recipe']}: blend {summary['method']}, {metric} ({summary['direction']})")
     for column in ["member", "weight", f"OOF {metric}"] + ([f"test {metric}"] if has_test else []):
         table.add_column(column, justify="left" if column == "member" else "right")
     for row in summary["members"]:
@@ -38,7 +38,7 @@ def candidates_table(summary: dict):
 
     choice = summary["auto"]
     widths = sorted({c["members"] for c in choice["candidates"]})
-    table = Table(title=f"auto: cross-validated OOF {summary['metric']} of each candidate (top k members by OOF)")
+    table = Table(title=f"auto's candidates: cross-validated OOF {summary['metric']}", caption="top k: the k members best by OOF")
     table.add_column("method")
     for k in widths:
         table.add_column(f"top {k}", justify="right")
@@ -123,7 +123,7 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
     lines = [
         f"# {summary['recipe']}",
         "",
-        f"{summary['method']} blend of {len(names)} members on folds {summary['folds']}, "
+        f"Blend {summary['method']} of {len(names)} members on folds {summary['folds']}, "
         f"scored by {metric} ({summary['direction']}); TTA views: {', '.join(summary['tta'])}.",
         "",
         f"| member | source | weight | OOF {metric} |" + (f" test {metric} |" if has_test else ""),

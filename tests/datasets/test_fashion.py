@@ -149,3 +149,33 @@ def test_a_csv_with_the_wrong_columns_exits_2(tmp_path, capsys, real_arrays):
     frame.to_csv(source / "fashion-mnist_test.csv", index=False)
     code, err = _prepare_exit(tmp_path, capsys, "--fashion_source", str(source))
     assert code == 2 and "fashion-mnist_test.csv does not have Kaggle's Fashion-MNIST columns" in err
+
+
+@pytest.mark.slow
+def test_study_promotion_and_default_blend_make_a_submission(tmp_path, monkeypatch, small_idx_source):
+    """The loop on the real files (600 training images, a few batches): a 2-trial study, both
+    trials promoted to every fold, the shipped recipe's default blend into a submission."""
+    import shutil
+
+    from skp.ensemble.cli import main as ensemble_main
+    from skp.tune.cli import main as tune_main
+
+    data = ["--data_dir", str(tmp_path / "fashion"), "--fashion_source", str(small_idx_source), "--train_subset", "300"]
+    tiny = ["--num_epochs", "1", "--limit_train_batches", "2", "--batch_size", "32", "--enable_progress_bar", "False"]
+    assert tune_main(["fashion.cfg_baseline", "--trials", "2", "--pruner", "none", "--no-export", "--promote", "2", *tiny, *data]) == 0
+
+    recipes = tmp_path / "ensembles"
+    (recipes / "fashion").mkdir(parents=True)
+    shutil.copy(Path(__file__).parents[2] / "ensembles" / "fashion" / "ens_tuned.py", recipes / "fashion")
+    monkeypatch.setenv("SKP_ENSEMBLES_DIR", str(recipes))
+    assert ensemble_main(["fashion.ens_tuned"]) == 0
+    output = recipes / "fashion" / "ens_tuned"
+    summary = json.loads((output / "weights.json").read_text())
+    assert summary["method"].startswith("auto: ") and len(summary["members"]) == 2
+    assert summary["blend"]["gain_over_best_member"] >= 0  # auto never loses to its best member on CV
+    assert summary["blend"]["test"] is not None  # scored on solution.csv
+    sample = pd.read_csv(tmp_path / "fashion" / "sample_submission.csv")
+    submission = pd.read_csv(output / "submission.csv")
+    assert list(submission.columns) == list(sample.columns) and submission.id.tolist() == sample.id.tolist()
+    assert submission.label.between(0, 9).all()
+    assert "auto" in (output / "report.md").read_text()
