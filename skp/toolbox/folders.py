@@ -9,6 +9,18 @@ from pathlib import Path
 DONE_MARKER = ".complete"
 
 
+def stratified_folds(labels, num_folds: int, seed: int):
+    """Each row's fold (0..num_folds-1), every class spread evenly over the folds."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = np.full(len(labels), -1)
+    splitter = StratifiedKFold(num_folds, shuffle=True, random_state=seed)
+    for fold, (_, val_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+        folds[val_index] = fold
+    return folds
+
+
 def write_folder_once(target, writer) -> Path:
     """Call `writer(tmp_dir)` and move the result to `target` unless it is complete already.
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from skp.toolbox.folders import write_folder_once
+from skp.toolbox.folders import stratified_folds, write_folder_once
 
 NUM_FOLDS = 5
 TEST_FRACTION = 0.2
@@ -22,7 +22,7 @@ SPLIT_SEED = 0
 
 def _write(folder: Path) -> None:
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import StratifiedKFold, train_test_split
+    from sklearn.model_selection import train_test_split
 
     digits = load_digits()
     images = np.round(digits.images * (255 / 16)).astype(np.uint8)
@@ -36,10 +36,7 @@ def _write(folder: Path) -> None:
         frame, test_size=TEST_FRACTION, stratify=frame.label, random_state=SPLIT_SEED
     )
     train, test = train.sort_values("id").copy(), test.sort_values("id")
-    train["fold"] = -1
-    folds = StratifiedKFold(NUM_FOLDS, shuffle=True, random_state=SPLIT_SEED)
-    for fold, (_, val_index) in enumerate(folds.split(train, train.label)):
-        train.iloc[val_index, train.columns.get_loc("fold")] = fold
+    train["fold"] = stratified_folds(train.label.to_numpy(), NUM_FOLDS, SPLIT_SEED)
     train[["id", "filename", "label", "fold"]].to_csv(folder / "train.csv", index=False)
     test[["id", "filename"]].to_csv(folder / "test.csv", index=False)
     test[["id"]].assign(label=0).to_csv(folder / "sample_submission.csv", index=False)

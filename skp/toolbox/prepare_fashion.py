@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from skp.errors import SkpError
-from skp.toolbox.folders import DONE_MARKER, write_folder_once
+from skp.toolbox.folders import DONE_MARKER, stratified_folds, write_folder_once
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 DEBIAN_FOLDER = Path("/usr/share/datasets/fashion-mnist")
@@ -162,16 +162,6 @@ def find_source(given, data_dir: Path) -> tuple[str, callable]:
 
 
 # -- writing the folder ---------------------------------------------------------------------
-def assign_folds(labels: np.ndarray) -> np.ndarray:
-    from sklearn.model_selection import StratifiedKFold
-
-    folds = np.full(len(labels), -1)
-    splitter = StratifiedKFold(NUM_FOLDS, shuffle=True, random_state=SPLIT_SEED)
-    for fold, (_, val_index) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
-        folds[val_index] = fold
-    return folds
-
-
 def subset_rows(labels: np.ndarray, folds: np.ndarray, size: int | None) -> np.ndarray:
     """Sorted rows of a subset stratified by label and fold, so every fold keeps its share of every class."""
     from sklearn.model_selection import train_test_split
@@ -185,7 +175,7 @@ def subset_rows(labels: np.ndarray, folds: np.ndarray, size: int | None) -> np.n
 def write_fashion(folder: Path, arrays: dict[str, np.ndarray], train_subset: int | None, source: str) -> None:
     (folder / "images").mkdir()
     train_labels, test_labels = arrays["train_labels"], arrays["test_labels"]
-    train = pd.DataFrame({"id": np.arange(len(train_labels)), "label": train_labels, "fold": assign_folds(train_labels)})
+    train = pd.DataFrame({"id": np.arange(len(train_labels)), "label": train_labels, "fold": stratified_folds(train_labels, NUM_FOLDS, SPLIT_SEED)})
     test = pd.DataFrame({"id": len(train) + np.arange(len(test_labels)), "label": test_labels})
     for frame, images in ((train, arrays["train_images"]), (test, arrays["test_images"])):
         frame["filename"] = [f"images/{i:05d}.png" for i in frame.id]

@@ -55,5 +55,5 @@ def test_members_of_another_size_or_a_table_blend_are_refused_before_any_inferen
     recipe = Recipe(members=[members[0], Run("shapes.cfg_unet", run_id="pytest-seg48")], folds=[0, 1], output=str(tmp_path / "x"), name="x")
     with pytest.raises(SkpError, match="different"):
         run_ensemble(recipe)
-    with pytest.raises(SkpError, match="blend 'stacker' is not one of mean, greedy"):
+    with pytest.raises(SkpError, match="blend .stacker. is not one of auto, mean, greedy"):
         run_ensemble(Recipe(members=members[:1], folds=[0, 1], output=str(tmp_path / "y"), name="y", blend="stacker"))
