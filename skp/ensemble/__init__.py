@@ -13,7 +13,7 @@ A recipe is a Python file `ensembles/<project>/ens_*.py` that defines `recipe`:
         ],
         folds=None,           # every fold of the training annotations
         tta=["hflip"],        # views averaged with the plain one
-        blend="greedy",       # mean, greedy, simplex, rank, geometric, power, stacker
+        blend="auto",         # the default; or mean, greedy, simplex, rank, geometric, power, stacker
     )
 
 Each member gives OOF predictions (its runs' oof.csv files, in annotation order) and

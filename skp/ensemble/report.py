@@ -100,7 +100,7 @@ def write_figure(path: Path, summary: dict, names: list[str], matrix: np.ndarray
     scores_ax.set_xlim(low - margin, high + margin)
     scores_ax.set_yticks(y + (height / 2 if has_test else 0), labels, fontsize=8)
     scores_ax.set_xlabel(summary["metric"])
-    scores_ax.set_title(f"{summary['method']} blend vs members")
+    scores_ax.set_title(f"blend ({summary['method']}) vs members")
     scores_ax.legend(loc="lower right", fontsize=8)
     # members of one data set correlate at 0.95+; a 0..1 scale would show one colour
     image = corr_ax.imshow(matrix, vmin=min(matrix.min(), 0.99), vmax=1.0, cmap="viridis")
