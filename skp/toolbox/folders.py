@@ -6,6 +6,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from skp.errors import SkpError
+
 DONE_MARKER = ".complete"
 
 
@@ -31,8 +33,9 @@ def write_folder_once(target, writer) -> Path:
     if (target / DONE_MARKER).exists():
         return target
     if target.exists() and any(target.iterdir()):
-        raise FileExistsError(
-            f"{target} exists but was not written completely by skp; remove it and retry."
+        raise SkpError(
+            f"{target} exists but was not written completely by skp (an interrupted first write, or "
+            f"files of your own): remove it and run the command again, or name another folder with --data_dir."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))

@@ -197,7 +197,8 @@ def prepare_fashion(cfg) -> Path:
     that it was written for the same cfg.train_subset and do nothing else."""
     folder = Path(cfg.data_dir)
     if (folder / DONE_MARKER).exists():
-        written = json.loads((folder / META_FILE).read_text()).get("train_subset")
+        meta = folder / META_FILE
+        written = json.loads(meta.read_text()).get("train_subset") if meta.is_file() else cfg.train_subset
         if written != cfg.train_subset:
             raise SkpError(
                 f"{folder} was prepared with train_subset {written}, this config asks for {cfg.train_subset}. "

@@ -179,3 +179,10 @@ def test_study_promotion_and_default_blend_make_a_submission(tmp_path, monkeypat
     assert list(submission.columns) == list(sample.columns) and submission.id.tolist() == sample.id.tolist()
     assert submission.label.between(0, 9).all()
     assert "auto" in (output / "report.md").read_text()
+
+
+def test_a_half_written_folder_is_refused_with_what_to_do(tmp_path, capsys, small_idx_source):
+    (tmp_path / "out" / "fashion").mkdir(parents=True)
+    (tmp_path / "out" / "fashion" / "train.csv").write_text("id\n")
+    code, err = _prepare_exit(tmp_path, capsys, "--fashion_source", str(small_idx_source))
+    assert code == 2 and "not written completely" in err and "Traceback" not in err
