@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run_id", help="run directory name (default: a hash of config file and overrides)")
     parser.add_argument("--overwrite_run", action="store_true", help="delete the run directory and start again")
     parser.add_argument("--debug", action="store_true", help="2 batches, 1 epoch, no workers, no Neptune")
+    parser.add_argument("--verbose", action="store_true", help="show libraries' messages and the model summary (else in each fold's console.log)")
     add_trainer_arguments(parser, "Lightning Trainer")
     return parser
 
@@ -115,17 +116,19 @@ def main(argv=None) -> int:
             return reproduce_run(args, override_tokens)
         if not args.config:
             raise SkpError("Name a config to train (e.g. skp-train digits.cfg_baseline), or a run to repeat with --reproduce RUN.")
+        from skp.console import command_display
         from skp.trainer import train_folds
 
-        train_folds(
-            args.config,
-            override_tokens,
-            kfold=args.kfold,
-            run_id=args.run_id,
-            overwrite_run=args.overwrite_run,
-            debug=args.debug,
-            trainer_kwargs=trainer_kwargs(args),
-        )
+        with command_display(args.verbose):
+            train_folds(
+                args.config,
+                override_tokens,
+                kfold=args.kfold,
+                run_id=args.run_id,
+                overwrite_run=args.overwrite_run,
+                debug=args.debug,
+                trainer_kwargs=trainer_kwargs(args),
+            )
     except SkpError as err:
         print(f"skp-train: error: {err}", file=sys.stderr)
         return 2

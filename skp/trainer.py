@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 import torch
 
 from skp.callbacks.run_artifacts import RESUME_FILE, BackgroundCheckpointIO, RunArtifacts
+from skp.console import LOG_FILE, epoch_lines_callback, is_terminal, libraries_to, log_model_summary, show_fold_progress, verbose
 from skp.configs import load_config
 from skp.configs.overrides import override_pairs
 from skp.configs.seed_names import check_seed_names, plain_transforms_warning
@@ -81,18 +82,26 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)
     artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track, tuning=tuning, select=cfg.select_epoch)
-    kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **gpu_precision(), **trainer_kwargs}
-    trainer = pl.Trainer(
-        max_epochs=cfg.num_epochs,
-        logger=build_loggers(cfg, fold_dir, tensorboard=not tuning),
-        callbacks=[artifacts, *callbacks],
-        enable_checkpointing=False,
-        default_root_dir=fold_dir,
-        plugins=[BackgroundCheckpointIO(artifacts.writer)],
-        **kwargs,
-    )
-    started = time.time()
-    trainer.fit(task, train_loader, val_loader, ckpt_path=fold_dir / RESUME_FILE if resume else None)
+    # a progress bar on a terminal; elsewhere (a file, a pipe) a plain line per epoch
+    progress = show_fold_progress()
+    kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **gpu_precision(),
+              "enable_progress_bar": progress and is_terminal(), "enable_model_summary": verbose(), **trainer_kwargs}
+    if progress and not kwargs["enable_progress_bar"]:
+        callbacks = [*callbacks, epoch_lines_callback(f"skp-train: fold {cfg.fold} ")]
+    log_file = fold_dir / LOG_FILE
+    with libraries_to(log_file):
+        trainer = pl.Trainer(
+            max_epochs=cfg.num_epochs,
+            logger=build_loggers(cfg, fold_dir, tensorboard=not tuning),
+            callbacks=[artifacts, *callbacks],
+            enable_checkpointing=False,
+            default_root_dir=fold_dir,
+            plugins=[BackgroundCheckpointIO(artifacts.writer)],
+            **kwargs,
+        )
+        log_model_summary(log_file, task)
+        started = time.time()
+        trainer.fit(task, train_loader, val_loader, ckpt_path=fold_dir / RESUME_FILE if resume else None)
     artifacts.writer.flush()
     write_history(fold_dir)
     summary = {

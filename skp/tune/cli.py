@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument("config", help="project.cfg_name (e.g. digits.cfg_baseline) or a config file's path")
+    parser.add_argument("--verbose", action="store_true", help="show libraries' messages, model summaries and every fold's epochs (else in each fold's console.log)")
     parser.add_argument("--trials", type=int, help="finished trials the study should hold in total (default 20; with --promote alone, no search)")
     parser.add_argument("--study", help="study name (default: the config's project.cfg_name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
@@ -237,6 +238,8 @@ def open_study(options: TuneOptions, cfg, space: dict):
             f"{cfg.config_name} now says cfg.val_track={cfg.val_track!r} ({cfg.val_metric}): its trials would be "
             f"ranked backwards. Restore the config's val_metric and val_track, or start a new study with --study NAME."
         )
+    if study.metric_names is None:
+        study.set_metric_names([cfg.val_metric])  # trial lines and optuna-dashboard name the value
     return study
 
 
@@ -406,8 +409,11 @@ def tune(argv: list[str], args, tokens: list[str]) -> int:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, tokens = build_parser().parse_known_args(argv)
+    from skp.console import command_display
+
     try:
-        return tune(argv, args, tokens)
+        with command_display(args.verbose, fold_progress=False):  # a line per trial and fold instead
+            return tune(argv, args, tokens)
     except SkpError as err:
         print(f"skp-tune: error: {err}", file=sys.stderr)
         return 2

@@ -91,6 +91,7 @@ def confirm_trial(study, trial, seeds: list[int]) -> dict:
         )
         values = [r["best_value"] for r in results]
         stored[seed] = statistics.fmean(values) if None not in values else math.nan
+        print(f"skp-tune: seed check of trial {trial.number} with seed {seed}: {results[0]['val_metric']} {stored[seed]:.4f}", flush=True)
         study.set_user_attr(key, {str(s): v for s, v in stored.items()})  # kept as each seed ends
     return stored
 

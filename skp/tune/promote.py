@@ -227,7 +227,12 @@ def train_job(study, job: Job) -> str:
         cfg, trainer_kwargs = job_config(study.get_trials(deepcopy=False)[job.trial], job.fold)
         verb = "resuming" if state == "resumable" else "training"
         print(f"skp-tune: promotion: {verb} trial {job.trial} fold {job.fold} in {job.fold_dir}", flush=True)
-        fit_fold(cfg, job.fold_dir, trainer_kwargs, resume=state == "resumable")
+        result = fit_fold(cfg, job.fold_dir, trainer_kwargs, resume=state == "resumable")
+        jobs = jobs_of(study)
+        done = sum(j.done() for j in jobs)
+        value = "no finite value" if result["best_value"] is None else f"{cfg.val_metric} {result['best_value']:.4f}"
+        print(f"skp-tune: promotion: trial {job.trial} fold {job.fold}: {value} in {result['seconds']:.0f} s  "
+              f"({done}/{len(jobs)} folds done)", flush=True)
         return "trained"
 
 

@@ -9,6 +9,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from skp.console import quiet_optuna
 from skp.errors import SkpError, choose
 
 SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp", "grid")
@@ -21,6 +22,7 @@ def import_optuna():
     except ImportError:
         raise SkpError("skp-tune needs Optuna: pip install 'skp[tune]'.") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna(optuna)
     return optuna
 
 
@@ -64,7 +66,7 @@ def make_storage(url: str | None, study_name: str, stale_after: float | None = N
             url,
             heartbeat_interval=max(1, int(min(30, stale_after / 4))),
             grace_period=max(1, int(stale_after)),
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRIES),
+            heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRIES),
         )
     except (ImportError, ModuleNotFoundError) as err:
         raise SkpError(f"--storage {url}: {err}. For PostgreSQL: pip install 'skp[postgres]'.") from None

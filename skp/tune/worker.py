@@ -9,6 +9,7 @@ import sys
 import time
 
 from skp.tune.baseline import BASELINE
+from skp.tune.progress import trial_line
 from skp.tune.study import MAX_RETRIES, import_optuna, make_pruner, make_sampler, make_storage, sampler_seed
 from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
 
@@ -134,7 +135,9 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
     seed = sampler_seed(options.seed, worker_index, len(study.trials), socket.gethostname())
     study.sampler = make_sampler(options.sampler, seed, space, options.constant_liar)
     study.pruner = make_pruner(options.pruner, options.pruner_settings)
-    deadline = None if options.timeout is None else time.time() + options.timeout
+    started = time.time()
+    deadline = None if options.timeout is None else started + options.timeout
+    metric = (study.metric_names or ["value"])[0]
     ran, failures_in_a_row, resampled = 0, 0, 0
     while deadline is None or time.time() < deadline:
         fail_dead_trials(study, options.stale_after)
@@ -150,6 +153,7 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
             resampled += 1  # asked again at once; after MAX_RESAMPLES the repeat is accepted
             continue
         ran, resampled = ran + 1, 0
+        print(trial_line(study, last, options.trials, started, metric), flush=True)
         failures_in_a_row = failures_in_a_row + 1 if last.state == TrialState.FAIL else 0
         if last.state in (TrialState.COMPLETE, TrialState.PRUNED):
             options = without_sanity_check(options)

@@ -168,7 +168,7 @@ def test_a_killed_promotion_resumes_and_trains_only_what_is_missing(tmp_path):
     assert all(path.is_file() for path in done.values())
     assert all(done[key].stat().st_mtime_ns == mtime for key, mtime in finished.items())  # not trained again
     output = resumed.stdout + resumed.stderr
-    trained = [line for line in output.splitlines() if "promotion: " in line and "fold" in line]
+    trained = [line for line in output.splitlines() if "promotion: training" in line or "promotion: resuming" in line]
     jobs = [line.split("trial ")[1].split(" in ")[0] for line in trained]
     assert len(jobs) == 10 - len(finished) and len(set(jobs)) == len(jobs), output[-6000:]  # each missing fold once
     assert sorted(cv_records(_study(name))) == sorted(promoted_numbers(promotion(_study(name))))
