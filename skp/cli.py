@@ -3,6 +3,7 @@
     skp init boneage --num-classes 5       # configs/, ensembles/ and data/ for a new project
     skp configs                            # every config name, by root
     skp prepare fashion.cfg_baseline       # write a config's data folder now (else on first use)
+    skp migrate boneage.cfg_old [--write]  # a seed-toolkit config in skp's names: the diff, or the file
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     prepare = commands.add_parser("prepare", help="write the data folder of a config that prepares its data (digits, fashion)")
     prepare.add_argument("config", help="project.cfg_name or a config file's path")
     prepare.add_argument("overrides", nargs=argparse.REMAINDER, help="--attribute VALUE, e.g. --fashion_source PATH --data_dir PATH")
+    migrate = commands.add_parser("migrate", help="rewrite a seed-toolkit config in skp's names (prints the diff)")
+    migrate.add_argument("config", help="project.cfg_name or a config file's path")
+    migrate.add_argument("--write", action="store_true", help="write the migrated config over the file (the original is kept beside it as NAME.py.seed)")
     return parser
 
 
@@ -52,6 +56,29 @@ def run_prepare(args) -> None:
     print(f"skp prepare: {cfg.prepare_data(cfg)} is ready")
 
 
+def run_migrate(args) -> None:
+    from skp.configs.lookup import locate
+    from skp.configs.migrate import migrate_file
+
+    path = locate(args.config).file
+    migration = migrate_file(path)
+    if not migration.changes and not migration.by_hand:
+        print(f"skp migrate: {path} uses no seed-toolkit names; nothing to change.")
+        return
+    print(migration.diff(str(path)), end="")
+    for change in migration.changes:
+        print(f"skp migrate: {change}")
+    for problem in migration.by_hand:
+        print(f"skp migrate: by hand: {problem}")
+    if args.write and migration.changes:
+        backup = path.with_name(path.name + ".seed")
+        backup.write_text(migration.source)
+        path.write_text(migration.migrated)
+        print(f"skp migrate: wrote {path} (the original is {backup})")
+    elif migration.changes:
+        print("skp migrate: nothing written; --write applies it.")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -59,6 +86,8 @@ def main(argv=None) -> int:
             run_init(args)
         elif args.command == "prepare":
             run_prepare(args)
+        elif args.command == "migrate":
+            run_migrate(args)
         else:
             run_configs()
     except SkpError as err:

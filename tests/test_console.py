@@ -41,12 +41,16 @@ def test_a_trial_line_names_its_value_the_best_so_far_and_what_is_left():
     assert "left" not in trial_line(study, trials[1], 3, time.time(), "logloss")  # 3 of 3 finished
 
 
-def _run(args, cwd, out_path, **kwargs):
+def _run(args, cwd, out_path):
+    with open(out_path, "w") as out:
+        return _run_on(args, cwd, out)
+
+
+def _run_on(args, cwd, out):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "SKP_DATA_DIR": str(cwd / "data"),
            "SKP_SAVE_DIR": str(cwd / "experiments"), "SKP_STUDIES_DIR": str(cwd / "studies")}
     env.pop("SKP_VERBOSE", None)
-    with open(out_path, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 @pytest.mark.slow
@@ -92,3 +96,25 @@ def test_skp_train_into_a_file_prints_a_line_per_epoch(tmp_path):
     assert "it/s" not in output and "Epoch 0" not in output  # no progress bar drawn into a file
     assert not [word for word in NOISE if word in output], output
     assert len(list(tmp_path.glob("experiments/digits/cfg_baseline/*/fold0/console.log"))) == 1
+
+
+@pytest.mark.slow
+def test_a_study_on_a_terminal_shows_the_same_lines_without_library_noise(tmp_path):
+    import pty
+
+    main, child = pty.openpty()
+    process = _run_on(["skp.tune.cli", "digits.cfg_baseline", "--study", "tty", "--trials", "2", *TINY], tmp_path, child)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the child side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert process.wait(timeout=900) == 0
+    output = b"".join(chunks).decode("utf-8", "replace")
+    assert "skp-tune: trial 0 (baseline) complete" in output and "skp-tune: trial 1 complete" in output
+    assert not [word for word in NOISE if word in output], output

@@ -15,7 +15,7 @@ COMPONENT_RENAMES = {
 }
 VALUE_RENAMES = {"mae_mean": "mae", "mse_mean": "mse"}
 ATTRIBUTE_RENAMES = {
-    "num_iterations_per_epoch": "cfg.sampler = 'IterationBasedSampler' with cfg.sampler_params = {'num_samples': N}",
+    "num_iterations_per_epoch": "cfg.sampler = 'IterationBasedSampler' with cfg.sampler_params = {'num_samples': N * cfg.batch_size}",
     "vars": "cfg.metadata_embeddings = {column: (num_classes, dim)}",
     "embed_num_classes": "cfg.metadata_embeddings = {column: (num_classes, dim)}",
     "embed_dim": "cfg.metadata_embeddings = {column: (num_classes, dim)}",
@@ -55,7 +55,8 @@ def check_seed_names(cfg) -> None:
     if renames:
         raise SkpError(
             f"{cfg.config_name} uses the seed toolkit's names, which skp spells differently: "
-            + "; ".join(renames) + ". Rename them all in the config (nothing has trained yet)."
+            + "; ".join(renames) + f". Rename them all in the config (nothing has trained yet): `skp migrate "
+            f"{cfg.config_name}` shows the rewrite, `--write` applies it."
         )
 
 
