@@ -181,7 +181,10 @@ def train_folds(
     directory = prepare_run_dir(
         cfg, run_id, fingerprint, overwrite=overwrite_run or debug, overrides=overrides, trainer_kwargs=trainer_kwargs, debug=debug
     )
-    print(f"skp-train: {cfg.config_name} -> {directory}")
+    # under skp-tune (a seed check) the command prints its own line per run instead
+    announce = show_fold_progress()
+    if announce:
+        print(f"skp-train: {cfg.config_name} -> {directory}")
     results = []
     for fold in folds:
         fold_cfg = cfg.copy()
@@ -189,11 +192,13 @@ def train_folds(
         fold_dir = directory / f"fold{fold}"
         state = fold_state(fold_dir)
         if state == "done":
-            print(f"skp-train: fold {fold} already finished in {fold_dir}; skipping (--overwrite_run retrains).")
+            if announce:
+                print(f"skp-train: fold {fold} already finished in {fold_dir}; skipping (--overwrite_run retrains).")
             results.append(read_done(fold_dir))
             continue
         if state == "resumable":
             print(f"skp-train: resuming fold {fold} from {fold_dir / RESUME_FILE}")
         results.append(fit_fold(fold_cfg, fold_dir, trainer_kwargs, resume=state == "resumable", callbacks=callbacks))
-    print_summary(cfg.config_name, results, directory)
+    if announce:
+        print_summary(cfg.config_name, results, directory)
     return results
