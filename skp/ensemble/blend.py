@@ -322,9 +322,7 @@ def blend_auto(oofs, tests, scorer: Scorer, row_folds, problem: str, rounds: int
     scores = [scorer(p) for p in oofs]
     order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
     best = order[0]
-    alone = np.zeros(len(oofs))
-    alone[best] = 1.0
-    chosen = BlendResult("best member", alone, oofs[best], tests[best], oofs[best])
+    chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best])
     chosen_score, chosen_kept = scores[best], [best]
     candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
     for k in range(2, len(oofs) + 1):
@@ -335,10 +333,10 @@ def blend_auto(oofs, tests, scorer: Scorer, row_folds, problem: str, rounds: int
             candidates.append({"method": method, "members": k, "cv": cv})
             if scorer.better(cv, chosen_score):
                 chosen, chosen_score, chosen_kept = result, cv, kept
-    weights = None
-    if chosen.weights is not None or chosen.method in ("mean", "geometric", "rank"):
+    weights = None  # the stacker has none
+    if chosen.method != "stacker":
         weights = np.zeros(len(oofs))
-        weights[chosen_kept] = chosen.weights if chosen.weights is not None and len(chosen_kept) > 1 else 1 / len(chosen_kept)
+        weights[chosen_kept] = 1 / len(chosen_kept) if chosen.weights is None else chosen.weights
     choice = {
         "method": chosen.method,
         "members": len(chosen_kept),
