@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -126,7 +127,7 @@ def _kaggle_pair(folder: Path) -> tuple[Path, Path] | None:
     return pair if all(p.is_file() for p in pair) else None
 
 
-def _from_given(source: Path) -> tuple[str, callable]:
+def _from_given(source: Path) -> tuple[str, Callable[[], dict]]:
     if source.is_file() and source.name in CSV_FILES.values():
         source = source.parent
     if not source.is_dir():
@@ -142,7 +143,7 @@ def _from_given(source: Path) -> tuple[str, callable]:
     )
 
 
-def find_source(given, data_dir: Path) -> tuple[str, callable]:
+def find_source(given, data_dir: Path) -> tuple[str, Callable[[], dict]]:
     """(description, reader) of the first source found; SkpError naming the three ways when none is."""
     if given:
         return _from_given(Path(given).expanduser())
