@@ -117,10 +117,10 @@ def main(argv=None) -> int:
         if not args.config:
             raise SkpError("Name a config to train (e.g. skp-train digits.cfg_baseline), or a run to repeat with --reproduce RUN.")
         from skp.console import command_display
-        from skp.trainer import train_folds
+        from skp.trainer import check_finite, train_folds
 
         with command_display(args.verbose):
-            train_folds(
+            results = train_folds(
                 args.config,
                 override_tokens,
                 kfold=args.kfold,
@@ -129,6 +129,7 @@ def main(argv=None) -> int:
                 debug=args.debug,
                 trainer_kwargs=trainer_kwargs(args),
             )
+        check_finite(results)
     except SkpError as err:
         print(f"skp-train: error: {err}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -48,6 +49,24 @@ def check_config(cfg) -> None:
             f"got {cfg.select_epoch!r}. It chooses the epoch whose weights, OOF predictions and value the fold keeps."
         )
     check_seed_names(cfg)
+    check_counts(cfg)
+
+
+def check_counts(cfg) -> None:
+    """Sizes and counts, named here, before a library fails on them deep inside."""
+    problems = []
+    for name, required, least in (("batch_size", True, 1), ("num_epochs", True, 1), ("image_height", False, 1),
+                                  ("image_width", False, 1), ("num_classes", False, 1), ("num_workers", False, 0)):
+        value = getattr(cfg, name)
+        if value is None and not required:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            problems.append(f"cfg.{name} must be a whole number of at least {least}, got {value!r}")
+    lr = (cfg.optimizer_params or {}).get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        problems.append(f"cfg.optimizer_params['lr'] must be a positive number, got {lr!r}")
+    if problems:
+        raise SkpError(f"{cfg.config_name}: " + "; ".join(problems) + ". Fix the config or the override.")
 
 
 def _log_interval(batches: int, trainer_kwargs: dict) -> int:
@@ -130,7 +149,7 @@ def print_summary(config_name: str, results: list[dict], run_dir: Path) -> None:
         table.add_column(column, justify="right")
     for r in results:
         table.add_row(
-            str(r["fold"]), f"{r['best_value']:.4f}", str(r["best_epoch"]), str(r["epochs"]),
+            str(r["fold"]), "not finite" if r["best_value"] is None else f"{r['best_value']:.4f}", str(r["best_epoch"]), str(r["epochs"]),
             f"{r['train_samples']}/{r['val_samples']}", f"{r['seconds']:.0f}",
         )
     values = [r["best_value"] for r in results if r["best_value"] is not None]
@@ -202,3 +221,15 @@ def train_folds(
     if announce:
         print_summary(cfg.config_name, results, directory)
     return results
+
+
+def check_finite(results: list[dict]) -> None:
+    """skp-train's end: a fold whose monitored value was never finite is an error with the reason."""
+    diverged = [r for r in results if r["best_value"] is None]
+    if diverged:
+        where = Path(diverged[0]["fold_dir"]).parent
+        raise SkpError(
+            f"val/{diverged[0]['val_metric']} was never finite in fold(s) {', '.join(str(r['fold']) for r in diverged)} "
+            f"of {where}: the model diverged (NaN or infinite loss). Lower the learning rate (--optimizer_params.lr) "
+            f"or check the data and loss; --overwrite_run trains the run again."
+        )

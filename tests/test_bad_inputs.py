@@ -101,3 +101,37 @@ def test_an_unknown_epoch_selection(tmp_path, capsys):
     assert train_main(["digits.cfg_baseline", "--save_dir", str(tmp_path), "--select_epoch", "worst"]) == 2
     assert "cfg.select_epoch must be 'best' (the epoch with the best val_metric) or 'last'" in one_paragraph(capsys.readouterr().err)
     assert not (tmp_path / "digits").exists()  # refused before any run folder
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["--batch_size", "-4"], "cfg.batch_size must be a whole number of at least 1, got -4"),
+        (["--num_epochs", "0"], "cfg.num_epochs must be a whole number of at least 1, got 0"),
+        (["--image_height", "0"], "cfg.image_height must be a whole number of at least 1, got 0"),
+        (["--num_workers", "-1"], "cfg.num_workers must be a whole number of at least 0, got -1"),
+        (["--optimizer_params.lr", "-0.1"], "cfg.optimizer_params['lr'] must be a positive number, got -0.1"),
+    ],
+)
+def test_sizes_and_counts_are_checked_where_the_config_is_resolved(studies, capsys, monkeypatch, override, message):
+    monkeypatch.setenv("SKP_SAVE_DIR", str(studies / "experiments"))
+    assert train_main(["digits.cfg_baseline", *override]) == 2
+    assert message in one_paragraph(capsys.readouterr().err)
+    assert not list((studies / "experiments").glob("**/fold0"))  # nothing started
+
+
+@pytest.mark.parametrize("flag", ["--workers", "--trials-per-gpu", "--max-failures"])
+def test_skp_tune_counts_of_at_least_one(studies, capsys, flag):
+    assert tune_main(["digits.cfg_baseline", "--trials", "1", flag, "0"]) == 2
+    assert f"{flag} must be at least 1, got 0" in one_paragraph(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("step", [["--confirm", "2"], ["--promote", "2"]])
+def test_a_misspelt_study_is_refused_not_searched(studies, capsys, monkeypatch, step):
+    monkeypatch.setenv("SKP_SAVE_DIR", str(studies / "experiments"))
+    assert tune_main(["digits.cfg_baseline", "--study", "dir", "--report"]) == 0  # an existing study
+    capsys.readouterr()
+    assert tune_main(["digits.cfg_baseline", "--study", "drr", *step]) == 2
+    line = one_paragraph(capsys.readouterr().err)
+    assert "Study 'drr' has no complete trial" in line and "(dir)" in line and "--trials N" in line
+    assert not list((studies / "experiments").glob("**/fold0"))  # no trial trained

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("config", help="project.cfg_name (e.g. digits.cfg_baseline) or a config file's path")
     parser.add_argument("--verbose", action="store_true", help="show libraries' messages, model summaries and every fold's epochs (else in each fold's console.log)")
-    parser.add_argument("--trials", type=int, help="finished trials the study should hold in total (default 20; with --promote alone, no search)")
+    parser.add_argument("--trials", type=int, help="finished trials the study should hold in total (default 20; with --promote or --confirm alone, no search)")
     parser.add_argument("--study", help="study name (default: the config's project.cfg_name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
     parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
@@ -191,6 +191,9 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
     if args.promote < 0:
         raise SkpError(f"--promote takes K >= 1 trials, got {args.promote}.")
+    for flag, value in (("--workers", args.workers), ("--trials-per-gpu", args.trials_per_gpu), ("--max-failures", args.max_failures)):
+        if value is not None and value < 1:
+            raise SkpError(f"{flag} must be at least 1, got {value}.")
     if args.confirm < 0 or args.confirm_seeds < 1:
         raise SkpError(f"--confirm takes K >= 0 trials and --confirm-seeds S >= 1 seeds, got {args.confirm} and {args.confirm_seeds}.")
     pruner, pruner_settings = choose_pruner(args, cfg, space)
@@ -372,6 +375,22 @@ def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> No
     promote.record_cv(study)
 
 
+def require_trials(study) -> None:
+    """--confirm or --promote without --trials works on an existing study: a misspelt
+    --study must not silently start a new one."""
+    from optuna.trial import TrialState
+
+    from skp.tune.study import studies_root
+
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return
+    known = sorted(p.parent.name for p in studies_root().glob("*/journal.log") if p.parent.name != study.study_name)
+    raise SkpError(
+        f"Study {study.study_name!r} has no complete trial to check or promote. Name an existing study with "
+        f"--study ({', '.join(known) or f'none in {studies_root()}'}), or add --trials N to search first."
+    )
+
+
 def tune(argv: list[str], args, tokens: list[str]) -> int:
     if args.worker_index is not None:
         from skp.tune.supervisor import die_with_driver, write_whole_lines
@@ -392,8 +411,10 @@ def tune(argv: list[str], args, tokens: list[str]) -> int:
         return 0
     study = open_study(options, cfg, space)
     if not args.report:
-        if args.trials is not None or not args.promote:  # --promote alone: no search
+        if args.trials is not None or not (args.promote or args.confirm):  # --promote or --confirm alone: no search
             run_trials(argv, args, options, space, cfg, study)
+        else:
+            require_trials(study)
         if args.confirm:
             from skp.tune.confirm import run_seed_check
 
