@@ -111,10 +111,24 @@ def fold_state(fold_dir: Path) -> str:
     if (fold_dir / DONE_FILE).exists():
         return "done"
     if (fold_dir / RESUME_FILE).exists():
-        return "resumable"
+        if readable_checkpoint(fold_dir / RESUME_FILE):
+            return "resumable"
+        print(f"skp: {fold_dir / RESUME_FILE} is damaged (truncated or corrupt); fold {fold_dir.name[4:]} trains again from the start.",
+              file=sys.stderr, flush=True)
     if fold_dir.exists():
         shutil.rmtree(fold_dir)
     return "new"
+
+
+def readable_checkpoint(path: Path) -> bool:
+    """Whether torch can open the checkpoint (memory-mapped: nothing is read into memory)."""
+    import torch
+
+    try:
+        torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    except Exception:  # a damaged file fails in zip, pickle or storage code alike
+        return False
+    return True
 
 
 def read_done(fold_dir: Path) -> dict:

@@ -135,3 +135,18 @@ def test_a_misspelt_study_is_refused_not_searched(studies, capsys, monkeypatch, 
     line = one_paragraph(capsys.readouterr().err)
     assert "Study 'drr' has no complete trial" in line and "(dir)" in line and "--trials N" in line
     assert not list((studies / "experiments").glob("**/fold0"))  # no trial trained
+
+
+@pytest.mark.slow
+def test_a_damaged_resume_checkpoint_trains_that_fold_again_and_says_so(studies, capsys, monkeypatch):
+    monkeypatch.setenv("SKP_SAVE_DIR", str(studies / "experiments"))
+    argv = ["digits.cfg_baseline", "--num_epochs", "1", "--limit_train_batches", "2", "--run_id", "damaged"]
+    assert train_main(argv) == 0
+    fold = next((studies / "experiments").glob("**/damaged/fold0"))
+    first = (fold / "oof.csv").read_bytes()
+    (fold / "done.json").unlink()  # as if killed before the fold finished...
+    (fold / "resume.ckpt").write_bytes(b"PK\x03\x04 half a checkpoint")  # ...in the middle of writing its checkpoint
+    capsys.readouterr()
+    assert train_main(argv) == 0
+    assert "resume.ckpt is damaged (truncated or corrupt); fold 0 trains again from the start" in capsys.readouterr().err
+    assert (fold / "done.json").is_file() and (fold / "oof.csv").read_bytes() == first  # the same seed, the same fold
