@@ -150,3 +150,17 @@ def test_a_damaged_resume_checkpoint_trains_that_fold_again_and_says_so(studies,
     assert train_main(argv) == 0
     assert "resume.ckpt is damaged (truncated or corrupt); fold 0 trains again from the start" in capsys.readouterr().err
     assert (fold / "done.json").is_file() and (fold / "oof.csv").read_bytes() == first  # the same seed, the same fold
+
+
+def test_every_reader_of_a_corrupt_journal_names_the_line(studies, capsys, tmp_path):
+    from skp.ensemble.cli import main as ensemble_main
+
+    assert tune_main(["digits.cfg_baseline", "--study", "bad2", "--report"]) == 0
+    capsys.readouterr()
+    journal = studies / "studies" / "bad2" / "journal.log"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text("".join(lines[:1] + ["{not json\n"] + lines[1:]))
+    assert ensemble_main(["--study", "bad2:2", "--output", str(tmp_path / "out")]) == 2
+    assert "is corrupt at line 2" in one_paragraph(capsys.readouterr().err)
+    assert tune_main(["digits.cfg_baseline", "--study", "bad2", "--dashboard", "--port", "1"]) == 2
+    assert "is corrupt at line 2" in one_paragraph(capsys.readouterr().err)

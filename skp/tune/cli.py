@@ -11,11 +11,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from skp.errors import SkpError
 from skp.train import DISK_ERRORS, add_trainer_arguments, disk_error_message, trainer_kwargs
@@ -218,7 +216,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
 
 
 def open_study(options: TuneOptions, cfg, space: dict):
-    from skp.tune.study import corrupt_journal_message, default_storage_path, import_optuna, make_pruner, make_sampler, make_storage
+    from skp.tune.study import import_optuna, make_pruner, make_sampler, make_storage
 
     optuna = import_optuna()
     direction = "maximize" if cfg.val_track == "max" else "minimize"
@@ -231,8 +229,6 @@ def open_study(options: TuneOptions, cfg, space: dict):
             sampler=make_sampler(options.sampler, options.seed, space),
             pruner=make_pruner(options.pruner, options.pruner_settings),
         )
-    except json.JSONDecodeError as err:
-        raise SkpError(corrupt_journal_message(Path(options.storage or default_storage_path(options.study_name)), err)) from None
     except ValueError as err:
         raise SkpError(f"Cannot open study {options.study_name!r}: {err}. Pick another --study name.") from None
     if study.direction.name.lower() != direction:

@@ -54,7 +54,9 @@ def make_storage(url: str | None, study_name: str, stale_after: float | None = N
             raise SkpError(f"--storage {url}: the folder {path.parent} does not exist. Create it, or leave --storage out for studies/<study>/journal.log.")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(journal_backend(str(path)))
+            return optuna.storages.JournalStorage(journal_backend(str(path)))  # replays the journal
+        except json.JSONDecodeError as err:  # every reader comes here: skp-tune, skp-ensemble, the dashboard
+            raise SkpError(corrupt_journal_message(path, err)) from None
         except OSError as err:
             raise SkpError(f"Cannot open the study journal {path}: {err.strerror or err}. Give a --storage path (or $SKP_STUDIES_DIR) you can write.") from None
     try:
