@@ -164,3 +164,27 @@ def test_every_reader_of_a_corrupt_journal_names_the_line(studies, capsys, tmp_p
     assert "is corrupt at line 2" in one_paragraph(capsys.readouterr().err)
     assert tune_main(["digits.cfg_baseline", "--study", "bad2", "--dashboard", "--port", "1"]) == 2
     assert "is corrupt at line 2" in one_paragraph(capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_a_full_disk_mid_trial_fails_that_trial_with_the_reason_and_the_study_goes_on(studies, capsys, monkeypatch):
+    import skp.tune.trial as trial_module
+
+    real_fit_fold, calls = trial_module.fit_fold, []
+
+    def disk_full_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second trial, mid-way: its checkpoint write finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device", "experiments/x/fold0/last.pt")
+        return real_fit_fold(*args, **kwargs)
+
+    monkeypatch.setattr(trial_module, "fit_fold", disk_full_once)
+    argv = ["digits.cfg_baseline", "--study", "full", "--trials", "2", "--num_epochs", "1", "--limit_train_batches", "2", "--pruner", "none", "--no-export"]
+    assert tune_main(argv) == 0
+    out = capsys.readouterr().out
+    from skp.tune.study import make_storage
+
+    trials = optuna.load_study(study_name="full", storage=make_storage(None, "full")).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
+    assert "No space left on device" in trials[1].user_attrs["fail_reason"] and "Free space" in trials[1].user_attrs["fail_reason"]
+    assert "skp-tune: trial 1 fail" in out and "No space left on device" in out

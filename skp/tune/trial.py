@@ -15,6 +15,7 @@ from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.runs import config_fingerprint, prepare_run_dir, read_run_meta
+from skp.train import DISK_ERRORS, disk_error_message
 from skp.trainer import check_config, fit_fold
 from skp.tune.baseline import is_baseline
 from skp.tune.space import suggest
@@ -138,6 +139,15 @@ def run_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> f
     except TrialFailed as err:
         trial.set_user_attr("fail_reason", str(err))
         raise
+    except OSError as err:
+        # a full disk fails this trial with the reason; the next trial (or the same command
+        # again, once there is room) goes on. If even the journal cannot be written, the
+        # command stops with the disk's message.
+        if err.errno not in DISK_ERRORS:
+            raise
+        reason = disk_error_message(err)
+        trial.set_user_attr("fail_reason", reason)
+        raise TrialFailed(reason) from None
 
 
 def trial_run_id(study_name: str, number: int) -> str:

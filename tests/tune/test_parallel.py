@@ -12,6 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.processes import Logged
 from skp.tune.journal import FlockLock
 from skp.tune.study import make_sampler, make_storage, sampler_seed
 from skp.tune.trial import duplicate_of
@@ -101,10 +102,7 @@ def _study(name):
 
 
 def _skp_tune(*argv):
-    return subprocess.Popen(
-        [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-    )
+    return Logged([sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", *argv], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
 
 
 @pytest.mark.slow

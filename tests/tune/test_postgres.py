@@ -20,6 +20,7 @@ import pytest
 from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import TrialState
 
+from tests.processes import Logged
 from skp.tune.study import make_storage
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
@@ -62,10 +63,10 @@ def postgres_url():
 
 
 def _worker(url, name, *extra):
-    return subprocess.Popen(
+    return Logged(
         [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--storage", url, "--study", name,
          "--trials", "4", "--pruner", "none", "--stale-after", "6", "--no-export", "--limit_train_batches", "4", *extra],
-        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
     )
 
 

@@ -15,6 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from tests.processes import Logged
 from skp.errors import SkpError
 from skp.tune.cli import build_parser, main, prepare
 from skp.tune.study import make_sampler, make_storage
@@ -146,10 +147,9 @@ def test_a_retried_trial_keeps_its_first_intermediate_values(searcher):
 
 
 def _skp_tune(*argv, env=None, **kwargs):
-    return subprocess.Popen(
+    return Logged(
         [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", *argv, "--no-export"],
-        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}, **kwargs,
     )
 
 
