@@ -62,13 +62,13 @@ def make_storage(url: str | None, study_name: str, stale_after: float | None = N
     try:
         if stale_after is None:
             return optuna.storages.RDBStorage(url)
-        from optuna.storages import RetryFailedTrialCallback
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         return optuna.storages.RDBStorage(
             url,
             heartbeat_interval=max(1, int(min(30, stale_after / 4))),
             grace_period=max(1, int(stale_after)),
-            heartbeat_stale_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRIES),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
         )
     except (ImportError, ModuleNotFoundError) as err:
         raise SkpError(f"--storage {url}: {err}. For PostgreSQL: pip install 'skp[postgres]'.") from None

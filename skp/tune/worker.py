@@ -91,7 +91,7 @@ def fail_dead_trials(study, stale_after: float) -> None:
     if isinstance(study._storage, optuna.storages.JournalStorage):
         fail_stale_trials(study, stale_after)
     else:
-        optuna.storages.fail_stale_trials(study)  # its RetryFailedTrialCallback queues the retry
+        optuna.storages.fail_stale_trials(study)  # its RetryHeartbeatStaleTrialCallback queues the retry
 
 
 def finished_and_running(study) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from tests.processes import Logged
@@ -105,7 +105,7 @@ def test_two_processes_share_a_postgres_study_and_a_killed_workers_trial_is_retr
     trials = study().trials
     killed = trials[doomed.number]
     assert killed.state == TrialState.FAIL  # Optuna's heartbeat noticed the silence
-    retry = next(t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == killed.number)
+    retry = next(t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number)
     assert retry.state == TrialState.COMPLETE and retry.params == killed.params
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 4
     assert len({t.system_attrs["skp:pid"] for t in trials}) == 2  # both processes ran trials
