@@ -60,9 +60,13 @@ def is_terminal(stream=None) -> bool:
 
 def quiet_optuna(optuna) -> None:
     """skp chooses Optuna's experimental features (grouped multivariate TPE, QMC) on
-    purpose: their notes say nothing the user can act on."""
-    if not verbose():
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    purpose: their notes say nothing the user can act on. Optuna's log repeats each failed
+    trial with a traceback; skp's trial line already gives the reason."""
+    if verbose():
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 @contextmanager

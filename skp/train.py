@@ -40,6 +40,13 @@ def _devices(text: str):
     return int(text) if text.isdigit() else text
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def _bool(text: str) -> bool:
     if text.lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError("write True or False")
@@ -57,7 +64,7 @@ TRAINER_FLAGS = {
     "limit_val_batches": _number,
     "num_sanity_val_steps": int,
     "accumulate_grad_batches": int,
-    "gradient_clip_val": float,
+    "gradient_clip_val": _non_negative,
     "log_every_n_steps": int,
     "deterministic": _bool,
     "benchmark": _bool,

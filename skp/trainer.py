@@ -62,6 +62,8 @@ def check_counts(cfg) -> None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             problems.append(f"cfg.{name} must be a whole number of at least {least}, got {value!r}")
+    if cfg.dropout is not None and not (isinstance(cfg.dropout, (int, float)) and 0 <= cfg.dropout < 1):
+        problems.append(f"cfg.dropout must be a probability from 0 up to (not including) 1, got {cfg.dropout!r}")
     lr = (cfg.optimizer_params or {}).get("lr")
     if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         problems.append(f"cfg.optimizer_params['lr'] must be a positive number, got {lr!r}")
@@ -88,6 +90,18 @@ def gpu_precision() -> dict:
     return {}
 
 
+def build_trainer(**kwargs) -> pl.Trainer:
+    """Lightning's Trainer; flags it refuses (--precision 17, --accelerator gpu without a
+    GPU) are the user's input, so they end in one paragraph."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    flags = {k: kwargs[k] for k in ("accelerator", "devices", "precision", "strategy", "num_nodes") if k in kwargs}
+    try:
+        return pl.Trainer(**kwargs)
+    except (MisconfigurationException, ValueError) as err:
+        raise SkpError(f"Lightning refuses the Trainer flags {flags}: {err} Fix the --accelerator, --devices, --precision or --strategy flag.") from None
+
+
 def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=(), tuning: bool = False) -> dict:
     """Train one fold into `fold_dir`; return its summary (also written to done.json).
 
@@ -109,7 +123,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
         callbacks = [*callbacks, epoch_lines_callback(f"skp-train: fold {cfg.fold} ")]
     log_file = fold_dir / LOG_FILE
     with libraries_to(log_file):
-        trainer = pl.Trainer(
+        trainer = build_trainer(
             max_epochs=cfg.num_epochs,
             logger=build_loggers(cfg, fold_dir, tensorboard=not tuning),
             callbacks=[artifacts, *callbacks],

@@ -111,19 +111,46 @@ def test_an_unknown_epoch_selection(tmp_path, capsys):
         (["--image_height", "0"], "cfg.image_height must be a whole number of at least 1, got 0"),
         (["--num_workers", "-1"], "cfg.num_workers must be a whole number of at least 0, got -1"),
         (["--optimizer_params.lr", "-0.1"], "cfg.optimizer_params['lr'] must be a positive number, got -0.1"),
+        (["--dropout", "1.5"], "cfg.dropout must be a probability from 0 up to (not including) 1, got 1.5"),
+        (["--precision", "17"], "Lightning refuses the Trainer flags {'accelerator': 'auto', 'precision': '17'}: Precision '17' is invalid"),
     ],
 )
 def test_sizes_and_counts_are_checked_where_the_config_is_resolved(studies, capsys, monkeypatch, override, message):
     monkeypatch.setenv("SKP_SAVE_DIR", str(studies / "experiments"))
     assert train_main(["digits.cfg_baseline", *override]) == 2
     assert message in one_paragraph(capsys.readouterr().err)
-    assert not list((studies / "experiments").glob("**/fold0"))  # nothing started
+    assert not list((studies / "experiments").glob("**/done.json"))  # nothing trained
 
 
-@pytest.mark.parametrize("flag", ["--workers", "--trials-per-gpu", "--max-failures"])
-def test_skp_tune_counts_of_at_least_one(studies, capsys, flag):
-    assert tune_main(["digits.cfg_baseline", "--trials", "1", flag, "0"]) == 2
-    assert f"{flag} must be at least 1, got 0" in one_paragraph(capsys.readouterr().err)
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--workers", "0", "--workers must be at least 1, got 0"),
+        ("--trials-per-gpu", "0", "--trials-per-gpu must be at least 1, got 0"),
+        ("--max-failures", "0", "--max-failures must be at least 1, got 0"),
+        ("--timeout", "-5", "--timeout takes a number of seconds above 0, got -5.0"),
+        ("--stale-after", "0", "--stale-after takes a number of seconds above 0, got 0.0"),
+        ("--folds", "9", "--folds: folds [9] are not in train.csv, whose folds are [0, 1, 2, 3, 4]"),
+    ],
+)
+def test_skp_tune_flags_out_of_range(studies, capsys, monkeypatch, flag, value, message):
+    monkeypatch.setenv("SKP_SAVE_DIR", str(studies / "experiments"))
+    assert tune_main(["digits.cfg_baseline", "--trials", "1", flag, value]) == 2
+    assert message in one_paragraph(capsys.readouterr().err)
+    assert not list((studies / "experiments").glob("**/fold0"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU machine has a gpu backend")
+def test_a_gpu_accelerator_on_a_machine_without_one(studies, capsys, monkeypatch):
+    monkeypatch.setenv("SKP_SAVE_DIR", str(studies / "experiments"))
+    assert train_main(["digits.cfg_baseline", "--accelerator", "gpu"]) == 2
+    assert "Lightning refuses the Trainer flags {'accelerator': 'gpu'}: No supported gpu backend found!" in one_paragraph(capsys.readouterr().err)
+
+
+def test_a_negative_gradient_clip_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        train_main(["digits.cfg_baseline", "--gradient_clip_val", "-1"])
+    assert exit_.value.code == 2 and "argument --gradient_clip_val: must be 0 or more" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("step", [["--confirm", "2"], ["--promote", "2"]])

@@ -192,6 +192,9 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     for flag, value in (("--workers", args.workers), ("--trials-per-gpu", args.trials_per_gpu), ("--max-failures", args.max_failures)):
         if value is not None and value < 1:
             raise SkpError(f"{flag} must be at least 1, got {value}.")
+    for flag, value in (("--timeout", args.timeout), ("--stale-after", args.stale_after)):
+        if value is not None and not value > 0:
+            raise SkpError(f"{flag} takes a number of seconds above 0, got {value}.")
     if args.confirm < 0 or args.confirm_seeds < 1:
         raise SkpError(f"--confirm takes K >= 0 trials and --confirm-seeds S >= 1 seeds, got {args.confirm} and {args.confirm_seeds}.")
     pruner, pruner_settings = choose_pruner(args, cfg, space)
@@ -302,10 +305,12 @@ def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, st
         import_ray()  # the install hint before any data preparation
         if cfg.prepare_data is not None:
             cfg.prepare_data(cfg)
+        check_trial_folds(options.folds, cfg)
         run_ray(options, ray_options(args), space, cfg, study)
         return
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)  # once, before workers race for it
+    check_trial_folds(options.folds, cfg)
     slots = worker_slots(args)
     print(f"skp-tune: study {options.study_name!r}, {options.trials} trials, {len(slots)} worker(s)")
     if len(slots) == 1 and not slots[0]["CUDA_VISIBLE_DEVICES"]:
@@ -323,6 +328,15 @@ def report_exit_codes(codes: list[int], kept: str) -> None:
     bad = [f"worker {i} exited with {c}" for i, c in enumerate(codes) if c != 0]
     if bad:
         print("skp-tune: " + "; ".join(bad) + f". {kept}; re-run the same command to continue.", file=sys.stderr)
+
+
+def check_trial_folds(folds: list[int], cfg) -> None:
+    from skp.tune.promote import annotation_folds
+
+    available = annotation_folds(cfg)
+    unknown = sorted(set(folds) - set(available))
+    if unknown:
+        raise SkpError(f"--folds: folds {unknown} are not in {cfg.annotations_file}, whose folds are {available}.")
 
 
 def promotion_folds(args, cfg) -> list[int]:

@@ -21,7 +21,6 @@ def import_optuna():
         import optuna
     except ImportError:
         raise SkpError("skp-tune needs Optuna: pip install 'skp[tune]'.") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     quiet_optuna(optuna)
     return optuna
 
