@@ -16,7 +16,8 @@ TINY = ["--num_epochs", "1", "--limit_train_batches", "2", "--pruner", "none", "
 
 def _study_with(states):
     study = optuna.create_study(direction="minimize")
-    study.set_metric_names(["logloss"])
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        study.set_metric_names(["logloss"])
     for i, state in enumerate(states):
         trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)})
         if state == "complete":
