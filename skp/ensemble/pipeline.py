@@ -41,6 +41,7 @@ from skp.ensemble.predict import (
 from skp.ensemble.output import blend_and_write
 from skp.ensemble.recipe import Recipe, Study, check_recipe, ensembles_root
 from skp.ensemble.segmentation import is_segmentation, run_segmentation_ensemble
+from skp.console import is_terminal
 from skp.errors import SkpError
 from skp.provenance import device_name
 
@@ -255,9 +256,11 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
 
     with _progress() as progress:
         overall = progress.add_task("members", total=len(members))
-        for member in members:
+        for done, member in enumerate(members, 1):
             predictor.predict(member, progress)
             progress.advance(overall)
+            if not is_terminal():  # a file or pipe gets no live bar: a line as each member is done
+                print(f"skp-ensemble: predicted {member.name} ({done}/{len(members)} members)", flush=True)
     predicted = time.time()
 
     inputs = BlendInputs(

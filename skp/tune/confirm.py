@@ -70,7 +70,7 @@ def trial_trainer_kwargs(trial) -> dict:
     return meta.get("trainer_kwargs", {})
 
 
-def confirm_trial(study, trial, seeds: list[int]) -> dict:
+def confirm_trial(study, trial, seeds: list[int], progress: str = "") -> dict:
     """Train `trial`'s settings with each of `seeds`; store and return {seed: value}."""
     from skp.trainer import train_folds
 
@@ -91,15 +91,16 @@ def confirm_trial(study, trial, seeds: list[int]) -> dict:
         )
         values = [r["best_value"] for r in results]
         stored[seed] = statistics.fmean(values) if None not in values else math.nan
-        print(f"skp-tune: seed check of trial {trial.number} with seed {seed}: {results[0]['val_metric']} {stored[seed]:.4f}", flush=True)
+        print(f"skp-tune: seed check of trial {trial.number} with seed {seed}: {results[0]['val_metric']} {stored[seed]:.4f}{progress}", flush=True)
         study.set_user_attr(key, {str(s): v for s, v in stored.items()})  # kept as each seed ends
     return stored
 
 
 def run_seed_check(study, cfg, top_k: int, extra_seeds: int) -> list[SeedCheck]:
-    for trial in candidates(study, top_k):
+    chosen = candidates(study, top_k)
+    for place, trial in enumerate(chosen, 1):
         own = trial_seed(trial, cfg.seed)
-        confirm_trial(study, trial, [own + i for i in range(1, extra_seeds + 1)])
+        confirm_trial(study, trial, [own + i for i in range(1, extra_seeds + 1)], f"  (trial {place}/{len(chosen)})")
     return seed_checks(study, cfg)
 
 
