@@ -85,14 +85,13 @@ def libraries_to(log_file: Path):
             logger.handlers = [h for h in logger.handlers if not isinstance(h, logging.StreamHandler) or isinstance(h, logging.FileHandler)]
             logger.propagate = False
         logger.addHandler(handler)
-    capturing = logging.captureWarnings  # warnings.showwarning -> the py.warnings logger
     with warnings.catch_warnings():
         warnings.simplefilter("default")  # each distinct warning once per location, as Python does
-        capturing(True)
+        logging.captureWarnings(True)  # warnings.showwarning -> the py.warnings logger
         try:
             yield
         finally:
-            capturing(False)
+            logging.captureWarnings(False)
             for logger, level, propagate, handlers in saved:
                 logger.setLevel(level)
                 logger.propagate = propagate

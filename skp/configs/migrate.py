@@ -14,11 +14,10 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skp.configs.seed_names import COMPONENT_RENAMES, VALUE_RENAMES
+from skp.configs.seed_names import COMPONENT_RENAMES, METRIC_RENAMES, VALUE_RENAMES
 
 ONE_CYCLE_DIV_FACTOR = 25.0  # OneCycleLR's default: the first LR is max_lr / 25
 EMBEDDING_NAMES = ("vars", "embed_num_classes", "embed_dim")
-PLAIN_METRICS = {"classification.MAE": "regression.MAE", "classification.MSE": "regression.MSE"}
 
 
 @dataclass
@@ -99,8 +98,8 @@ def _components(cfg, out: _Rewriter, migration: Migration) -> None:
     metrics = cfg.get("metrics")
     if metrics is not None:
         values = _literal(metrics.value)
-        if isinstance(values, (list, tuple)) and any(v in PLAIN_METRICS for v in values):
-            renamed = [PLAIN_METRICS.get(v, v) for v in values]
+        if isinstance(values, (list, tuple)) and any(v in METRIC_RENAMES for v in values):
+            renamed = [METRIC_RENAMES.get(v, v) for v in values]
             out.replace(metrics, f"cfg.metrics = {renamed!r}\n")
             migration.changes.append(f"cfg.metrics {list(values)!r} -> {renamed!r}")
         elif values is None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from skp.errors import SkpError
 
+METRIC_RENAMES = {"classification.MAE": "regression.MAE", "classification.MSE": "regression.MSE"}
 COMPONENT_RENAMES = {
     "classification.net2d_var_embed": "classification.net2d with cfg.metadata_embeddings = {column: (num_classes, dim)} (for the seed's vars / embed_num_classes / embed_dim)",
-    "classification.MAE": "regression.MAE",
-    "classification.MSE": "regression.MSE",
+    **METRIC_RENAMES,
 }
 VALUE_RENAMES = {"mae_mean": "mae", "mse_mean": "mse"}
 ATTRIBUTE_RENAMES = {

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skp.console import is_terminal
 from skp.datasets.annotations import data_file
 from skp.ensemble.blend import make_scorer, problem_of
 from skp.ensemble.inputs import BlendInputs, save_snapshot
@@ -41,7 +42,6 @@ from skp.ensemble.predict import (
 from skp.ensemble.output import blend_and_write
 from skp.ensemble.recipe import Recipe, Study, check_recipe, ensembles_root
 from skp.ensemble.segmentation import is_segmentation, run_segmentation_ensemble
-from skp.console import is_terminal
 from skp.errors import SkpError
 from skp.provenance import device_name
 

@@ -36,27 +36,29 @@ def candidates_table(summary: dict):
     """auto's candidates: one row per method, one column per number of members kept (best first)."""
     from rich.table import Table
 
-    choice = summary["auto"]
-    widths = sorted({c["members"] for c in choice["candidates"]})
+    widths, rows = _candidate_grid(summary["auto"])
     table = Table(title=f"auto's candidates: cross-validated OOF {summary['metric']}", caption="top k: the k members best by OOF")
     table.add_column("method")
     for k in widths:
         table.add_column(f"top {k}", justify="right")
-    for method, row in _candidate_rows(choice, widths):
+    for method, row in rows:
         table.add_row(method, *row)
     return table
 
 
-def _candidate_rows(choice: dict, widths: list[int]):
-    methods = list(dict.fromkeys(c["method"] for c in choice["candidates"]))
+def _candidate_grid(choice: dict) -> tuple[list[int], list[tuple[str, list[str]]]]:
+    """(numbers of members kept, [(method, its formatted scores, the chosen one starred)])."""
+    widths = sorted({c["members"] for c in choice["candidates"]})
     cells = {(c["method"], c["members"]): c["cv"] for c in choice["candidates"]}
-    for method in methods:
+    rows = []
+    for method in dict.fromkeys(c["method"] for c in choice["candidates"]):
         row = []
         for k in widths:
             value = cells.get((method, k))
             mark = "*" if (method, k) == (choice["method"], choice["members"]) else ""
             row.append("" if value is None else f"{value:.4f}{mark}")
-        yield method, row
+        rows.append((method, row))
+    return widths, rows
 
 
 def auto_verdict(summary: dict) -> str:
@@ -158,15 +160,14 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
 def _auto_markdown(summary: dict) -> list[str]:
     if not summary.get("auto"):
         return []
-    choice = summary["auto"]
-    widths = sorted({c["members"] for c in choice["candidates"]})
+    widths, rows = _candidate_grid(summary["auto"])
     lines = [
         f"## auto: cross-validated OOF {summary['metric']} of each candidate (* chosen)",
         "",
         "| method | " + " | ".join(f"top {k}" for k in widths) + " |",
         "|---|" + "---|" * len(widths),
     ]
-    lines += [f"| {method} | " + " | ".join(row) + " |" for method, row in _candidate_rows(choice, widths)]
+    lines += [f"| {method} | " + " | ".join(row) + " |" for method, row in rows]
     return lines + ["", auto_verdict(summary), ""]
 
 

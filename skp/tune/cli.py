@@ -305,12 +305,12 @@ def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, st
         import_ray()  # the install hint before any data preparation
         if cfg.prepare_data is not None:
             cfg.prepare_data(cfg)
-        check_trial_folds(options.folds, cfg)
+        check_folds("--folds", options.folds, cfg)
         run_ray(options, ray_options(args), space, cfg, study)
         return
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)  # once, before workers race for it
-    check_trial_folds(options.folds, cfg)
+    check_folds("--folds", options.folds, cfg)
     slots = worker_slots(args)
     print(f"skp-tune: study {options.study_name!r}, {options.trials} trials, {len(slots)} worker(s)")
     if len(slots) == 1 and not slots[0]["CUDA_VISIBLE_DEVICES"]:
@@ -330,27 +330,24 @@ def report_exit_codes(codes: list[int], kept: str) -> None:
         print("skp-tune: " + "; ".join(bad) + f". {kept}; re-run the same command to continue.", file=sys.stderr)
 
 
-def check_trial_folds(folds: list[int], cfg) -> None:
+def check_folds(flag: str, folds: list[int], cfg) -> list[int]:
+    """`folds`, refused (naming `flag`) unless every one is in the annotations' fold column."""
     from skp.tune.promote import annotation_folds
 
     available = annotation_folds(cfg)
     unknown = sorted(set(folds) - set(available))
     if unknown:
-        raise SkpError(f"--folds: folds {unknown} are not in {cfg.annotations_file}, whose folds are {available}.")
+        raise SkpError(f"{flag}: folds {unknown} are not in {cfg.annotations_file}, whose folds are {available}.")
+    return folds
 
 
 def promotion_folds(args, cfg) -> list[int]:
     from skp.trainer import parse_folds
     from skp.tune.promote import annotation_folds
 
-    available = annotation_folds(cfg)
     if args.promote_folds is None:
-        return available
-    folds = parse_folds(args.promote_folds, 0)
-    unknown = sorted(set(folds) - set(available))
-    if unknown:
-        raise SkpError(f"--promote-folds {args.promote_folds}: folds {unknown} are not in {cfg.annotations_file}, whose folds are {available}.")
-    return folds
+        return annotation_folds(cfg)
+    return check_folds(f"--promote-folds {args.promote_folds}", parse_folds(args.promote_folds, 0), cfg)
 
 
 def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> None:

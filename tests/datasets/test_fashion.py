@@ -13,10 +13,9 @@ from skp.configs import load_config
 from skp.toolbox import prepare_fashion as fashion
 
 TRAIN, TEST = 600, 200
-needs_debian = pytest.mark.skipif(
-    not (fashion.DEBIAN_FOLDER / "train-images-idx3-ubyte.gz").is_file(),
-    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)",
-)
+NO_DEBIAN = "Debian's dataset-fashion-mnist is not installed (.ci/run installs it)"
+HAVE_DEBIAN = (fashion.DEBIAN_FOLDER / "train-images-idx3-ubyte.gz").is_file()
+needs_debian = pytest.mark.skipif(not HAVE_DEBIAN, reason=NO_DEBIAN)
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
@@ -30,8 +29,8 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
 
 @pytest.fixture(scope="session")
 def real_arrays():
-    if not (fashion.DEBIAN_FOLDER / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip("Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+    if not HAVE_DEBIAN:
+        pytest.skip(NO_DEBIAN)
     arrays = fashion.read_idx_folder(fashion.DEBIAN_FOLDER)
     return {k: v[:TRAIN] if k.startswith("train") else v[:TEST] for k, v in arrays.items()}
 
