@@ -20,6 +20,7 @@ from pathlib import Path
 from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.configs.lookup import config_label
 from skp.errors import SkpError
+from skp.files import atomic_write, remove_leftovers, write_text
 from skp.provenance import copy_config_sources, provenance
 
 DONE_FILE = "done.json"
@@ -101,8 +102,8 @@ def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool, overrid
         "provenance": provenance(config_sources(cfg), cfg.seed),
     }
     copy_config_sources(config_sources(cfg), directory)
-    (directory / "config.json").write_text(cfg.to_json())
-    meta_file.write_text(json.dumps(meta, indent=2))  # last: its presence means the directory is complete
+    write_text(directory / "config.json", cfg.to_json())
+    write_text(meta_file, json.dumps(meta, indent=2))  # last: its presence means the directory is complete
     return directory
 
 
@@ -112,6 +113,7 @@ def fold_state(fold_dir: Path) -> str:
         return "done"
     if (fold_dir / RESUME_FILE).exists():
         if readable_checkpoint(fold_dir / RESUME_FILE):
+            remove_leftovers(fold_dir)
             return "resumable"
         print(f"skp: {fold_dir / RESUME_FILE} is damaged (truncated or corrupt); fold {fold_dir.name[4:]} trains again from the start.",
               file=sys.stderr, flush=True)
@@ -136,8 +138,9 @@ def read_done(fold_dir: Path) -> dict:
 
 
 def write_done(fold_dir: Path, summary: dict) -> None:
-    (fold_dir / DONE_FILE).write_text(json.dumps(summary, indent=2))
+    write_text(fold_dir / DONE_FILE, json.dumps(summary, indent=2))
     (fold_dir / RESUME_FILE).unlink(missing_ok=True)
+    remove_leftovers(fold_dir)
 
 
 def write_history(fold_dir: Path) -> Path:
@@ -154,5 +157,5 @@ def write_history(fold_dir: Path) -> Path:
         merged = pd.concat(frames, ignore_index=True)
         latest = merged[merged._start == merged.groupby("epoch")._start.transform("max")]
         history = latest.drop(columns=["_start", "step"]).groupby("epoch").last().reset_index()
-        history.to_csv(path, index=False)
+        atomic_write(path, lambda tmp: history.to_csv(tmp, index=False))
     return path

@@ -17,6 +17,7 @@ from skp.configs import load_config
 from skp.configs.overrides import override_pairs
 from skp.configs.seed_names import check_seed_names, plain_transforms_warning
 from skp.errors import SkpError
+from skp.files import write_text
 from skp.loggers import build_loggers
 from skp.registry import resolve
 from skp.runs import (
@@ -109,7 +110,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     study uses: best weights, OOF predictions, CSV history; the curves live in Optuna.
     """
     fold_dir.mkdir(parents=True, exist_ok=True)
-    (fold_dir / "config.json").write_text(cfg.to_json())
+    write_text(fold_dir / "config.json", cfg.to_json())
     pl.seed_everything(derive_seed(cfg.seed, cfg.fold, INIT), verbose=False)  # weight init
     train_set, val_set = build_datasets(cfg)
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)

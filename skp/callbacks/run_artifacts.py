@@ -25,20 +25,11 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning_utilities.core.apply_func import apply_to_collection
 
 from skp.errors import SkpError
+from skp.faults import reach
+from skp.files import atomic_write
 
 RESUME_FILE = "resume.ckpt"
 MASKS_FILE = "oof_masks.npy"
-
-
-def atomic_write(path: Path, write) -> None:
-    """write(temporary path), then rename: a kill never leaves a truncated file."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _cpu_copy(obj):
@@ -152,6 +143,7 @@ class RunArtifacts(pl.Callback):
             )
         if trainer.sanity_checking:
             return
+        reach("epoch end")
         value = float(trainer.callback_metrics[self.monitor])
         epoch = trainer.current_epoch
         meta = {"epoch": epoch, "monitor": self.monitor, "value": value, "config_name": pl_module.cfg.config_name}

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skp.files import atomic_write, write_text
+
 ARRAYS = "blend_inputs.npz"
 MANIFEST = "blend_inputs.json"
 VERSION = 1
@@ -92,9 +94,8 @@ def save_snapshot(folder: Path, recipe, inputs: BlendInputs, depends: list) -> N
     scalars = {f.name: getattr(inputs, f.name) for f in fields(inputs) if f.name not in (*_ARRAY_FIELDS, "oofs", "tests")}
     manifest = {"key": recipe_key(recipe), "files": file_stats(depends), "inputs": scalars}
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / f"{ARRAYS}.tmp.npz", **arrays)
-    os.replace(folder / f"{ARRAYS}.tmp.npz", folder / ARRAYS)
-    (folder / MANIFEST).write_text(json.dumps(manifest, default=str))  # last: marks the snapshot complete
+    atomic_write(folder / ARRAYS, lambda tmp: np.savez(tmp, **arrays))
+    write_text(folder / MANIFEST, json.dumps(manifest, default=str))  # last: marks the snapshot complete
 
 
 def load_snapshot(folder: Path, recipe) -> BlendInputs | None:

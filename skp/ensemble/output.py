@@ -12,6 +12,7 @@ from skp.ensemble.blend import blend
 from skp.ensemble.inputs import BlendInputs
 from skp.ensemble.report import write_report
 from skp.ensemble.submission import check_submission, default_submission, write_csv_atomically
+from skp.files import write_text
 from skp.provenance import provenance
 
 
@@ -34,7 +35,7 @@ def blend_and_write(recipe, inputs: BlendInputs, folder: Path, cfg=None, extra: 
     write_predictions(folder / "test_predictions.csv", inputs.id_column, inputs.test_ids, result.test)
     test_scorer = inputs.scorer(cfg, test=True) if inputs.test_targets is not None else None
     summary = {**make_summary(recipe, inputs, result, scorer, test_scorer), **(extra or {})}
-    (folder / "weights.json").write_text(json.dumps(summary, indent=2))
+    write_text(folder / "weights.json", json.dumps(summary, indent=2))
     write_report(folder, summary, inputs.names, inputs.oofs)
     summary["folder"] = str(folder)
     return summary

@@ -43,6 +43,7 @@ from skp.ensemble.output import blend_and_write
 from skp.ensemble.recipe import Recipe, Study, check_recipe, ensembles_root
 from skp.ensemble.segmentation import is_segmentation, run_segmentation_ensemble
 from skp.errors import SkpError
+from skp.faults import reach
 from skp.provenance import device_name
 
 
@@ -258,6 +259,7 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
         overall = progress.add_task("members", total=len(members))
         for done, member in enumerate(members, 1):
             predictor.predict(member, progress)
+            reach("predicted")
             progress.advance(overall)
             if not is_terminal():  # a file or pipe gets no live bar: a line as each member is done
                 print(f"skp-ensemble: predicted {member.name} ({done}/{len(members)} members)", flush=True)

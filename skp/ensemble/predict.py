@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from skp.errors import SkpError
+from skp.files import atomic_write, write_text
 from skp.registry import resolve
 
 TTA_VIEWS = {
@@ -149,9 +150,7 @@ class PredictionCache:
         digest = file_digest(path)
         self._digests[str(path)] = [stat.st_size, stat.st_mtime_ns, digest]
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f"digests.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(self._digests))
-        os.replace(tmp, self.folder / "digests.json")
+        write_text(self.folder / "digests.json", json.dumps(self._digests))
         return digest
 
     def has(self, key: str) -> bool:
@@ -175,9 +174,7 @@ class PredictionCache:
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f"{key}.tmp.npz"
-        np.savez(tmp, pred=pred)
-        os.replace(tmp, self.folder / f"{key}.npz")
+        atomic_write(self.folder / f"{key}.npz", lambda tmp: np.savez(tmp, pred=pred), moment="prediction cache")
 
 
 # -- inference -----------------------------------------------------------------------

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skp.files import write_text
+
 
 def _fmt(value) -> str:
     return "" if value is None else f"{value:.4f}"
@@ -173,6 +175,6 @@ def _auto_markdown(summary: dict) -> list[str]:
 
 def write_report(folder: Path, summary: dict, names: list[str], oofs: list[np.ndarray]) -> None:
     matrix = correlations(oofs)
-    (folder / "report.md").write_text(markdown(summary, names, matrix))
+    write_text(folder / "report.md", markdown(summary, names, matrix))
     if len(names) > 1:
         write_figure(folder / "report.png", summary, names, matrix)

@@ -23,7 +23,9 @@ from skp.ensemble.mask_blend import CHUNK, QUANTUM, MapFile, binarize, blend, fi
 from skp.ensemble.mask_tta import apply_view, check_views, undo_view
 from skp.ensemble.members import Member, Reference, build_reference, check_folds
 from skp.ensemble.rle import rle_decode, rle_encode
+from skp.ensemble.submission import write_csv_atomically
 from skp.errors import SkpError
+from skp.files import write_text
 
 # auto blends masks greedily: greedy's first round is the best member alone, and the mask
 # blend has no cross-validated choice among methods (yet)
@@ -241,7 +243,7 @@ def write_submission(recipe, cfg, test_ids, sizes, maps, fitted, sample_file: Pa
         for n, image_id in enumerate(test_ids)
     }
     submission = pd.DataFrame([[i, *encoded[i]] for i in sample[cfg.id_column]], columns=[cfg.id_column, *columns])
-    submission.to_csv(folder / "submission.csv", index=False)
+    write_csv_atomically(submission, folder / "submission.csv")
     return submission
 
 
@@ -319,9 +321,9 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
         "seconds": {"predict": round(predicted - started, 2), "blend_and_write": round(time.time() - predicted, 2)},
         "provenance": [m.provenance for m in members],
     }
-    (folder / "weights.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_text(folder / "weights.json", json.dumps(summary, indent=2, default=str))
     report = _report(summary)
-    (folder / "report.md").write_text(report)
+    write_text(folder / "report.md", report)
     print(report)
     return summary
 

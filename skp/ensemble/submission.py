@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from skp.errors import SkpError
+from skp.files import atomic_write
 
 
 def default_submission(ids, pred: np.ndarray, sample: pd.DataFrame, id_column: str, problem: str, class_names=None):
@@ -64,6 +64,4 @@ def check_submission(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str) 
 
 def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
     """Nothing half-written is ever left under `path`'s name."""
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skp.errors import SkpError
+from skp.faults import reach
 
 PROMOTION = "promotion"
 CV_PREFIX = "cv:"
@@ -221,6 +222,7 @@ def train_job(study, job: Job) -> str:
     with claimed(job) as mine:
         if not mine:
             return "busy"
+        reach("promotion claim")
         state = fold_state(job.fold_dir)  # only under the lock: it clears an unstarted fold
         if state == "done":
             return "done"

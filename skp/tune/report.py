@@ -9,6 +9,7 @@ from pathlib import Path
 
 from skp.configs import CONFIGS_DIR, config_label
 from skp.configs.lookup import is_path
+from skp.files import write_text
 from skp.tune.baseline import baseline_trial, is_baseline
 from skp.tune.confirm import seed_checks, trial_trainer_kwargs, verdict
 from skp.tune.study import study_dir
@@ -229,7 +230,7 @@ def export_best_config(study, cfg, checks=()) -> Path | None:
     file_name = tuned_config_name(cfg, study.study_name)
     copy = study_dir(study.study_name) / file_name
     copy.parent.mkdir(parents=True, exist_ok=True)
-    copy.write_text(_tuned_config_text(study, best, cfg, why, repr(cfg.config_name), str(copy)))
+    write_text(copy, _tuned_config_text(study, best, cfg, why, repr(cfg.config_name), str(copy)))
     if not beside_base_config(cfg):
         return copy
     beside = Path(cfg.config_file).with_name(file_name)
@@ -237,7 +238,7 @@ def export_best_config(study, cfg, checks=()) -> Path | None:
         base, command = f"str(Path(__file__).with_name({Path(cfg.config_file).name!r}))", str(beside)
     else:
         base, command = repr(cfg.config_name), f"{cfg.project}.{beside.stem}"
-    beside.write_text(_tuned_config_text(study, best, cfg, why, base, command))
+    write_text(beside, _tuned_config_text(study, best, cfg, why, base, command))
     return beside
 
 

@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 
+from skp.faults import DRIVER_PID  # set for the workers a driver starts, not for workers started by hand
 from skp.tune.study import import_optuna, make_storage
 from skp.tune.worker import fail_trials_of, finished_and_running
 
@@ -25,7 +26,6 @@ WATCH_SECONDS = 0.5
 # Exit statuses after which a worker is not restarted: done, bad input (the same for
 # every worker), interrupted by Ctrl-C.
 FINAL_CODES = (0, 2, 130)
-DRIVER_PID = "SKP_DRIVER_PID"  # set for the workers a driver starts, not for workers started by hand
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 

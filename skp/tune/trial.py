@@ -14,6 +14,7 @@ import lightning.pytorch as pl
 from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
+from skp.faults import reach
 from skp.runs import config_fingerprint, prepare_run_dir, read_run_meta
 from skp.train import DISK_ERRORS, disk_error_message
 from skp.trainer import check_config, fit_fold
@@ -234,6 +235,8 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
         return ReportToTrial(trial, monitor, step_offset, earlier_folds, last_step=len(options.folds) * cfg.num_epochs - 1)
 
     try:
-        return fit_trial_folds(cfg, options, directory, make_reporter, on_progress)
+        value = fit_trial_folds(cfg, options, directory, make_reporter, on_progress)
     except SystemExit:
         raise KeyboardInterrupt from None  # Lightning's Ctrl-C exit; Optuna fails the trial
+    reach("trial end")
+    return value
