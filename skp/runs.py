@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from skp.callbacks.run_artifacts import RESUME_FILE
@@ -105,6 +106,27 @@ def prepare_run_dir(cfg, run_id: str, fingerprint: str, overwrite: bool, overrid
     write_text(directory / "config.json", cfg.to_json())
     write_text(meta_file, json.dumps(meta, indent=2))  # last: its presence means the directory is complete
     return directory
+
+
+@contextmanager
+def fold_claim(directory: Path, fold: int, wait: bool = False):
+    """Yields True when this process holds fold `fold`'s lock (<run dir>/fold<k>.lock),
+    False when another process holds it; with `wait`, blocks until it is free. Only the
+    holder trains or clears a fold, so two commands never train one fold at once (nor
+    delete it under each other); the kernel releases the lock when its holder dies."""
+    import fcntl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / f"fold{fold}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def fold_state(fold_dir: Path) -> str:

@@ -22,6 +22,7 @@ from skp.loggers import build_loggers
 from skp.registry import resolve
 from skp.runs import (
     default_run_id,
+    fold_claim,
     fold_state,
     prepare_run_dir,
     read_done,
@@ -219,23 +220,37 @@ def train_folds(
     announce = show_fold_progress()
     if announce:
         print(f"skp-train: {cfg.config_name} -> {directory}")
-    results = []
+    results, busy = {}, []
     for fold in folds:
-        fold_cfg = cfg.copy()
-        fold_cfg.fold = fold
-        fold_dir = directory / f"fold{fold}"
-        state = fold_state(fold_dir)
-        if state == "done":
-            if announce:
-                print(f"skp-train: fold {fold} already finished in {fold_dir}; skipping (--overwrite_run retrains).")
-            results.append(read_done(fold_dir))
-            continue
-        if state == "resumable":
-            print(f"skp-train: resuming fold {fold} from {fold_dir / RESUME_FILE}")
-        results.append(fit_fold(fold_cfg, fold_dir, trainer_kwargs, resume=state == "resumable", callbacks=callbacks))
+        with fold_claim(directory, fold) as mine:
+            if mine:
+                results[fold] = _train_or_read(cfg, fold, directory, trainer_kwargs, callbacks, announce)
+            else:
+                busy.append(fold)
+    for fold in busy:  # another command trains them: wait for it, then read its result
+        print(f"skp-train: fold {fold} of {directory} is being trained by another process; waiting for it.", flush=True)
+        with fold_claim(directory, fold, wait=True):
+            results[fold] = _train_or_read(cfg, fold, directory, trainer_kwargs, callbacks, announce)
+    results = [results[fold] for fold in folds]
     if announce:
         print_summary(cfg.config_name, results, directory)
     return results
+
+
+def _train_or_read(cfg, fold: int, directory: Path, trainer_kwargs: dict, callbacks, announce: bool) -> dict:
+    """A finished fold's summary, else the fold trained (resumed when it can be); call
+    holding the fold's claim."""
+    fold_cfg = cfg.copy()
+    fold_cfg.fold = fold
+    fold_dir = directory / f"fold{fold}"
+    state = fold_state(fold_dir)
+    if state == "done":
+        if announce:
+            print(f"skp-train: fold {fold} already finished in {fold_dir}; skipping (--overwrite_run retrains).")
+        return read_done(fold_dir)
+    if state == "resumable":
+        print(f"skp-train: resuming fold {fold} from {fold_dir / RESUME_FILE}")
+    return fit_fold(fold_cfg, fold_dir, trainer_kwargs, resume=state == "resumable", callbacks=callbacks)
 
 
 def check_finite(results: list[dict]) -> None:

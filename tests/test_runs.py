@@ -82,3 +82,25 @@ def test_git_state_sees_uncommitted_changes(tmp_path):
     config.write_text("a = 2\n")
     assert git_state(config)["dirty"]
     assert git_state(Path("/") / "cfg.py") is None  # outside any repository
+
+
+@pytest.mark.slow
+def test_two_commands_training_one_run_at_once_train_each_fold_once(tmp_path):
+    import os
+    import sys
+
+    from tests.processes import Logged
+
+    command = [sys.executable, "-m", "skp.train", "digits.cfg_baseline", "--kfold", "0,1", "--num_epochs", "1",
+               "--limit_train_batches", "3", "--enable_progress_bar", "False", "--save_dir", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    both = [Logged(command, env=env) for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in both]
+    assert [p.returncode for p in both] == [0, 0], outputs
+    assert not any("Traceback" in out for out in outputs)
+    (run,) = (tmp_path / "digits" / "cfg_baseline").iterdir()
+    for fold in (0, 1):
+        starts = list((run / f"fold{fold}" / "logs").glob("version_*"))
+        assert len(starts) == 1, f"fold {fold} was trained {len(starts)} times"
+    values = [[line for line in out.splitlines() if line.startswith("│ mean")] for out in outputs]
+    assert values[0] == values[1]  # the waiting command reports the other's folds

@@ -13,9 +13,9 @@ The study's baseline trial is promoted too, as the reference (not one of the K):
 report compares the promoted trials with it fold by fold, a far finer test than fold 0
 alone, and the exported tuned config is the promoted trial with the best mean over folds.
 
-A job (trial, fold) is claimed with a flock on <run_dir>/fold<k>.lock, so the worker
-slots of the study (CPU workers, GPUs) share the jobs, and the job of a worker that
-dies is free again at once. Optuna keeps a finished trial's attributes read-only, so the
+A job (trial, fold) is claimed with the fold's lock (skp.runs.fold_claim), so the worker
+slots of the study (CPU workers, GPUs) and other commands share the jobs, and the job of
+a worker that dies is free again at once. Optuna keeps a finished trial's attributes read-only, so the
 choice and the cross-validated values live in the study's user attributes: `promotion`
 (the trials, in order, and the baseline) and `cv:<trial>` (value per fold, their mean
 and std, and the value of the concatenated out-of-fold predictions).
@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import os
 import statistics
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,24 +177,6 @@ def missing_jobs(study) -> list[Job]:
 
 
 # -- training one job -------------------------------------------------------------------
-@contextmanager
-def claimed(job: Job):
-    """Yields True when this process holds the job's lock (released when it exits or
-    dies), False when another worker holds it."""
-    import fcntl
-
-    fd = os.open(job.run_dir / f"fold{job.fold}.lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock
-
-
 def job_config(trial, fold: int):
     """The trial's config for `fold`, refused when its config files changed since the trial:
     the new folds would train another model than the one the study measured."""
@@ -216,10 +197,10 @@ def job_config(trial, fold: int):
 
 def train_job(study, job: Job) -> str:
     """'trained', 'done' (finished meanwhile) or 'busy' (another worker holds it)."""
-    from skp.runs import fold_state
+    from skp.runs import fold_claim, fold_state
     from skp.trainer import fit_fold
 
-    with claimed(job) as mine:
+    with fold_claim(job.run_dir, job.fold) as mine:
         if not mine:
             return "busy"
         reach("promotion claim")

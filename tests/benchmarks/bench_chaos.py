@@ -5,7 +5,7 @@ Each loop is the main job in small (a 2-worker study with a seed check, promotio
 moments or after random delays, re-run until it completes, and checked: nothing finished
 lost or trained again, every finished fold whole, the study complete, promotion's OOF
 files and the submission byte-identical to an uninterrupted twin's, no traceback, no
-orphan process. Odd seeds run promotion and the ensemble as two commands at once.
+orphan process. Odd seeds run every phase as two identical commands at once.
 
 Resumable: each finished loop is kept in <root>/results.json; re-run the same command.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.chaos.harness import run_loop  # noqa: E402
+from tests.chaos.harness import make_schedule, run_loop  # noqa: E402
 
 
 def fault_key(fault: dict) -> str:
@@ -53,7 +53,11 @@ def report(results: dict) -> None:
         twin = sum(loop["twin_seconds"][phase] for loop in loops)
         chaos = sum(loop["chaos_seconds"][phase] for loop in loops)
         print(f"{phase}: {chaos:.0f} s under faults against {twin:.0f} s uninterrupted ({chaos / twin:.2f}x)")
-    print(f"study: {sum(loop['chaos_seconds']['study'] for loop in loops):.0f} s under faults over all loops")
+    trials = Counter()
+    for loop in loops:
+        trials.update(loop["study_trials"])
+    print(f"study: {sum(loop['chaos_seconds']['study'] for loop in loops):.0f} s under faults over all loops; "
+          f"trials by state {dict(trials)} (beyond COMPLETE: failed by a fault or refused as duplicates, then queued again)")
     print(f"files compared with the twin: {sum(loop['compared_files'] for loop in loops)}")
 
 
@@ -74,7 +78,8 @@ def main() -> int:
             if str(seed) in results:
                 continue
             print(f"loop {seed}", flush=True)
-            results[str(seed)] = run_loop(root / "loop", seed, args.faults, root / "data", concurrent=seed % 2 == 1)
+            schedule = make_schedule(seed, args.faults)
+            results[str(seed)] = run_loop(root / "loop", schedule, root / "data", concurrent=seed % 2 == 1, seed=seed)
             path.write_text(json.dumps(results, indent=1))
             print(f"loop {seed}: {len(results[str(seed)]['violations'])} violation(s)", flush=True)
     report(results)

@@ -22,7 +22,7 @@ Checked, after every attempt and at the end:
 - no output holds a traceback, no attempt without a fault fails, and no process of a
   command outlives it.
 
-`run_loop(root, seed, faults_per_phase)` returns a dict of everything it saw; `violations`
+`run_loop(root, make_schedule(seed, faults_per_phase), data_dir)` returns a dict of everything it saw; `violations`
 lists what broke a promise (empty when all held).
 """
 
@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -169,6 +170,7 @@ class Loop:
         self.attempts: list[Attempt] = []
         self.violations: list[str] = []
         self.incomplete: list[str] = []  # phases that never completed
+        self.study_states: dict[str, int] = {}
         self.finished: dict[str, dict[str, str]] = {}  # fold dir -> file -> sha1, once finished
         self.logs = self.root.parent / f"{self.root.name}-logs"
 
@@ -274,6 +276,7 @@ class Loop:
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         study = optuna.load_study(study_name=STUDY, storage=make_storage(None, STUDY))
         states = [t.state.name for t in study.trials]
+        self.study_states = dict(Counter(states))
         if states.count("COMPLETE") != TRIALS:
             self.violations.append(f"study: {states.count('COMPLETE')} complete trials, {TRIALS} requested ({states})")
         if "RUNNING" in states:
@@ -312,12 +315,11 @@ def _copy_state(source: Path, target: Path) -> None:
     shutil.copytree(source, target, symlinks=True)
 
 
-def run_loop(root: Path, seed: int, faults_per_phase: int, data_dir: Path, concurrent: bool = True,
-             max_delay: float = 30.0) -> dict:
-    """The loop under seed's schedule; with `concurrent`, every phase runs as two identical
-    commands at once. Returns what happened and `violations`."""
+def run_loop(root: Path, schedule: dict[str, list[Fault]], data_dir: Path, concurrent: bool = True, seed: int = 0) -> dict:
+    """The loop under `schedule` (make_schedule's, or one written by hand); with
+    `concurrent`, every phase runs as two identical commands at once. `seed` chooses the
+    worker a timed fault hits. Returns what happened and `violations`."""
     root = Path(root)
-    schedule = make_schedule(seed, faults_per_phase, max_delay)
     loop = Loop(root, seed, data_dir)
     for folder in (root, loop.logs):
         shutil.rmtree(folder, ignore_errors=True)
@@ -349,11 +351,13 @@ def run_loop(root: Path, seed: int, faults_per_phase: int, data_dir: Path, concu
     faulted = [a for i, a in enumerate(loop.attempts) if not twin_from <= i < twin_attempts]
     return {
         "seed": seed,
+        "concurrent": concurrent,
         "schedule": {phase: [f.describe() for f in faults] for phase, faults in schedule.items()},
         "attempts": [asdict(a) for a in loop.attempts],
         "twin_seconds": twin_seconds,
         "chaos_seconds": {phase: round(sum(a.seconds for a in faulted if a.phase == phase), 1) for phase in COMMANDS},
         "compared_files": len(twin),
+        "study_trials": loop.study_states,
         "completed": not loop.incomplete,
         "violations": loop.violations,
     }
