@@ -7,7 +7,8 @@ study. A seeded schedule gives each phase its faults: SIGKILL or SIGTERM, sent t
 process that reaches a named moment (`skp.faults`: an epoch's end, a file written but not
 yet renamed, a promotion fold's lock, a member predicted, a trial finished but not yet
 told), to skp-tune's driver, or to the whole command; or sent from outside after a random
-delay to the driver, a worker or the command. Each fault gets one attempt of the phase's
+delay to the driver, a worker or the command. With two commands at once, "the command"
+is both (one process group, as on a preempted machine). Each fault gets one attempt of the phase's
 command; then the command is re-run without faults until it exits 0.
 
 Checked, after every attempt and at the end:
@@ -187,9 +188,12 @@ class Loop:
         started = time.time()
         processes = []
         for path in paths:
+            # one process group for every copy: "command" is everything the attempt started,
+            # as a preempted machine stops every command on it
+            group = {"process_group": processes[0].pid if processes else 0}
             with path.open("w") as out:
                 processes.append(subprocess.Popen([sys.executable, *COMMANDS[phase]], cwd=self.root, env=env, stdout=out,
-                                                  stderr=subprocess.STDOUT, start_new_session=True))
+                                                  stderr=subprocess.STDOUT, **group))
         fired = fault is not None and fault.kind == "timed" and self._timed(fault, processes[0])
         codes = [p.wait(timeout=ATTEMPT_TIMEOUT) for p in processes]
         seconds = time.time() - started
@@ -214,11 +218,11 @@ class Loop:
         return False
 
     def _reap(self, processes) -> int:
-        """Wait (up to 60 s) for every process of each command to end; count those that did not."""
+        """Wait (up to 60 s) for every process of the attempt to end; count those that did not."""
         deadline = time.time() + 60
         left = []
         while time.time() < deadline:
-            left = [pid for p in processes for pid in group_members(p.pid)]
+            left = group_members(processes[0].pid)
             if not left:
                 return 0
             time.sleep(0.2)
