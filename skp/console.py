@@ -125,3 +125,10 @@ def epoch_lines_callback(prefix: str):
             print(f"{prefix}epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {shown}  {seconds:.0f} s", flush=True)
 
     return EpochLines()
+
+
+def progress_bar():
+    """A rich progress display (description, bar, done/total, time left) for counted work."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

@@ -50,7 +50,7 @@ class BlendInputs:
     def scorer(self, cfg=None, test: bool = False):
         """The Scorer of the recipe's metric on the OOF rows (or the test rows); without
         `cfg`, only a metric with a NumPy twin can be scored (else LookupError)."""
-        from skp.ensemble.blend import Scorer
+        from skp.oof.scoring import Scorer
 
         targets = self.test_targets if test else self.targets
         return Scorer(self.metric["name"], self.metric["direction"], self.problem, targets, self.metric["class"], cfg)

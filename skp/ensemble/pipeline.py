@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from skp.console import is_terminal
+from skp.console import is_terminal, progress_bar
 from skp.datasets.annotations import data_file
-from skp.ensemble.blend import make_scorer, problem_of
 from skp.ensemble.inputs import BlendInputs, save_snapshot
-from skp.ensemble.members import (
-    Member,
-    Reference,
-    align,
-    build_reference,
-    check_folds,
-    load_all_oof,
-    prediction_columns,
-    read_table,
-    resolve_members,
-)
+from skp.ensemble.members import resolve_members
+from skp.ensemble.output import blend_and_write
 from skp.ensemble.predict import (
     PredictionCache,
     build_dataset,
@@ -39,47 +28,13 @@ from skp.ensemble.predict import (
     soup,
     tta_views,
 )
-from skp.ensemble.output import blend_and_write
 from skp.ensemble.recipe import Recipe, Study, check_recipe, ensembles_root
 from skp.ensemble.segmentation import is_segmentation, run_segmentation_ensemble
-from skp.errors import SkpError
+from skp.ensemble.testset import TestSet, load_test_set, test_targets
 from skp.faults import reach
+from skp.oof.members import Member, Reference, align, build_reference, check_folds, load_all_oof, prediction_columns, read_table
+from skp.oof.scoring import make_scorer, problem_of
 from skp.provenance import device_name
-
-
-@dataclass
-class TestSet:
-    ids: np.ndarray
-    paths: list  # the test images
-    annotations: Path
-    sample_file: Path
-    solution: pd.DataFrame | None
-    solution_file: Path | None
-
-
-def _optional_file(cfg, explicit: str | None, attribute: str) -> Path | None:
-    name = explicit or getattr(cfg, attribute)
-    return data_file(cfg, name) if name else None
-
-
-def load_test_set(recipe: Recipe, cfg) -> TestSet:
-    inference_cfg = inference_config(cfg, "inference", None, None, recipe.test_file)
-    dataset = build_dataset(inference_cfg, "inference")
-    sample_path = _optional_file(cfg, recipe.sample_submission, "sample_submission_file")
-    if sample_path is None or not sample_path.is_file():
-        raise SkpError(
-            f"No sample submission at {sample_path} (cfg.sample_submission_file of {cfg.config_name}). "
-            f"Set sample_submission='path.csv' in the recipe (--sample-submission)."
-        )
-    columns = list(pd.read_csv(sample_path, nrows=0).columns)
-    if cfg.id_column not in columns:
-        raise SkpError(f"{sample_path} has no id column {cfg.id_column!r}; its columns are {columns}.")
-    solution_path = _optional_file(cfg, recipe.solution, "solution_file")
-    if solution_path is not None and not solution_path.is_file():
-        solution_path = None
-    solution = pd.read_csv(solution_path) if solution_path is not None else None
-    annotations = data_file(inference_cfg, inference_cfg.inference_annotations_file)
-    return TestSet(np.asarray(dataset.ids), list(getattr(dataset, "paths", [])), annotations, sample_path, solution, solution_path)
 
 
 class Predictor:
@@ -203,12 +158,6 @@ class Predictor:
         member.test = self._test_pred(member, progress)
 
 
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-
-
 def input_files(recipe: Recipe, members: list[Member], reference: Reference, test: TestSet) -> list[str] | None:
     """Every file the blend inputs came from, for the snapshot's freshness check; None
     when one of them cannot be checked that way (a study in a database)."""
@@ -255,7 +204,7 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     predictor = Predictor(recipe, reference, test.ids, cache)
     predictor.preflight([m for m in members if not predictor.all_cached(m)])
 
-    with _progress() as progress:
+    with progress_bar() as progress:
         overall = progress.add_task("members", total=len(members))
         for done, member in enumerate(members, 1):
             predictor.predict(member, progress)
@@ -292,13 +241,3 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     summary = blend_and_write(recipe, inputs, folder, cfg, extra)
     summary["seconds"]["blend_and_write"] = round(time.time() - predicted, 2)
     return summary
-
-
-def test_targets(cfg, test: TestSet) -> np.ndarray | None:
-    """The test labels from the solution file, in the order of the test ids."""
-    if test.solution is None:
-        return None
-    missing = [c for c in [cfg.id_column, *cfg.targets] if c not in test.solution.columns]
-    if missing:
-        raise SkpError(f"The solution file lacks columns {missing}; it needs the id and cfg.targets columns.")
-    return align(test.solution, cfg.id_column, test.ids, list(cfg.targets), "The solution file")

@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skp.console import progress_bar
 from skp.ensemble.mask_blend import CHUNK, QUANTUM, MapFile, binarize, blend, fit_thresholds, greedy_weights, image_dice
 from skp.ensemble.mask_tta import apply_view, check_views, undo_view
-from skp.ensemble.members import Member, Reference, build_reference, check_folds
 from skp.ensemble.rle import rle_decode, rle_encode
 from skp.ensemble.submission import write_csv_atomically
+from skp.ensemble.testset import load_test_set
 from skp.errors import SkpError
 from skp.files import write_text
+from skp.oof.members import Member, Reference, build_reference, check_folds
 
 # auto blends masks greedily: greedy's first round is the best member alone, and the mask
 # blend has no cross-validated choice among methods (yet)
@@ -267,7 +269,6 @@ def test_dice(recipe, solution: pd.DataFrame | None, test_ids, sizes, maps, fitt
 
 
 def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = True) -> dict:
-    from skp.ensemble.pipeline import _progress, load_test_set
     from skp.ensemble.predict import PredictionCache, build_dataset, inference_config
     from skp.ensemble.recipe import ensembles_root
 
@@ -284,7 +285,7 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
 
     true = true_masks(reference, shape, work / "oof_true.npy")
     oofs, tests = [], []
-    with _progress() as progress:
+    with progress_bar() as progress:
         for i, member in enumerate(members):
             if len(views) > 1:
                 oofs.append(tta_oof(member, reference, shape, views, recipe.weights, work / f"oof_{i}.npy", progress))

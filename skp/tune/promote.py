@@ -86,8 +86,8 @@ def _distinct_by_value(study) -> list:
 def _oofs_and_scorer(trials, folds: list[int]):
     """Each trial's out-of-fold predictions on `folds`, and a Scorer of the config's
     val_metric for them (the ensemble's own, so a choice is judged as the blend will be)."""
-    from skp.ensemble.blend import make_scorer, problem_of
-    from skp.ensemble.members import build_reference, load_oof, member_from_run_dir
+    from skp.oof.members import build_reference, load_oof, member_from_run_dir
+    from skp.oof.scoring import make_scorer, problem_of
 
     members = [member_from_run_dir(Path(t.user_attrs["run_dir"]), f"trial {t.number}", "") for t in trials]
     reference = build_reference(members, folds)

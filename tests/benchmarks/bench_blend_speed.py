@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from skp.configs import Config
-from skp.ensemble.blend import Scorer, blend, fit_greedy
+from skp.ensemble.blend import blend, fit_greedy
+from skp.oof.scoring import Scorer
 
 
 def synthetic(rows: int, members: int, seed: int = 0):

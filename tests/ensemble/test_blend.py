@@ -15,13 +15,12 @@ from skp.ensemble.blend import (
     cv_groups,
     fit_greedy,
     fit_simplex,
-    make_scorer,
     power_mean,
-    problem_of,
     rank_mean,
     weighted_mean,
 )
 from skp.errors import SkpError
+from skp.oof.scoring import make_scorer, problem_of
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from skp.configs import Config
-from skp.ensemble.blend import Scorer
-from skp.ensemble.fast_metrics import TWINS
+from skp.oof.fast_metrics import TWINS
+from skp.oof.scoring import Scorer
 
 PROBLEMS = {
     "classification": ["binary", "multiclass", "multilabel"],

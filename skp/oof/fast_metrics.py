@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-EPS = 1e-7  # as skp.ensemble.blend clips probabilities before taking logits
+EPS = 1e-7  # as skp.oof.scoring clips probabilities before taking logits
 
 
 def _class_probabilities(pred: np.ndarray) -> np.ndarray:
