@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skp.errors import SkpError
+from skp.errors import SkpError, exit_status
+from skp.files import write_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,28 +73,19 @@ def run_migrate(args) -> None:
         print(f"skp migrate: by hand: {problem}")
     if args.write and migration.changes:
         backup = path.with_name(path.name + ".seed")
-        backup.write_text(migration.source)
-        path.write_text(migration.migrated)
+        write_text(backup, migration.source)
+        write_text(path, migration.migrated)
         print(f"skp migrate: wrote {path} (the original is {backup})")
     elif migration.changes:
         print("skp migrate: nothing written; --write applies it.")
 
 
+COMMANDS = {"init": run_init, "prepare": run_prepare, "migrate": run_migrate, "configs": lambda args: run_configs()}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "init":
-            run_init(args)
-        elif args.command == "prepare":
-            run_prepare(args)
-        elif args.command == "migrate":
-            run_migrate(args)
-        else:
-            run_configs()
-    except SkpError as err:
-        print(f"skp {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(f"skp {args.command}", lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":

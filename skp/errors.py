@@ -1,6 +1,13 @@
-"""The one exception type the command-line tools turn into a clean message."""
+"""The one exception type the command-line tools turn into a clean message, and the
+exit handling every command shares."""
 
 import difflib
+import errno
+import signal
+import sys
+
+# An OSError with one of these is the disk's, not a bug: full, read-only, not ours.
+DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR)
 
 
 class SkpError(Exception):
@@ -34,3 +41,33 @@ def call_with_params(function, args: tuple, params: dict, attribute: str):
         return function(*args, **params)
     except TypeError as err:
         raise SkpError(f"{attribute} {params} do not fit: {err}. Fix the keys in the config.") from None
+
+
+def disk_error_message(err: OSError) -> str:
+    return (
+        f"cannot write {err.filename or 'a file'}: {err.strerror}. Free space or point --save_dir "
+        f"(or $SKP_SAVE_DIR) at a disk you can write; finished folds are kept, and the same command "
+        f"resumes an unfinished fold from its last checkpoint."
+    )
+
+
+def exit_status(command: str, body, interrupted: str = "run the same command again to continue.") -> int:
+    """body()'s exit status for command-line tool `command`: 0 (or what it returns); 2
+    after one paragraph for bad input or a disk that cannot be written; 130 after Ctrl-C,
+    saying how to go on (`interrupted`). Anything else is a bug and keeps its traceback."""
+    try:
+        return body() or 0
+    except SkpError as err:
+        print(f"{command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        print(f"{command}: error: {disk_error_message(err)}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, SystemExit) as err:
+        if isinstance(err, SystemExit) and err.code != 1:
+            raise  # argparse's --help and usage errors; Lightning ends a fit stopped by Ctrl-C with exit(1)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print(f"{command}: interrupted; {interrupted}", file=sys.stderr)
+        return 130

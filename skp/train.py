@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
-import signal
 import sys
 from pathlib import Path
 
@@ -17,18 +15,7 @@ if __name__ == "__main__" and not __package__:
     # (skp/datasets would otherwise shadow the Hugging Face package of that name).
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from skp.errors import SkpError
-
-
-DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR)
-
-
-def disk_error_message(err: OSError) -> str:
-    return (
-        f"cannot write {err.filename or 'a file'}: {err.strerror}. Free space or point --save_dir "
-        f"(or $SKP_SAVE_DIR) at a disk you can write; finished folds are kept, and the same command "
-        f"resumes an unfinished fold from its last checkpoint."
-    )
+from skp.errors import SkpError, exit_status
 
 
 def _number(text: str):
@@ -116,41 +103,31 @@ def reproduce_run(args, override_tokens) -> int:
     return 0 if all(r["identical"] for r in rows) else 1
 
 
+def train(args, override_tokens) -> int:
+    if args.reproduce:
+        return reproduce_run(args, override_tokens)
+    if not args.config:
+        raise SkpError("Name a config to train (e.g. skp-train digits.cfg_baseline), or a run to repeat with --reproduce RUN.")
+    from skp.console import command_display
+    from skp.trainer import check_finite, train_folds
+
+    with command_display(args.verbose):
+        results = train_folds(
+            args.config,
+            override_tokens,
+            kfold=args.kfold,
+            run_id=args.run_id,
+            overwrite_run=args.overwrite_run,
+            debug=args.debug,
+            trainer_kwargs=trainer_kwargs(args),
+        )
+    check_finite(results)
+    return 0
+
+
 def main(argv=None) -> int:
     args, override_tokens = build_parser().parse_known_args(argv)
-    try:
-        if args.reproduce:
-            return reproduce_run(args, override_tokens)
-        if not args.config:
-            raise SkpError("Name a config to train (e.g. skp-train digits.cfg_baseline), or a run to repeat with --reproduce RUN.")
-        from skp.console import command_display
-        from skp.trainer import check_finite, train_folds
-
-        with command_display(args.verbose):
-            results = train_folds(
-                args.config,
-                override_tokens,
-                kfold=args.kfold,
-                run_id=args.run_id,
-                overwrite_run=args.overwrite_run,
-                debug=args.debug,
-                trainer_kwargs=trainer_kwargs(args),
-            )
-        check_finite(results)
-    except SkpError as err:
-        print(f"skp-train: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        if err.errno not in DISK_ERRORS:
-            raise
-        print(f"skp-train: error: {disk_error_message(err)}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, SystemExit):
-        # Lightning turns Ctrl-C during fit into a graceful shutdown and sys.exit(1).
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        print("skp-train: interrupted; run the same command again to resume.", file=sys.stderr)
-        return 130
-    return 0
+    return exit_status("skp-train", lambda: train(args, override_tokens), "run the same command again to resume.")
 
 
 if __name__ == "__main__":

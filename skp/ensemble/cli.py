@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from skp.errors import SkpError
+from skp.errors import SkpError, exit_status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,47 +88,44 @@ def recipe_from_args(args):
     return recipe
 
 
+def ensemble(args) -> int:
+    from skp.ensemble.recipe import list_recipes
+
+    if args.list:
+        print("\n".join(list_recipes()) or "no recipes under ./ensembles ($SKP_ENSEMBLES_DIR)")
+        return 0
+    if not args.recipe and not (args.run or args.run_dir or args.study or args.files):
+        raise SkpError("Name a recipe (e.g. digits.ens_baseline) or members (--run, --run-dir, --study, --files).")
+    from skp.ensemble.output import reblend_from_snapshot
+    from skp.ensemble.report import print_table
+
+    recipe = recipe_from_args(args)
+    # Nothing heavy is imported on the way to a blend from the snapshot.
+    summary = None if args.no_cache else reblend_from_snapshot(recipe)
+    if summary is None:
+        from skp.ensemble.pipeline import run_ensemble
+
+        summary = run_ensemble(recipe, use_cache=not args.no_cache)
+    if summary.get("task") == "segmentation":  # its report is printed as it is written
+        cache = summary["cache"]
+        print(f"skp-ensemble: wrote {recipe.output}/submission.csv (and weights.json, report.md); "
+              f"test maps: {cache['hits']} from cache, {cache['misses']} computed.")
+        return 0
+    print_table(summary)
+    if "snapshot" in summary:
+        came_from = f"members' predictions from {summary['snapshot']} (their inputs are unchanged)"
+    else:
+        came_from = f"predictions: {summary['cache']['hits']} from cache, {summary['cache']['misses']} computed"
+    print(
+        f"skp-ensemble: wrote {summary['folder']}/submission.csv (and oof.csv, test_predictions.csv, "
+        f"weights.json, report.md); {came_from}."
+    )
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        from skp.ensemble.recipe import list_recipes
-
-        if args.list:
-            print("\n".join(list_recipes()) or "no recipes under ./ensembles ($SKP_ENSEMBLES_DIR)")
-            return 0
-        if not args.recipe and not (args.run or args.run_dir or args.study or args.files):
-            raise SkpError("Name a recipe (e.g. digits.ens_baseline) or members (--run, --run-dir, --study, --files).")
-        from skp.ensemble.output import reblend_from_snapshot
-        from skp.ensemble.report import print_table
-
-        recipe = recipe_from_args(args)
-        # Nothing heavy is imported on the way to a blend from the snapshot.
-        summary = None if args.no_cache else reblend_from_snapshot(recipe)
-        if summary is None:
-            from skp.ensemble.pipeline import run_ensemble
-
-            summary = run_ensemble(recipe, use_cache=not args.no_cache)
-        if summary.get("task") == "segmentation":  # its report is printed as it is written
-            cache = summary["cache"]
-            print(f"skp-ensemble: wrote {recipe.output}/submission.csv (and weights.json, report.md); "
-                  f"test maps: {cache['hits']} from cache, {cache['misses']} computed.")
-            return 0
-        print_table(summary)
-        if "snapshot" in summary:
-            came_from = f"members' predictions from {summary['snapshot']} (their inputs are unchanged)"
-        else:
-            came_from = f"predictions: {summary['cache']['hits']} from cache, {summary['cache']['misses']} computed"
-        print(
-            f"skp-ensemble: wrote {summary['folder']}/submission.csv (and oof.csv, test_predictions.csv, "
-            f"weights.json, report.md); {came_from}."
-        )
-    except SkpError as err:
-        print(f"skp-ensemble: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("skp-ensemble: interrupted; cached predictions are kept, run the same command again.", file=sys.stderr)
-        return 130
-    return 0
+    return exit_status("skp-ensemble", lambda: ensemble(args), "cached predictions are kept, run the same command again.")
 
 
 if __name__ == "__main__":

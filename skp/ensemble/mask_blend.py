@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from skp.errors import SkpError
+from skp.toolbox.masks import QUANTUM
 
-QUANTUM = 255  # a probability p is stored as round(p * QUANTUM) in uint8
 CHUNK = 64
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.96, 0.05))
 MIN_SIZES = (0, 4, 16, 64, 256, 1024)

@@ -20,14 +20,14 @@ import numpy as np
 import pandas as pd
 
 from skp.console import progress_bar
-from skp.ensemble.mask_blend import CHUNK, QUANTUM, MapFile, binarize, blend, fit_thresholds, greedy_weights, image_dice
+from skp.ensemble.mask_blend import CHUNK, MapFile, binarize, blend, fit_thresholds, greedy_weights, image_dice
 from skp.ensemble.mask_tta import apply_view, check_views, undo_view
-from skp.ensemble.rle import rle_decode, rle_encode
 from skp.ensemble.submission import write_csv_atomically
 from skp.ensemble.testset import load_test_set
 from skp.errors import SkpError
 from skp.files import write_text
 from skp.oof.members import Member, Reference, build_reference, check_folds
+from skp.toolbox.masks import QUANTUM, rle_decode, rle_encode
 
 # auto blends masks greedily: greedy's first round is the best member alone, and the mask
 # blend has no cross-validated choice among methods (yet)

@@ -11,9 +11,9 @@ back to each image's own size at the end.
 
 import torch
 
-from skp.ensemble.mask_blend import QUANTUM
 from skp.metrics.segmentation import hard_masks
 from skp.tasks.base import BaseTask, activate
+from skp.toolbox.masks import QUANTUM
 
 
 def probabilities(logits: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from skp.ensemble.rle import rle_encode
+from skp.toolbox.masks import rle_encode
 from skp.toolbox.folders import write_folder_once
 
 NUM_TRAIN, NUM_TEST, SIZE, NUM_FOLDS = 160, 40, 64, 5

@@ -15,8 +15,8 @@ import os
 import sys
 from dataclasses import dataclass
 
-from skp.errors import SkpError
-from skp.train import DISK_ERRORS, add_trainer_arguments, disk_error_message, trainer_kwargs
+from skp.errors import SkpError, exit_status
+from skp.train import add_trainer_arguments, trainer_kwargs
 from skp.tune.promote import PROMOTE_BY
 from skp.tune.study import DEFAULT_PRUNER, PRUNER_DEFAULTS, WARMUP_SHARE, PrunerSettings, describe_pruner, resolve_pruner_settings
 
@@ -439,24 +439,12 @@ def main(argv=None) -> int:
     args, tokens = build_parser().parse_known_args(argv)
     from skp.console import command_display
 
-    try:
+    def body():
         with command_display(args.verbose, fold_progress=False):  # a line per trial and fold instead
             return tune(argv, args, tokens)
-    except SkpError as err:
-        print(f"skp-tune: error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        if err.errno not in DISK_ERRORS:
-            raise
-        print(f"skp-tune: error: {disk_error_message(err)}", file=sys.stderr)
-        return 2
-    except (KeyboardInterrupt, SystemExit):
-        print(
-            "skp-tune: interrupted. Re-run the same command to continue: the Optuna backend "
-            "marks the trials in flight failed and runs new ones, the Ray backend resumes them.",
-            file=sys.stderr,
-        )
-        return 130
+
+    return exit_status("skp-tune", body, "re-run the same command to continue: the Optuna backend marks the trials "
+                                         "in flight failed and runs new ones, the Ray backend resumes them.")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def _mean_std(values) -> str:
 def memory_child(folder: str, images: int) -> None:
     """Runs in its own process, so its peak memory is the blend's alone."""
     from skp.ensemble.mask_blend import MapFile, blend, fit_thresholds
-    from skp.ensemble.rle import rle_encode
+    from skp.toolbox.masks import rle_encode
     from skp.ensemble.segmentation import final_masks
 
     imported = _memory_mib("VmRSS")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skp.ensemble.mask_tta import MASK_VIEWS, apply_view, check_views, undo_view
-from skp.ensemble.rle import rle_decode, rle_encode
+from skp.toolbox.masks import rle_decode, rle_encode
 from skp.errors import SkpError
 
 # not symmetric under any flip, transpose or rotation

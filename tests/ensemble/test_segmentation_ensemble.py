@@ -9,7 +9,7 @@ import pytest
 from skp.configs import load_config
 from skp.ensemble import Recipe, Run
 from skp.ensemble.pipeline import run_ensemble
-from skp.ensemble.rle import rle_decode
+from skp.toolbox.masks import rle_decode
 from skp.errors import SkpError
 from skp.trainer import train_folds
 

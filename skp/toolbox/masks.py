@@ -1,6 +1,10 @@
-"""Run-length encoding of binary masks, as segmentation competitions' submission.csv wants it.
+"""Masks as skp stores and submits them.
 
-The common Kaggle convention: pixels are numbered from 1 over the mask flattened in
+Probability maps are stored as uint8, round(p * QUANTUM): a quarter of float32's memory,
+and resolution enough for thresholds in steps of 0.05.
+
+Run-length encoding, as segmentation competitions' submission.csv wants it. The common
+Kaggle convention: pixels are numbered from 1 over the mask flattened in
 column-major order (down the first column, then the next: `order="F"`), and a mask is
 written as space-separated `start length` pairs of its runs of ones; an empty mask is the
 empty string. Some competitions number pixels row by row instead: `order="C"`.
@@ -9,6 +13,8 @@ empty string. Some competitions number pixels row by row instead: `order="C"`.
 from __future__ import annotations
 
 import numpy as np
+
+QUANTUM = 255  # a probability p is stored as round(p * QUANTUM) in uint8
 
 from skp.errors import SkpError
 
