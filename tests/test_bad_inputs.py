@@ -215,3 +215,25 @@ def test_a_full_disk_mid_trial_fails_that_trial_with_the_reason_and_the_study_go
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert "No space left on device" in trials[1].user_attrs["fail_reason"] and "Free space" in trials[1].user_attrs["fail_reason"]
     assert "skp-tune: trial 1 fail" in out and "No space left on device" in out
+
+
+def test_every_command_ends_the_same_way(capsys):
+    from skp.errors import exit_status
+
+    def raising(error):
+        def body():
+            raise error
+        return body
+
+    assert exit_status("skp-x", lambda: None) == 0
+    assert exit_status("skp-x", raising(SkpError("bad input. Do this."))) == 2
+    assert capsys.readouterr().err == "skp-x: error: bad input. Do this.\n"
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/oof.csv")
+    assert exit_status("skp-ensemble", raising(full)) == 2
+    assert capsys.readouterr().err.startswith("skp-ensemble: error: cannot write /runs/oof.csv: No space left on device. Free space")
+    assert exit_status("skp-x", raising(KeyboardInterrupt()), "go on like this.") == 130
+    assert capsys.readouterr().err == "skp-x: interrupted; go on like this.\n"
+    assert exit_status("skp-x", raising(SystemExit(1))) == 130  # Lightning's end of a fit stopped by Ctrl-C
+    for bug in (OSError(errno.EBADF, "Bad file descriptor"), SystemExit(0), ValueError("a bug")):
+        with pytest.raises(type(bug)):
+            exit_status("skp-x", raising(bug))
