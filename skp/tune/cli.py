@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from skp.errors import SkpError, exit_status
 from skp.train import add_trainer_arguments, trainer_kwargs
 from skp.tune.promote import PROMOTE_BY
-from skp.tune.study import DEFAULT_PRUNER, PRUNER_DEFAULTS, WARMUP_SHARE, PrunerSettings, describe_pruner, resolve_pruner_settings
+from skp.tune.pruners import DEFAULT_PRUNER, PRUNERS, SETTINGS, WARMUP_SHARE, PrunerSettings, check_ray_pruner, describe_pruner, resolve_pruner_settings
+from skp.tune.study import SAMPLERS
 
 DEFAULT_TRIALS = 20
 
@@ -56,18 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--trials", type=int, help="finished trials the study should hold in total (default 20; with --promote or --confirm alone, no search)")
     parser.add_argument("--study", help="study name (default: the config's project.cfg_name)")
     parser.add_argument("--storage", help="journal file (*.log) or RDB URL, e.g. postgresql://user:pw@host/db (default: studies/<study>/journal.log)")
-    parser.add_argument("--sampler", default="tpe", help="tpe, random, qmc, cmaes, gp or grid")
-    parser.add_argument("--pruner", help=f"median, asha, hyperband or none (default: {DEFAULT_PRUNER}, on either backend)")
-    parser.add_argument(
-        "--pruner-warmup", type=int, metavar="E",
-        help=f"epochs every trial trains before the pruner first judges it (default: {WARMUP_SHARE * 100:.0f}%% of the shortest trial's epochs, at least 1)",
-    )
-    for key, flag, metavar, text in (
-        ("startup", "--pruner-startup", "T", "trials that finish unpruned before the median pruner compares"),
-        ("reduction", "--reduction-factor", "R", "asha and hyperband keep 1 in R trials at each rung"),
-    ):
-        defaults = ", ".join(f"{name} {settings[key]}" for name, settings in PRUNER_DEFAULTS.items() if key in settings)
-        parser.add_argument(flag, type=int, metavar=metavar, help=f"{text} (default: {defaults})")
+    parser.add_argument("--sampler", default="tpe", help=", ".join(SAMPLERS))
+    parser.add_argument("--pruner", help=f"{', '.join(PRUNERS)} (default: {DEFAULT_PRUNER}, on either backend)")
+    for key, (flag, _, text) in SETTINGS.items():
+        defaults = ", ".join(f"{name} {pruner.defaults[key]}" for name, pruner in PRUNERS.items() if key in pruner.defaults)
+        if key == "warmup":  # every pruner's default is a share of the trials' length
+            defaults = f"{WARMUP_SHARE * 100:.0f}%% of the shortest trial's epochs, at least 1"
+        parser.add_argument(flag, type=int, metavar=key[0].upper(), help=f"{text} (default: {defaults})")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-constant-liar", action="store_true", help="TPE without the constant liar (for comparisons; parallel workers then propose near each other)")
     parser.add_argument("--timeout", type=float, help="seconds after which workers start no new trial")
@@ -157,8 +153,6 @@ def choose_pruner(args, cfg, space: dict) -> tuple[str, PrunerSettings]:
     name = args.pruner or DEFAULT_PRUNER
     given = PrunerSettings(args.pruner_warmup, args.pruner_startup, args.reduction_factor)
     if args.backend == "ray":
-        from skp.tune.ray_backend import check_ray_pruner
-
         check_ray_pruner(name, given)
     # the shortest trial sets the warm-up: a longer one is still early in its schedule then
     epochs = space["num_epochs"].low if "num_epochs" in space else cfg.num_epochs
@@ -219,7 +213,8 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
 
 
 def open_study(options: TuneOptions, cfg, space: dict):
-    from skp.tune.study import import_optuna, make_pruner, make_sampler, make_storage
+    from skp.tune.pruners import make_pruner
+    from skp.tune.study import import_optuna, make_sampler, make_storage
 
     optuna = import_optuna()
     direction = "maximize" if cfg.val_track == "max" else "minimize"

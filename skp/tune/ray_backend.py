@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from skp.errors import SkpError
-from skp.tune.study import PrunerSettings, resolve_pruner_settings, study_dir
+from skp.tune.pruners import make_scheduler
+from skp.tune.study import study_dir
 
 DONE = "skp-done"  # written into an experiment directory when its fit() returned
 
@@ -55,32 +56,6 @@ def max_steps(cfg, space: dict, folds: list) -> int:
     else:
         longest = cfg.num_epochs
     return longest * len(folds)
-
-
-def check_ray_pruner(name: str, settings: PrunerSettings) -> None:
-    """Refuse what Ray's schedulers cannot do (no Ray import: checked before anything runs)."""
-    if name == "hyperband" and settings.warmup is not None:
-        raise SkpError(
-            "--pruner-warmup does not apply to --pruner hyperband with --backend ray: Ray's HyperBand "
-            "starts its smallest bracket at one epoch. Drop the flag, or use --pruner asha."
-        )
-
-
-def make_scheduler(name: str, mode: str, max_t: int, settings: PrunerSettings = PrunerSettings()):
-    """Ray's counterparts of the Optuna backend's pruners, stepping once per validation
-    epoch. Ray counts iterations from 1, so a warm-up of E epochs is a grace period of E + 1."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
-
-    chosen = resolve_pruner_settings(name, settings, epochs=max_t)
-    common = {"time_attr": "training_iteration", "metric": "val_metric", "mode": mode}
-    schedulers = {
-        "asha": lambda warmup, reduction: ASHAScheduler(max_t=max_t, grace_period=warmup + 1, reduction_factor=reduction, **common),
-        # Ray's HyperBand has no minimum resource: its smallest bracket starts at one iteration.
-        "hyperband": lambda warmup, reduction: HyperBandScheduler(max_t=max_t, reduction_factor=reduction, **common),
-        "median": lambda warmup, startup: MedianStoppingRule(grace_period=warmup + 1, min_samples_required=startup, **common),
-        "none": FIFOScheduler,
-    }
-    return schedulers[name](**chosen)
 
 
 def worker_environment() -> dict:

@@ -6,13 +6,11 @@ import json
 import os
 import re
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from skp.console import quiet_optuna
 from skp.errors import SkpError, choose
 
-SAMPLERS = ("tpe", "random", "qmc", "cmaes", "gp", "grid")
 MAX_RETRIES = 2  # a trial whose worker died runs this many more times
 
 
@@ -104,20 +102,22 @@ def _is_json(line: str) -> bool:
     return True
 
 
+# --sampler NAME -> the Optuna sampler, from (optuna, seed, search space, constant liar).
+# TPE runs with the constant liar: a running trial counts as a bad result, so parallel
+# workers do not propose points next to what others are training (with no trial
+# running, it changes nothing).
+SAMPLERS = {
+    "tpe": lambda optuna, seed, space, liar: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=liar),
+    "random": lambda optuna, seed, space, liar: optuna.samplers.RandomSampler(seed=seed),
+    "qmc": lambda optuna, seed, space, liar: optuna.samplers.QMCSampler(qmc_type="halton", scramble=True, seed=seed),
+    "cmaes": lambda optuna, seed, space, liar: optuna.samplers.CmaEsSampler(seed=seed),
+    "gp": lambda optuna, seed, space, liar: optuna.samplers.GPSampler(seed=seed),
+    "grid": lambda optuna, seed, space, liar: optuna.samplers.GridSampler(_grid(space), seed=seed),
+}
+
+
 def make_sampler(name: str, seed: int | None, space: dict, constant_liar: bool = True):
-    """Sampler `name`. TPE runs with the constant liar: a running trial counts as a bad
-    result, so parallel workers do not propose points next to what others are training
-    (with no trial running, it changes nothing)."""
-    optuna = import_optuna()
-    samplers = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=constant_liar),
-        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "qmc": lambda: optuna.samplers.QMCSampler(qmc_type="halton", scramble=True, seed=seed),
-        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
-        "gp": lambda: optuna.samplers.GPSampler(seed=seed),
-        "grid": lambda: optuna.samplers.GridSampler(_grid(space), seed=seed),
-    }
-    return choose(samplers, name, "--sampler")()
+    return choose(SAMPLERS, name, "--sampler")(import_optuna(), seed, space, constant_liar)
 
 
 def _grid(space: dict) -> dict:
@@ -146,81 +146,6 @@ def sampler_seed(seed: int | None, worker_index: int, trials_so_far: int, host: 
     from skp.tasks.seeding import derive_seed
 
     return derive_seed(seed, worker_index, trials_so_far, zlib.crc32(host.encode()))
-
-
-@dataclass(frozen=True)
-class PrunerSettings:
-    """When a pruner may stop a trial; None takes PRUNER_DEFAULTS for the chosen pruner."""
-
-    warmup: int | None = None  # epochs every trial trains before the pruner first judges it
-    startup: int | None = None  # median: trials that finish unpruned before it compares
-    reduction: int | None = None  # asha, hyperband: 1 in `reduction` trials goes on at each rung
-
-
-DEFAULT_PRUNER = "median"
-AUTO = "auto"
-# On digits, a trial's log loss over the first epochs of a warm-up + cosine schedule
-# ranks trials backwards: high learning rates, the best settings, are worst until the
-# rate falls (rank agreement with the final value -0.76 after epoch 1 of 10, -0.54
-# after epoch 2, +0.65 after epoch 4). Judging from epoch 2 lost the best trial in 1
-# of 4 replays (docs/benchmarks.md, "Search efficiency"); from epoch 4, in none.
-WARMUP_SHARE = 0.3
-# The settings each pruner takes, and skp's defaults for them.
-PRUNER_DEFAULTS = {
-    "median": {"warmup": AUTO, "startup": 5},
-    "asha": {"warmup": AUTO, "reduction": 3},
-    "hyperband": {"warmup": AUTO, "reduction": 3},
-    "none": {},
-}
-PRUNERS = tuple(PRUNER_DEFAULTS)
-FLAGS = {"warmup": "--pruner-warmup", "startup": "--pruner-startup", "reduction": "--reduction-factor"}
-LOWEST = {"warmup": 1, "startup": 0, "reduction": 2}
-
-
-def default_warmup(epochs: int) -> int:
-    return max(1, round(epochs * WARMUP_SHARE))
-
-
-def resolve_pruner_settings(name: str, settings: PrunerSettings, epochs: int | None = None) -> dict:
-    """The settings `name` runs with: the given ones over its defaults, the default warm-up
-    taken from the trial's `epochs`. A setting the pruner does not take, or out of range,
-    is refused rather than ignored."""
-    defaults = choose(PRUNER_DEFAULTS, name, "--pruner")
-    given = {key: value for key, value in vars(settings).items() if value is not None}
-    foreign = [FLAGS[key] for key in given if key not in defaults]
-    if foreign:
-        takes = ", ".join(FLAGS[key] for key in defaults) or "no setting"
-        raise SkpError(f"{', '.join(foreign)} does not apply to --pruner {name}, which takes {takes}. Drop the flag or pick another --pruner.")
-    low = [f"{FLAGS[key]} {value} (at least {LOWEST[key]})" for key, value in given.items() if value < LOWEST[key]]
-    if low:
-        raise SkpError(f"Out of range: {', '.join(low)}.")
-    chosen = {**defaults, **given}
-    if chosen.get("warmup") == AUTO:
-        if epochs is None:
-            raise ValueError("the default warm-up is a share of the trial's epochs: pass epochs")
-        chosen["warmup"] = default_warmup(epochs)
-    return chosen
-
-
-def describe_pruner(name: str, chosen: dict) -> str:
-    """'asha (warm-up 2 epochs, reduction factor 3)': what a study runs with, for its log."""
-    words = {"warmup": "warm-up {} epochs", "startup": "{} startup trials", "reduction": "reduction factor {}"}
-    settings = ", ".join(words[key].format(value) for key, value in chosen.items() if value is not None)
-    return f"{name} ({settings})" if settings else name
-
-
-def make_pruner(name: str, settings: PrunerSettings = PrunerSettings(), epochs: int | None = None):
-    """Optuna's pruner `name`. Steps are 0-based epochs: with a warm-up of E epochs the
-    first judgement is at step E, after epoch E + 1."""
-    optuna = import_optuna()
-    chosen = resolve_pruner_settings(name, settings, epochs)
-    pruners = {
-        "median": lambda warmup, startup: optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup),
-        "asha": lambda warmup, reduction: optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction),
-        "hyperband": lambda warmup, reduction: optuna.pruners.HyperbandPruner(min_resource=warmup, reduction_factor=reduction),
-        "none": lambda: optuna.pruners.NopPruner(),
-    }
-    return pruners[name](**chosen)
 
 
 SPACE_ATTR = "skp:search_space"

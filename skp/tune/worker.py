@@ -10,7 +10,8 @@ import time
 
 from skp.tune.baseline import BASELINE
 from skp.tune.progress import trial_line
-from skp.tune.study import MAX_RETRIES, import_optuna, make_pruner, make_sampler, make_storage, sampler_seed
+from skp.tune.pruners import make_pruner
+from skp.tune.study import MAX_RETRIES, import_optuna, make_sampler, make_storage, sampler_seed
 from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
 
 POLL_SECONDS = 2.0  # how often an idle worker looks whether others' trials finished or died

@@ -56,7 +56,7 @@ def replay(trials, name: str, settings: dict, target: float) -> dict:
     """Feed `trials` to a fresh study with skp's pruner `name`; what it would have cost and kept."""
     import optuna
 
-    from skp.tune.study import PrunerSettings, make_pruner
+    from skp.tune.pruners import PrunerSettings, make_pruner
 
     study = optuna.create_study(direction="minimize", pruner=make_pruner(name, PrunerSettings(**settings)))
     epochs, best, points, stopped, kept = 0, math.inf, [], 0, []

@@ -64,7 +64,8 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
     from ray.tune.schedulers import ASHAScheduler
 
     from skp.configs import load_config
-    from skp.tune.ray_backend import make_scheduler, max_steps
+    from skp.tune.pruners import make_scheduler
+    from skp.tune.ray_backend import max_steps
     from skp.tune.space import Int
 
     cfg = load_config("digits.cfg_baseline")
@@ -77,8 +78,7 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
 
 
 def test_schedulers_take_the_pruner_settings_in_epochs():
-    from skp.tune.ray_backend import check_ray_pruner, make_scheduler
-    from skp.tune.study import PrunerSettings
+    from skp.tune.pruners import PrunerSettings, check_ray_pruner, make_scheduler
 
     # Ray counts iterations from 1: a warm-up of 2 epochs puts the first rung at iteration 3
     asha = make_scheduler("asha", "min", 9, PrunerSettings(warmup=2, reduction=4))

@@ -3,7 +3,8 @@ import pytest
 
 from skp.errors import SkpError
 from skp.tune.space import Categorical, Float, Int
-from skp.tune.study import PRUNERS, SAMPLERS, PrunerSettings, make_pruner, make_sampler, make_storage, resolve_pruner_settings
+from skp.tune.pruners import PRUNERS, PrunerSettings, make_pruner, resolve_pruner_settings
+from skp.tune.study import SAMPLERS, make_sampler, make_storage
 
 SPACE = {"batch_size": Int(16, 32, step=16), "mixup": Categorical([0.0, 0.2])}
 
@@ -122,16 +123,54 @@ def test_the_pruning_defaults_are_what_the_help_and_the_readme_state():
     from pathlib import Path
 
     from skp.tune.cli import build_parser
-    from skp.tune.study import DEFAULT_PRUNER, PRUNER_DEFAULTS, WARMUP_SHARE
+    from skp.tune.pruners import DEFAULT_PRUNER, PRUNERS, WARMUP_SHARE
 
     share = f"{WARMUP_SHARE * 100:.0f}% of the shortest trial's epochs"
     helptext = " ".join(build_parser().format_help().split())
     assert f"(default: {DEFAULT_PRUNER}, on either backend)" in helptext and share in helptext
-    assert f"(default: median {PRUNER_DEFAULTS['median']['startup']})" in helptext
+    assert f"(default: median {PRUNERS['median'].defaults['startup']})" in helptext
     readme = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
     stated = re.search(r"\*\*Pruning defaults\*\*: the (\w+) pruner, judging a trial only from (\d+)% of its epochs on", readme)
     assert stated and stated.groups() == (DEFAULT_PRUNER, f"{WARMUP_SHARE * 100:.0f}")
     assert share in readme
-    assert f"after {PRUNER_DEFAULTS['median']['startup']} trials finished unpruned" in readme
-    assert all(d["reduction"] == 3 for d in (PRUNER_DEFAULTS["asha"], PRUNER_DEFAULTS["hyperband"]))
+    assert f"after {PRUNERS['median'].defaults['startup']} trials finished unpruned" in readme
+    assert all(PRUNERS[name].defaults["reduction"] == 3 for name in ("asha", "hyperband"))
     assert "keep 1 trial in 3 at each rung" in readme
+
+
+@pytest.fixture
+def patient_pruner():
+    """A pruner added as one class, as a user or a contributor would."""
+    from skp.tune.pruners import AUTO, PRUNERS, Pruner
+
+    class Patient(Pruner):
+        name = "patient"
+        defaults = {"warmup": AUTO}
+
+        def optuna(self, warmup):
+            return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(n_warmup_steps=warmup), patience=2)
+
+        def ray(self, max_t, common, warmup):
+            from ray.tune.schedulers import MedianStoppingRule
+
+            return MedianStoppingRule(grace_period=warmup + 1, **common)
+
+    yield Patient
+    del PRUNERS["patient"]
+
+
+def test_a_pruner_is_one_class_and_every_entry_point_takes_it(patient_pruner, capsys):
+    from skp.tune.cli import build_parser
+    from skp.tune.cli import main as tune_main
+    from skp.tune.pruners import PrunerSettings, make_scheduler
+
+    assert "patient" in " ".join(build_parser().format_help().split())
+    assert isinstance(make_pruner("patient", epochs=10), optuna.pruners.PatientPruner)
+    with pytest.raises(SkpError, match="--pruner-startup does not apply to --pruner patient, which takes --pruner-warmup"):
+        make_pruner("patient", PrunerSettings(startup=2), epochs=10)
+    pytest.importorskip("ray")
+    assert make_scheduler("patient", "min", 9)._grace_period == 4  # 30% of 9 epochs, + 1 in Ray's counting
+    argv = ["digits.cfg_baseline", "--study", "pytest_patient", "--trials", "1", "--num_epochs", "1",
+            "--limit_train_batches", "2", "--pruner", "patient", "--no-export", "--enable_progress_bar", "False"]
+    assert tune_main(argv) == 0
+    assert "pruner patient (warm-up 1 epochs)" in capsys.readouterr().out

@@ -1,0 +1,192 @@
+"""Pruners: one class each. A class carries the settings it takes and skp's defaults for
+them, its Optuna pruner and its Ray scheduler; skp-tune's --pruner choices, their help
+and their checks come from the classes, so a new pruner is one subclass:
+
+    class Patient(Pruner):
+        name = "patient"
+        defaults = {"warmup": AUTO}
+
+        def optuna(self, warmup):
+            return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(n_warmup_steps=warmup), patience=2)
+
+        def ray(self, max_t, common, warmup):
+            ...
+
+Steps are 0-based epochs: with a warm-up of E epochs the first judgement is at step E,
+after epoch E + 1. Ray counts iterations from 1, so there a warm-up of E epochs is a
+grace period of E + 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skp.errors import SkpError, choose
+
+AUTO = "auto"
+DEFAULT_PRUNER = "median"
+# On digits, a trial's log loss over the first epochs of a warm-up + cosine schedule
+# ranks trials backwards: high learning rates, the best settings, are worst until the
+# rate falls (rank agreement with the final value -0.76 after epoch 1 of 10, -0.54
+# after epoch 2, +0.65 after epoch 4). Judging from epoch 2 lost the best trial in 1
+# of 4 replays (docs/benchmarks.md, "Search efficiency"); from epoch 4, in none.
+WARMUP_SHARE = 0.3
+# setting -> (its skp-tune flag, its lowest value, what it means)
+SETTINGS = {
+    "warmup": ("--pruner-warmup", 1, "epochs every trial trains before the pruner first judges it"),
+    "startup": ("--pruner-startup", 0, "trials that finish unpruned before the median pruner compares"),
+    "reduction": ("--reduction-factor", 2, "asha and hyperband keep 1 in R trials at each rung"),
+}
+
+
+@dataclass(frozen=True)
+class PrunerSettings:
+    """When a pruner may stop a trial; None takes the chosen pruner's default."""
+
+    warmup: int | None = None  # epochs every trial trains before the pruner first judges it
+    startup: int | None = None  # median: trials that finish unpruned before it compares
+    reduction: int | None = None  # asha, hyperband: 1 in `reduction` trials goes on at each rung
+
+
+class Pruner:
+    """One pruner: `name` on the command line, `defaults` for the SETTINGS it takes (AUTO:
+    WARMUP_SHARE of the trial's epochs), `optuna(**settings)` its Optuna pruner,
+    `ray(max_t, common, **settings)` its Ray scheduler (`common`: the arguments every Ray
+    scheduler takes). Subclasses register themselves."""
+
+    name: str
+    defaults: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        PRUNERS[cls.name] = cls()
+
+    def optuna(self, **settings):
+        raise NotImplementedError
+
+    def ray(self, max_t: int, common: dict, **settings):
+        raise NotImplementedError
+
+    def check_ray(self, given: PrunerSettings) -> None:
+        """Refuse settings Ray's scheduler cannot honour (before anything runs)."""
+
+
+PRUNERS: dict[str, Pruner] = {}
+
+
+class Median(Pruner):
+    name = "median"
+    defaults = {"warmup": AUTO, "startup": 5}
+
+    def optuna(self, warmup, startup):
+        import optuna
+
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup)
+
+    def ray(self, max_t, common, warmup, startup):
+        from ray.tune.schedulers import MedianStoppingRule
+
+        return MedianStoppingRule(grace_period=warmup + 1, min_samples_required=startup, **common)
+
+
+class Asha(Pruner):
+    name = "asha"
+    defaults = {"warmup": AUTO, "reduction": 3}
+
+    def optuna(self, warmup, reduction):
+        import optuna
+
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction)
+
+    def ray(self, max_t, common, warmup, reduction):
+        from ray.tune.schedulers import ASHAScheduler
+
+        return ASHAScheduler(max_t=max_t, grace_period=warmup + 1, reduction_factor=reduction, **common)
+
+
+class Hyperband(Pruner):
+    name = "hyperband"
+    defaults = {"warmup": AUTO, "reduction": 3}
+
+    def optuna(self, warmup, reduction):
+        import optuna
+
+        return optuna.pruners.HyperbandPruner(min_resource=warmup, reduction_factor=reduction)
+
+    def ray(self, max_t, common, warmup, reduction):
+        from ray.tune.schedulers import HyperBandScheduler
+
+        # Ray's HyperBand has no minimum resource: its smallest bracket starts at one iteration.
+        return HyperBandScheduler(max_t=max_t, reduction_factor=reduction, **common)
+
+    def check_ray(self, given):
+        if given.warmup is not None:
+            raise SkpError(
+                "--pruner-warmup does not apply to --pruner hyperband with --backend ray: Ray's HyperBand "
+                "starts its smallest bracket at one epoch. Drop the flag, or use --pruner asha."
+            )
+
+
+class NoPruner(Pruner):
+    name = "none"
+
+    def optuna(self):
+        import optuna
+
+        return optuna.pruners.NopPruner()
+
+    def ray(self, max_t, common):
+        from ray.tune.schedulers import FIFOScheduler
+
+        return FIFOScheduler()
+
+
+def pruner_named(name: str) -> Pruner:
+    return choose(PRUNERS, name, "--pruner")
+
+
+def default_warmup(epochs: int) -> int:
+    return max(1, round(epochs * WARMUP_SHARE))
+
+
+def resolve_pruner_settings(name: str, settings: PrunerSettings, epochs: int | None = None) -> dict:
+    """The settings `name` runs with: the given ones over its defaults, the default warm-up
+    taken from the trial's `epochs`. A setting the pruner does not take, or out of range,
+    is refused rather than ignored."""
+    defaults = pruner_named(name).defaults
+    given = {key: value for key, value in vars(settings).items() if value is not None}
+    foreign = [SETTINGS[key][0] for key in given if key not in defaults]
+    if foreign:
+        takes = ", ".join(SETTINGS[key][0] for key in defaults) or "no setting"
+        raise SkpError(f"{', '.join(foreign)} does not apply to --pruner {name}, which takes {takes}. Drop the flag or pick another --pruner.")
+    low = [f"{SETTINGS[key][0]} {value} (at least {SETTINGS[key][1]})" for key, value in given.items() if value < SETTINGS[key][1]]
+    if low:
+        raise SkpError(f"Out of range: {', '.join(low)}.")
+    chosen = {**defaults, **given}
+    if chosen.get("warmup") == AUTO:
+        if epochs is None:
+            raise ValueError("the default warm-up is a share of the trial's epochs: pass epochs")
+        chosen["warmup"] = default_warmup(epochs)
+    return chosen
+
+
+def describe_pruner(name: str, chosen: dict) -> str:
+    """'asha (warm-up 2 epochs, reduction factor 3)': what a study runs with, for its log."""
+    words = {"warmup": "warm-up {} epochs", "startup": "{} startup trials", "reduction": "reduction factor {}"}
+    settings = ", ".join(words[key].format(value) for key, value in chosen.items() if value is not None)
+    return f"{name} ({settings})" if settings else name
+
+
+def make_pruner(name: str, settings: PrunerSettings = PrunerSettings(), epochs: int | None = None):
+    """Optuna's pruner `name` with `settings` over its defaults."""
+    return pruner_named(name).optuna(**resolve_pruner_settings(name, settings, epochs))
+
+
+def make_scheduler(name: str, mode: str, max_t: int, settings: PrunerSettings = PrunerSettings()):
+    """Ray's counterpart of pruner `name`, stepping once per validation epoch."""
+    common = {"time_attr": "training_iteration", "metric": "val_metric", "mode": mode}
+    return pruner_named(name).ray(max_t, common, **resolve_pruner_settings(name, settings, epochs=max_t))
+
+
+def check_ray_pruner(name: str, settings: PrunerSettings) -> None:
+    pruner_named(name).check_ray(settings)
