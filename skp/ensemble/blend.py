@@ -15,6 +15,7 @@ import numpy as np
 from skp.errors import SkpError
 from skp.oof.fast_metrics import EPS
 from skp.oof.scoring import Scorer
+from skp.oof.selection import best_prefix, forward_selection
 
 
 # -- combining -----------------------------------------------------------------------
@@ -53,20 +54,15 @@ def fit_greedy(preds: list[np.ndarray], scorer: Scorer, rows: np.ndarray, rounds
     The running sum is kept, so a round costs one score per member."""
     parts = [p[rows] for p in preds]
     score = scorer.on(rows)
-    total = np.zeros_like(parts[0])
-    counts = np.zeros(len(preds))
-    best_score, best_counts = None, None
-    for r in range(1, rounds + 1):
-        scores = [score((total + p) / r) for p in parts]
-        chosen = 0
-        for i, s in enumerate(scores):
-            if scorer.better(s, scores[chosen]):
-                chosen = i
-        total += parts[chosen]
-        counts[chosen] += 1
-        if best_score is None or scorer.better(scores[chosen], best_score):
-            best_score, best_counts = scores[chosen], counts.copy()
-    return best_counts / best_counts.sum()
+    state = {"total": np.zeros_like(parts[0]), "size": 0}
+
+    def add(i):
+        state["total"] += parts[i]
+        state["size"] += 1
+
+    picks = forward_selection(len(parts), lambda i: score((state["total"] + parts[i]) / (state["size"] + 1)), add, scorer.better, rounds)
+    counts = np.bincount(best_prefix(picks, scorer.better), minlength=len(preds)).astype(float)
+    return counts / counts.sum()
 
 
 def _surrogate(problem: str, scorer: Scorer, rows: np.ndarray):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from skp.errors import SkpError
+from skp.oof.selection import forward_selection
 from skp.toolbox.masks import QUANTUM
 
 CHUNK = 64
@@ -169,15 +170,12 @@ def greedy_weights(sources: list, true, rounds: int = 10, chunk: int = CHUNK) ->
     one member's size; callers with larger OOF sets pass memory-mapped `sources`."""
     counts = [0] * len(sources)
     scratch = np.empty(sources[0].shape, dtype=np.uint8)
-    best_score = -np.inf
-    for _ in range(rounds):
-        trials = []
-        for m in range(len(sources)):
-            weights = [c + (i == m) for i, c in enumerate(counts)]
-            trials.append(mean_dice(blend(sources, weights, scratch, chunk), true, chunk=chunk))
-        pick = int(np.argmax(trials))
-        if trials[pick] <= best_score:
-            break
-        best_score = trials[pick]
-        counts[pick] += 1
+
+    def score_if_added(m):
+        return mean_dice(blend(sources, [c + (i == m) for i, c in enumerate(counts)], scratch, chunk), true, chunk=chunk)
+
+    def add(m):
+        counts[m] += 1
+
+    forward_selection(len(sources), score_if_added, add, lambda a, b: a > b, rounds, stop_early=True)
     return counts

@@ -101,18 +101,17 @@ def select_by_ensemble(oofs: list, scorer, k: int) -> list[int]:
     step the member whose addition gives the best mean of the picked ones."""
     import numpy as np
 
-    chosen, total = [], np.zeros_like(oofs[0])
-    for size in range(1, min(k, len(oofs)) + 1):
-        best, best_score = None, None
-        for i, oof in enumerate(oofs):
-            if i in chosen:
-                continue
-            score = scorer((total + oof) / size)
-            if best is None or scorer.better(score, best_score):
-                best, best_score = i, score
-        chosen.append(best)
-        total += oofs[best]
-    return chosen
+    from skp.oof.selection import forward_selection
+
+    state = {"total": np.zeros_like(oofs[0]), "size": 0}
+
+    def add(i):
+        state["total"] += oofs[i]
+        state["size"] += 1
+
+    picks = forward_selection(len(oofs), lambda i: scorer((state["total"] + oofs[i]) / (state["size"] + 1)), add, scorer.better, k,
+                              repeats=False)
+    return [i for i, _ in picks]
 
 
 def choose_trials(study, k: int, by: str) -> list:
