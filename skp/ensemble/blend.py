@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skp.errors import SkpError
+from skp.ensemble.mask_blend import greedy_weights
+from skp.errors import SkpError, choose
 from skp.oof.fast_metrics import EPS
 from skp.oof.scoring import Scorer
 from skp.oof.selection import best_prefix, forward_selection
@@ -152,59 +153,141 @@ def cv_groups(row_folds: np.ndarray) -> list[np.ndarray]:
     return [index[i::5] for i in range(5)]
 
 
-def blend(method: str, oofs, tests, scorer: Scorer, row_folds, problem: str, power=2.0, rounds=50) -> BlendResult:
-    if method == "auto":
-        return blend_auto(oofs, tests, scorer, row_folds, problem, rounds)
-    everything = np.arange(len(oofs[0]))
-    n = len(oofs)
+class Blend:
+    """One blend method, as `recipe.blend` (`--blend`) names it. `fit(oofs, scorer, rows,
+    problem, options)` fits on the OOF rows `rows` and returns what `apply(fitted, preds,
+    problem)` needs to blend any rows; `weights(fitted, n)` are the per-member weights
+    when the method has them. Every fit is judged on folds it did not see (`run`).
+    `in_auto`: a candidate of `auto`. A method that also blends segmentation masks
+    overrides `mask_counts`. Subclasses register themselves in BLENDS: a new method is
+    one class."""
 
-    def fitted_weights(rows):
-        if method == "greedy":
-            return fit_greedy(oofs, scorer, rows, rounds)
-        if method == "simplex":
-            return fit_simplex(oofs, scorer, rows, problem)
-        return np.full(n, 1 / n)
+    name: str
+    fits = True  # False: nothing is fitted, so the OOF blend is already honest
+    in_auto = True
+    oof_is_cross_validated = False  # the stacker: its fit on all rows would score itself
 
-    if method in ("mean", "greedy", "simplex"):
-        weights = fitted_weights(everything)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # a shared base (Weighted) has none
+            BLENDS[cls.name] = cls()
+
+    def fit(self, oofs, scorer: Scorer, rows: np.ndarray, problem: str, options: dict):
+        return None
+
+    def apply(self, fitted, preds: list[np.ndarray], problem: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def weights(self, fitted, n: int) -> np.ndarray | None:
+        return None
+
+    def mask_counts(self, sources: list, true) -> list[int]:
+        """How many times each member counts in a mask blend (segmentation)."""
+        raise SkpError(f"blend {self.name!r} cannot blend segmentation masks; use one of {', '.join(mask_blends())}.")
+
+    def run(self, oofs, tests, scorer: Scorer, row_folds, problem: str, options: dict) -> BlendResult:
+        if not self.fits:
+            oof = self.apply(None, oofs, problem)
+            return BlendResult(self.name, None, oof, self.apply(None, tests, problem), oof)
+        everything = np.arange(len(oofs[0]))
         cv_oof = np.zeros_like(oofs[0])
         for held_out in cv_groups(row_folds):
-            w = fitted_weights(np.setdiff1d(everything, held_out))
-            cv_oof[held_out] = weighted_mean([p[held_out] for p in oofs], w)
-        return BlendResult(method, weights, weighted_mean(oofs, weights), weighted_mean(tests, weights), cv_oof)
-    if method in ("geometric", "power"):
-        exponent = 0.0 if method == "geometric" else power
-        oof = power_mean(oofs, exponent, problem)
-        return BlendResult(method, None, oof, power_mean(tests, exponent, problem), oof)
-    if method == "rank":
-        oof = rank_mean(oofs, problem)
-        return BlendResult(method, None, oof, rank_mean(tests, problem), oof)
-    if method == "stacker":
-        return _stack(oofs, tests, scorer, row_folds, problem)
-    raise SkpError(f"Unknown blend method {method!r}.")
+            fitted = self.fit(oofs, scorer, np.setdiff1d(everything, held_out), problem, options)
+            cv_oof[held_out] = self.apply(fitted, [p[held_out] for p in oofs], problem)
+        fitted = self.fit(oofs, scorer, everything, problem, options)
+        oof = cv_oof if self.oof_is_cross_validated else self.apply(fitted, oofs, problem)
+        return BlendResult(self.name, self.weights(fitted, len(oofs)), oof, self.apply(fitted, tests, problem), cv_oof)
 
 
-def _stack(oofs, tests, scorer: Scorer, row_folds, problem: str) -> BlendResult:
-    width, members = oofs[0].shape[1], len(oofs)
-    targets = scorer.targets
-    features, test_features = _features(oofs, problem), _features(tests, problem)
-    cv_oof = np.zeros_like(oofs[0])
-    everything = np.arange(len(features))
-    for held_out in cv_groups(row_folds):
-        train = np.setdiff1d(everything, held_out)
-        models = _fit_stacker(features[train], targets[train], problem, width, members)
-        cv_oof[held_out] = _apply_stacker(models, features[held_out], problem, width, members)
-    models = _fit_stacker(features, targets, problem, width, members)
-    test = _apply_stacker(models, test_features, problem, width, members)
-    return BlendResult("stacker", None, cv_oof, test, cv_oof)
+BLENDS: dict[str, Blend] = {}
+
+
+class Weighted(Blend):
+    """A weighted mean of the members' predictions."""
+
+    def apply(self, fitted, preds, problem):
+        return weighted_mean(preds, fitted)
+
+    def weights(self, fitted, n):
+        return fitted
+
+
+class Mean(Weighted):
+    name = "mean"
+
+    def fit(self, oofs, scorer, rows, problem, options):
+        return np.full(len(oofs), 1 / len(oofs))
+
+    def mask_counts(self, sources, true):
+        return [1] * len(sources)
+
+
+class Geometric(Blend):
+    name = "geometric"
+    fits = False
+
+    def apply(self, fitted, preds, problem):
+        return power_mean(preds, 0.0, problem)
+
+
+class Greedy(Weighted):
+    name = "greedy"
+
+    def fit(self, oofs, scorer, rows, problem, options):
+        return fit_greedy(oofs, scorer, rows, options["rounds"])
+
+    def mask_counts(self, sources, true):
+        return greedy_weights(sources, true) if len(sources) > 1 else [1]
+
+
+class Simplex(Weighted):
+    name = "simplex"
+
+    def fit(self, oofs, scorer, rows, problem, options):
+        return fit_simplex(oofs, scorer, rows, problem)
+
+
+class Rank(Blend):
+    name = "rank"
+    fits = False
+
+    def apply(self, fitted, preds, problem):
+        return rank_mean(preds, problem)
+
+
+class Stacker(Blend):
+    name = "stacker"
+    oof_is_cross_validated = True
+
+    def fit(self, oofs, scorer, rows, problem, options):
+        width, members = oofs[0].shape[1], len(oofs)
+        return _fit_stacker(_features([p[rows] for p in oofs], problem), scorer.targets[rows], problem, width, members)
+
+    def apply(self, fitted, preds, problem):
+        return _apply_stacker(fitted, _features(preds, problem), problem, preds[0].shape[1], len(preds))
+
+
+class Power(Blend):
+    name = "power"
+    in_auto = False  # its exponent is the user's choice (recipe.power), not fitted
+
+    def fit(self, oofs, scorer, rows, problem, options):
+        return options["power"]
+
+    def apply(self, fitted, preds, problem):
+        return power_mean(preds, fitted, problem)
+
+
+def mask_blends() -> list[str]:
+    """The methods that blend segmentation masks (auto among them: greedy for masks)."""
+    return [name for name, method in BLENDS.items() if type(method).mask_counts is not Blend.mask_counts]
+
+
+def blend(method: str, oofs, tests, scorer: Scorer, row_folds, problem: str, power=2.0, rounds=50) -> BlendResult:
+    return choose(BLENDS, method, "blend").run(oofs, tests, scorer, row_folds, problem, {"power": power, "rounds": rounds})
 
 
 # -- auto: the method and the members chosen by cross-validated score ---------------------
-# Every method whose cross-validated OOF score is honest: weights (greedy, simplex) and the
-# stacker are fitted on the other folds; mean, geometric and rank fit nothing.
-AUTO_METHODS = ("mean", "geometric", "greedy", "simplex", "rank", "stacker")
-
-
 def fold_scores(pred: np.ndarray, scorer: Scorer, row_folds) -> np.ndarray:
     return np.array([scorer(pred[rows], rows) for rows in cv_groups(row_folds)])
 
@@ -219,36 +302,51 @@ def paired_gain(pred: np.ndarray, reference: np.ndarray, scorer: Scorer, row_fol
     return {"fold_gains": [float(g) for g in gains], "mean": mean, "standard_error": error, "beyond_noise": bool(mean > 2 * error)}
 
 
-def blend_auto(oofs, tests, scorer: Scorer, row_folds, problem: str, rounds: int) -> BlendResult:
-    """The best by cross-validated OOF score of: the best member alone, and every method of
-    AUTO_METHODS on the top 2, 3, ..., K members by OOF score. The best member alone is a
-    candidate whose cross-validated score is its OOF score, so the choice is never worse
-    than it on CV. Ties go to the candidate listed first: fewer members, simpler method.
-    The chosen score is the best of many, so it is a little optimistic; test labels (or
-    new folds) judge it without that bias."""
-    scores = [scorer(p) for p in oofs]
-    order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
-    best = order[0]
-    chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best])
-    chosen_score, chosen_kept = scores[best], [best]
-    candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
-    for k in range(2, len(oofs) + 1):
-        kept = order[:k]
-        for method in AUTO_METHODS:
-            result = blend(method, [oofs[i] for i in kept], [tests[i] for i in kept], scorer, row_folds, problem, rounds=rounds)
-            cv = scorer(result.cv_oof)
-            candidates.append({"method": method, "members": k, "cv": cv})
-            if scorer.better(cv, chosen_score):
-                chosen, chosen_score, chosen_kept = result, cv, kept
-    weights = None  # the stacker has none
-    if chosen.method != "stacker":
-        weights = np.zeros(len(oofs))
-        weights[chosen_kept] = 1 / len(chosen_kept) if chosen.weights is None else chosen.weights
-    choice = {
-        "method": chosen.method,
-        "members": len(chosen_kept),
-        "kept": [int(i) for i in chosen_kept],
-        "candidates": candidates,
-        "gain_over_best_member": paired_gain(chosen.cv_oof, oofs[best], scorer, row_folds),
-    }
-    return BlendResult("auto", weights, chosen.oof, chosen.test, chosen.cv_oof, choice)
+class Auto(Blend):
+    name = "auto"
+    in_auto = False
+
+    def run(self, oofs, tests, scorer, row_folds, problem, options) -> BlendResult:
+        """The best by cross-validated OOF score of: the best member alone, and every method of
+        auto_candidates() on the top 2, 3, ..., K members by OOF score. The best member alone is a
+        candidate whose cross-validated score is its OOF score, so the choice is never worse
+        than it on CV. Ties go to the candidate listed first: fewer members, simpler method.
+        The chosen score is the best of many, so it is a little optimistic; test labels (or
+        new folds) judge it without that bias."""
+        scores = [scorer(p) for p in oofs]
+        order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
+        best = order[0]
+        chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best])
+        chosen_score, chosen_kept = scores[best], [best]
+        candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
+        for k in range(2, len(oofs) + 1):
+            kept = order[:k]
+            for method in auto_candidates():
+                result = method.run([oofs[i] for i in kept], [tests[i] for i in kept], scorer, row_folds, problem, options)
+                cv = scorer(result.cv_oof)
+                candidates.append({"method": method.name, "members": k, "cv": cv})
+                if scorer.better(cv, chosen_score):
+                    chosen, chosen_score, chosen_kept = result, cv, kept
+        weights = None  # the stacker has none
+        if chosen.method != "stacker":
+            weights = np.zeros(len(oofs))
+            weights[chosen_kept] = 1 / len(chosen_kept) if chosen.weights is None else chosen.weights
+        choice = {
+            "method": chosen.method,
+            "members": len(chosen_kept),
+            "kept": [int(i) for i in chosen_kept],
+            "candidates": candidates,
+            "gain_over_best_member": paired_gain(chosen.cv_oof, oofs[best], scorer, row_folds),
+        }
+        return BlendResult("auto", weights, chosen.oof, chosen.test, chosen.cv_oof, choice)
+
+    def mask_counts(self, sources, true):
+        # masks have no cross-validated choice among methods (yet): greedy's first round is
+        # the best member alone, so it is never worse than that member on the OOF masks
+        return BLENDS["greedy"].mask_counts(sources, true)
+
+
+def auto_candidates() -> list[Blend]:
+    """Every method whose cross-validated OOF score is honest: weights (greedy, simplex)
+    and the stacker are fitted on the other folds; mean, geometric and rank fit nothing."""
+    return [method for method in BLENDS.values() if method.in_auto]

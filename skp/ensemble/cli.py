@@ -14,7 +14,8 @@ from skp.errors import SkpError, exit_status
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from skp.ensemble.recipe import BLEND_METHODS, WEIGHTS
+    from skp.ensemble.blend import BLENDS
+    from skp.ensemble.recipe import WEIGHTS
 
     parser = argparse.ArgumentParser(
         prog="skp-ensemble",
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     options = parser.add_argument_group("options (override the recipe)")
     options.add_argument("--folds", help="comma-separated folds to blend (default: all)")
     options.add_argument("--tta", help="comma-separated TTA views, e.g. hflip,vflip; 'none' for none")
-    options.add_argument("--blend", choices=BLEND_METHODS)
+    options.add_argument("--blend", choices=list(BLENDS))
     options.add_argument("--metric", help="metric value to fit and report (default: the members' val_metric)")
     options.add_argument("--direction", choices=("max", "min"))
     options.add_argument("--weights", choices=WEIGHTS, help="which weights of best.pt to predict with")

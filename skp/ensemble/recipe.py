@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Callable
 
 from skp.configs.lookup import config_label
+from skp.ensemble.blend import BLENDS
 from skp.errors import SkpError, did_you_mean
 
 # auto (the default) chooses among the others and the number of members by cross-validated score
-BLEND_METHODS = ("auto", "mean", "greedy", "simplex", "rank", "geometric", "power", "stacker")
 WEIGHTS = ("validated", "model", "ema")
 
 
@@ -137,8 +137,8 @@ def check_recipe(recipe: Recipe) -> None:
             problems.append(f"{member} needs a config name or a path")
         elif isinstance(member, Study) and member.top_k < 1:
             problems.append(f"{member} needs top_k >= 1")
-    if recipe.blend not in BLEND_METHODS:
-        problems.append(f"blend {recipe.blend!r} is not one of {', '.join(BLEND_METHODS)}{did_you_mean(recipe.blend, BLEND_METHODS)}")
+    if recipe.blend not in BLENDS:
+        problems.append(f"blend {recipe.blend!r} is not one of {', '.join(BLENDS)}{did_you_mean(recipe.blend, BLENDS)}")
     if recipe.weights not in WEIGHTS:
         problems.append(f"weights {recipe.weights!r} is not one of {', '.join(WEIGHTS)}")
     if recipe.direction not in (None, "max", "min"):

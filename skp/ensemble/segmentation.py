@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from skp.console import progress_bar
-from skp.ensemble.mask_blend import CHUNK, MapFile, binarize, blend, fit_thresholds, greedy_weights, image_dice
+from skp.ensemble.blend import BLENDS, mask_blends
+from skp.ensemble.mask_blend import CHUNK, MapFile, binarize, blend, fit_thresholds, image_dice
 from skp.ensemble.mask_tta import apply_view, check_views, undo_view
 from skp.ensemble.submission import write_csv_atomically
 from skp.ensemble.testset import load_test_set
@@ -28,11 +29,6 @@ from skp.errors import SkpError
 from skp.files import write_text
 from skp.oof.members import Member, Reference, build_reference, check_folds
 from skp.toolbox.masks import QUANTUM, rle_decode, rle_encode
-
-# auto blends masks greedily: greedy's first round is the best member alone, and the mask
-# blend has no cross-validated choice among methods (yet)
-BLENDS = ("auto", "mean", "greedy")
-
 
 def is_segmentation(members: list[Member]) -> bool:
     return any(m.cfg is not None and m.cfg.task == "segmentation" for m in members)
@@ -56,8 +52,8 @@ def check_members(recipe, members: list[Member]) -> tuple[int, int, int]:
     shapes = {m.name: _shape(m.cfg) for m in runs}
     if len(set(shapes.values())) > 1:
         problems.append("members predict maps of different (classes, height, width): " + ", ".join(f"{n} {s}" for n, s in shapes.items()))
-    if recipe.blend not in BLENDS:
-        problems.append(f"blend {recipe.blend!r} is not one of {', '.join(BLENDS)} for segmentation")
+    if recipe.blend not in mask_blends():
+        problems.append(f"blend {recipe.blend!r} is not one of {', '.join(mask_blends())} for segmentation")
     if isinstance(recipe.tta, dict):
         problems.append("tta must be a list of view names for segmentation (each view needs its inverse)")
     if problems:
@@ -298,7 +294,7 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
             tests.append(test_maps(member, reference, member_cfg, member_data, views, recipe.weights, cache, work / f"test_{i}.npy", progress))
     predicted = time.time()
 
-    counts = greedy_weights(oofs, true) if recipe.blend in ("auto", "greedy") and len(members) > 1 else [1] * len(members)
+    counts = BLENDS[recipe.blend].mask_counts(oofs, true)
     oof_blend = blend(oofs, counts, _new_map(work / "oof_blend.npy", true.shape))
     fitted = fit_thresholds(oof_blend, true)
     test_blend = blend(tests, counts, _new_map(work / "test_blend.npy", tests[0].shape))

@@ -59,7 +59,8 @@ class Pruner:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        PRUNERS[cls.name] = cls()
+        if "name" in cls.__dict__:  # a shared base has none
+            PRUNERS[cls.name] = cls()
 
     def optuna(self, **settings):
         raise NotImplementedError

@@ -251,3 +251,35 @@ def test_auto_is_never_worse_on_cv_than_its_best_member(digits_members, seed):
         result = blend("auto", preds, [p[:10] for p in preds], scorer, folds, "multiclass", rounds=10)
         best = min(scorer(p) for p in preds) if direction == "min" else max(scorer(p) for p in preds)
         assert not scorer.better(best, scorer(result.cv_oof)), (metric, result.choice["method"])
+
+
+@pytest.fixture
+def median_blend():
+    """A blend method added as one class, as a user or a contributor would."""
+    from skp.ensemble.blend import BLENDS, Blend
+
+    class MedianBlend(Blend):
+        name = "median"
+        fits = False
+
+        def apply(self, fitted, preds, problem):
+            blended = np.median(np.stack(preds), axis=0)
+            return blended / blended.sum(1, keepdims=True)
+
+    yield MedianBlend
+    del BLENDS["median"]
+
+
+def test_a_blend_method_is_one_class_and_every_entry_point_takes_it(median_blend, digits_members):
+    from skp.ensemble.cli import build_parser
+    from skp.ensemble.recipe import Recipe, Run, check_recipe
+
+    oofs, targets, folds = digits_members
+    preds = list(oofs.values())
+    scorer = classification_scorer(targets, preds[0], "logloss", "min")
+    result = blend("median", preds, preds, scorer, folds, "multiclass")
+    assert result.method == "median" and np.allclose(result.oof.sum(1), 1)
+    auto = blend("auto", preds, preds, scorer, folds, "multiclass", rounds=10)
+    assert {"method": "median", "members": 4} in [{k: c[k] for k in ("method", "members")} for c in auto.choice["candidates"]]
+    assert build_parser().parse_args(["digits.ens_baseline", "--blend", "median"]).blend == "median"
+    check_recipe(Recipe(name="r", members=[Run("digits.cfg_baseline")], blend="median"))
