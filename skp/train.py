@@ -16,58 +16,7 @@ if __name__ == "__main__" and not __package__:
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from skp.errors import SkpError, exit_status
-
-
-def _number(text: str):
-    value = float(text)
-    return int(value) if value.is_integer() and "." not in text else value
-
-
-def _devices(text: str):
-    return int(text) if text.isdigit() else text
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
-def _bool(text: str) -> bool:
-    if text.lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError("write True or False")
-    return text.lower() == "true"
-
-
-# Lightning Trainer arguments accepted on the command line, with their parsers.
-TRAINER_FLAGS = {
-    "accelerator": str,
-    "devices": _devices,
-    "num_nodes": int,
-    "precision": str,
-    "strategy": str,
-    "limit_train_batches": _number,
-    "limit_val_batches": _number,
-    "num_sanity_val_steps": int,
-    "accumulate_grad_batches": int,
-    "gradient_clip_val": _non_negative,
-    "log_every_n_steps": int,
-    "deterministic": _bool,
-    "benchmark": _bool,
-    "enable_progress_bar": _bool,
-}
-
-
-def add_trainer_arguments(parser: argparse.ArgumentParser, title: str) -> None:
-    group = parser.add_argument_group(title)
-    for flag, kind in TRAINER_FLAGS.items():
-        group.add_argument(f"--{flag}", type=kind, default=None)
-
-
-def trainer_kwargs(args) -> dict:
-    """The Trainer flags given on the command line."""
-    return {flag: getattr(args, flag) for flag in TRAINER_FLAGS if getattr(args, flag) is not None}
+from skp.training.arguments import add_trainer_arguments, trainer_kwargs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def reproduce_run(args, override_tokens) -> int:
-    from skp.reproduce import reproduce
-    from skp.trainer import train_folds
+    from skp.training.reproduce import reproduce
+    from skp.training.folds import train_folds
 
     given = [flag for flag, value in (("a config", args.config), ("--kfold", args.kfold), ("--run_id", args.run_id)) if value]
     if given or override_tokens or trainer_kwargs(args) or args.debug or args.overwrite_run:
@@ -99,7 +48,14 @@ def reproduce_run(args, override_tokens) -> int:
             "--reproduce takes everything from the run's run.json; drop the config name, "
             "overrides and other flags, or train with them as a new run without --reproduce."
         )
-    rows = reproduce(args.reproduce, train_folds)
+    study, colon, number = args.reproduce.rpartition(":")
+    if colon and study and number.isdigit():
+        from skp.tune.study import trial_run_dir
+
+        directory = trial_run_dir(args.reproduce)
+    else:
+        directory = Path(args.reproduce)
+    rows = reproduce(directory, train_folds)
     return 0 if all(r["identical"] for r in rows) else 1
 
 
@@ -109,7 +65,7 @@ def train(args, override_tokens) -> int:
     if not args.config:
         raise SkpError("Name a config to train (e.g. skp-train digits.cfg_baseline), or a run to repeat with --reproduce RUN.")
     from skp.console import command_display
-    from skp.trainer import check_finite, train_folds
+    from skp.training.folds import check_finite, train_folds
 
     with command_display(args.verbose):
         results = train_folds(

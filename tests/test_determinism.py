@@ -6,7 +6,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from skp.trainer import train_folds
+from skp.training.folds import train_folds
 
 pytestmark = pytest.mark.slow
 # Augmentation (affine), mixup, dropout and EMA all draw random numbers.

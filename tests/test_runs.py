@@ -11,7 +11,7 @@ import torch
 import skp
 from skp.configs import load_config
 from skp.provenance import changed_sources, git_state
-from skp.runs import default_run_id, prepare_run_dir, run_fingerprint
+from skp.training.runs import default_run_id, prepare_run_dir, run_fingerprint
 
 
 def test_display_flags_do_not_change_the_run():

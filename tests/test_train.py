@@ -15,7 +15,7 @@ import torch
 from skp.configs import load_config
 from skp.registry import resolve
 from skp.train import main
-from skp.trainer import train_folds
+from skp.training.folds import train_folds
 
 pytestmark = pytest.mark.slow
 FAST = ["--limit_train_batches", "4", "--num_epochs", "1", "--batch_size", "32"]

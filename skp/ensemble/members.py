@@ -9,7 +9,7 @@ from skp.configs import load_config
 from skp.ensemble.recipe import Recipe, Run, Study
 from skp.errors import SkpError
 from skp.oof.members import Member, member_from_run_dir
-from skp.runs import default_run_id, run_dir, run_fingerprint
+from skp.training.runs import default_run_id, run_dir, run_fingerprint
 
 
 def _runs_listing(directory: Path) -> str:

@@ -161,7 +161,7 @@ class Predictor:
 def input_files(recipe: Recipe, members: list[Member], reference: Reference, test: TestSet) -> list[str] | None:
     """Every file the blend inputs came from, for the snapshot's freshness check; None
     when one of them cannot be checked that way (a study in a database)."""
-    from skp.runs import RUN_FILE, config_sources
+    from skp.training.runs import RUN_FILE, config_sources
     from skp.tune.study import default_storage_path
 
     files = []

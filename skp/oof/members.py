@@ -12,7 +12,7 @@ import pandas as pd
 from skp.configs import load_config
 from skp.datasets.annotations import data_file
 from skp.errors import SkpError
-from skp.runs import DONE_FILE
+from skp.training.runs import DONE_FILE
 
 
 @dataclass

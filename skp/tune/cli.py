@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from skp.errors import SkpError, exit_status
-from skp.train import add_trainer_arguments, trainer_kwargs
+from skp.training.arguments import add_trainer_arguments, trainer_kwargs
 from skp.tune.promote import PROMOTE_BY
 from skp.tune.pruners import DEFAULT_PRUNER, PRUNERS, SETTINGS, WARMUP_SHARE, PrunerSettings, check_ray_pruner, describe_pruner, resolve_pruner_settings
 from skp.tune.study import SAMPLERS
@@ -163,7 +163,7 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     """Options, validated search space and the base config, before anything runs."""
     from skp.configs import config_label, load_config
     from skp.configs.overrides import apply_overrides, parse_override_tokens
-    from skp.trainer import check_config, parse_folds
+    from skp.training.folds import check_config, parse_folds
     from skp.tune.space import validate_space
     from skp.tune.study import import_optuna
 
@@ -337,7 +337,7 @@ def check_folds(flag: str, folds: list[int], cfg) -> list[int]:
 
 
 def promotion_folds(args, cfg) -> list[int]:
-    from skp.trainer import parse_folds
+    from skp.training.folds import parse_folds
     from skp.tune.promote import annotation_folds
 
     if args.promote_folds is None:

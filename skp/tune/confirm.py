@@ -64,7 +64,7 @@ def trial_folds(trial) -> list[int]:
 
 def trial_trainer_kwargs(trial) -> dict:
     """The Trainer flags a trial ran with (its run.json), when its run is on this machine."""
-    from skp.runs import read_run_meta
+    from skp.training.runs import read_run_meta
 
     meta = read_run_meta(trial.user_attrs.get("run_dir", "")) or {}
     return meta.get("trainer_kwargs", {})
@@ -72,7 +72,7 @@ def trial_trainer_kwargs(trial) -> dict:
 
 def confirm_trial(study, trial, seeds: list[int], progress: str = "") -> dict:
     """Train `trial`'s settings with each of `seeds`; store and return {seed: value}."""
-    from skp.trainer import train_folds
+    from skp.training.folds import train_folds
 
     key = f"{ATTR_PREFIX}{trial.number}"
     stored = {int(s): v for s, v in (study.user_attrs.get(key) or {}).items()}

@@ -13,7 +13,7 @@ The study's baseline trial is promoted too, as the reference (not one of the K):
 report compares the promoted trials with it fold by fold, a far finer test than fold 0
 alone, and the exported tuned config is the promoted trial with the best mean over folds.
 
-A job (trial, fold) is claimed with the fold's lock (skp.runs.fold_claim), so the worker
+A job (trial, fold) is claimed with the fold's lock (skp.training.runs.fold_claim), so the worker
 slots of the study (CPU workers, GPUs) and other commands share the jobs, and the job of
 a worker that dies is free again at once. Optuna keeps a finished trial's attributes read-only, so the
 choice and the cross-validated values live in the study's user attributes: `promotion`
@@ -48,7 +48,7 @@ class Job:
         return self.run_dir / f"fold{self.fold}"
 
     def done(self) -> bool:
-        from skp.runs import DONE_FILE
+        from skp.training.runs import DONE_FILE
 
         return (self.fold_dir / DONE_FILE).exists()
 
@@ -180,7 +180,7 @@ def job_config(trial, fold: int):
     """The trial's config for `fold`, refused when its config files changed since the trial:
     the new folds would train another model than the one the study measured."""
     from skp.configs import load_config
-    from skp.runs import config_fingerprint, read_run_meta
+    from skp.training.runs import config_fingerprint, read_run_meta
 
     settings = [tuple(pair) for pair in trial.user_attrs["overrides"]]
     cfg = load_config(trial.user_attrs["config_name"], settings)
@@ -196,8 +196,8 @@ def job_config(trial, fold: int):
 
 def train_job(study, job: Job) -> str:
     """'trained', 'done' (finished meanwhile) or 'busy' (another worker holds it)."""
-    from skp.runs import fold_claim, fold_state
-    from skp.trainer import fit_fold
+    from skp.training.runs import fold_claim, fold_state
+    from skp.training.folds import fit_fold
 
     with fold_claim(job.run_dir, job.fold) as mine:
         if not mine:
@@ -244,7 +244,7 @@ def train_missing_folds(study) -> int:
 
 # -- cross-validated values ---------------------------------------------------------------
 def fold_values(run_dir: Path, folds: list[int]) -> dict[int, float]:
-    from skp.runs import read_done
+    from skp.training.runs import read_done
 
     return {f: read_done(run_dir / f"fold{f}")["best_value"] for f in folds}
 

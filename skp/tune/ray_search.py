@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ray.tune.search.optuna import OptunaSearch
 
-from skp.runs import run_dir
+from skp.training.runs import run_dir
 from skp.tune.ray_trial import TRIAL_NUMBER
 from skp.tune.trial import record_provenance, record_trial, trial_config, trial_run_id, trial_settings
 

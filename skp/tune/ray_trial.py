@@ -17,7 +17,7 @@ from skp.callbacks.run_artifacts import RunArtifacts
 from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
-from skp.trainer import check_config
+from skp.training.folds import check_config
 from skp.tune.trial import (
     FoldReporter,
     TrialFailed,

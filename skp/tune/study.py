@@ -167,3 +167,23 @@ def check_same_space(study, space: dict) -> None:
             f"Restore the config's search space to resume it, or start a new study with --study NAME "
             f"(--freeze KEY=VALUE fixes a parameter without changing the space)."
         )
+
+
+def trial_run_dir(target: str) -> Path:
+    """The run directory of trial NUMBER of a study named as STUDY:NUMBER (skp-train --reproduce)."""
+    study_name, _, number = target.rpartition(":")
+    optuna = import_optuna()
+    path = default_storage_path(study_name)
+    try:
+        if not path.is_file():
+            raise KeyError(study_name)
+        study = optuna.load_study(study_name=study_name, storage=make_storage(None, study_name))
+    except KeyError:
+        raise SkpError(f"--reproduce {target}: no study {study_name!r} in {path} (set $SKP_STUDIES_DIR if it lives elsewhere).") from None
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if int(number) not in trials:
+        raise SkpError(f"--reproduce {target}: study {study_name!r} has trials 0 to {len(trials) - 1}.")
+    run_dir = trials[int(number)].user_attrs.get("run_dir")
+    if not run_dir:
+        raise SkpError(f"--reproduce {target}: trial {number} never started a run (it has no run_dir).")
+    return Path(run_dir)

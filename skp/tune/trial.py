@@ -15,8 +15,8 @@ from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import DISK_ERRORS, SkpError, disk_error_message
 from skp.faults import reach
-from skp.runs import config_fingerprint, prepare_run_dir, read_run_meta
-from skp.trainer import check_config, fit_fold
+from skp.training.runs import config_fingerprint, prepare_run_dir, read_run_meta
+from skp.training.folds import check_config, fit_fold
 from skp.tune.baseline import is_baseline
 from skp.tune.space import suggest
 

@@ -14,7 +14,7 @@ import time
 
 from skp.configs import load_config
 from skp.tasks.data import build_datasets, build_loader
-from skp.trainer import train_folds
+from skp.training.folds import train_folds
 
 
 def loader_images_per_second(num_workers: int, epochs: int) -> float:

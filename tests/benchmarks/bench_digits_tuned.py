@@ -42,7 +42,7 @@ def scores(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, float]
 
 
 def train(config: str, seed: int) -> tuple[Path, float]:
-    from skp.trainer import train_folds
+    from skp.training.folds import train_folds
 
     started = time.time()
     results = train_folds(config, ["--seed", str(seed)], kfold=FOLDS, run_id=f"bench-seed{seed}", trainer_kwargs={"enable_progress_bar": False})

@@ -45,7 +45,7 @@ def config_members():
 def seed_members(seeds):
     from skp.configs import load_config
     from skp.ensemble import Run
-    from skp.runs import default_run_id, run_fingerprint
+    from skp.training.runs import default_run_id, run_fingerprint
 
     cfg = load_config("digits.cfg_baseline")
     runs = [Run("digits.cfg_baseline", name="seed 42")]

@@ -77,7 +77,7 @@ def tokens(overrides) -> list[str]:
 
 
 def train(label: str, overrides, seed: int) -> Path:
-    from skp.trainer import train_folds
+    from skp.training.folds import train_folds
 
     results = train_folds(CONFIG, tokens(overrides) + ["--seed", str(seed)], kfold=FOLDS, run_id=f"bench-{label}-seed{seed}",
                           trainer_kwargs={"enable_progress_bar": False})

@@ -40,7 +40,7 @@ def main():
     root = Path(tempfile.mkdtemp(prefix="skp-reblend-"))
     for key in ("SKP_DATA_DIR", "SKP_SAVE_DIR", "SKP_ENSEMBLES_DIR"):
         os.environ[key] = str(root / key.lower())
-    from skp.trainer import train_folds
+    from skp.training.folds import train_folds
 
     for name in ("digits.cfg_baseline", "digits.cfg_regnet"):
         train_folds(name, ["--num_epochs", "1"], kfold="0,1,2,3,4", run_id="bench",

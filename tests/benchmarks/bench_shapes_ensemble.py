@@ -34,7 +34,7 @@ TTA = ["hflip", "vflip", "rot90"]
 def scores(root: Path, configs: list[str], seeds: list[int]) -> None:
     from skp.ensemble import Recipe, Run
     from skp.ensemble.pipeline import run_ensemble
-    from skp.trainer import train_folds
+    from skp.training.folds import train_folds
 
     rows = {}
     for seed in seeds:

@@ -67,7 +67,7 @@ def study_and_promotions(seed: int, trials: int, overrides: list) -> tuple[dict,
 
 
 def baseline_run(overrides: list) -> Path:
-    from skp.trainer import train_folds
+    from skp.training.folds import train_folds
 
     results = train_folds(CONFIG, overrides, kfold=FOLDS, run_id="bench-baseline", trainer_kwargs={"enable_progress_bar": False})
     return Path(results[0]["fold_dir"]).parent

@@ -32,7 +32,7 @@ from skp.configs import load_config
 from skp.optim import build_optimizer, build_scheduler
 from skp.registry import resolve
 from skp.tasks.data import build_datasets, build_loader
-from skp.trainer import fit_fold
+from skp.training.folds import fit_fold
 
 
 MODES = {
@@ -127,7 +127,7 @@ def startup(cfg) -> dict:
     """Seconds of each part of a trial's start-up."""
     parts = {
         "python + import torch": import_seconds("import torch"),
-        "python + import skp.trainer (torch, Lightning, timm, albumentations)": import_seconds("import skp.trainer"),
+        "python + import skp.training.folds (torch, Lightning, timm, albumentations)": import_seconds("import skp.training.folds"),
     }
     started = time.perf_counter()
     build_datasets(cfg.copy())

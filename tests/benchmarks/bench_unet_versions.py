@@ -19,7 +19,7 @@ from pathlib import Path
 def main() -> None:
     from skp.ensemble import Recipe, Run
     from skp.ensemble.pipeline import run_ensemble
-    from skp.trainer import train_folds
+    from skp.training.folds import train_folds
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="42,43,44")

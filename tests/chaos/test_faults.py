@@ -11,7 +11,7 @@ from pathlib import Path
 import skp
 from skp.faults import ENV, MOMENTS as DOCUMENTED
 from skp.files import atomic_write, remove_leftovers, temporary_name, write_text
-from skp.runs import fold_state, write_done
+from skp.training.runs import fold_state, write_done
 from tests.chaos.harness import MOMENTS, make_schedule
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from skp.configs import load_config
 from skp.errors import SkpError
-from skp.trainer import check_config, train_folds
+from skp.training.folds import check_config, train_folds
 
 SEED_STYLE = """
     import albumentations as A

@@ -9,7 +9,7 @@ import torch
 from skp.configs import list_configs, load_config
 from skp.errors import SkpError
 from skp.registry import resolve
-from skp.runs import run_dir
+from skp.training.runs import run_dir
 
 
 def write(path: Path, text: str) -> Path:

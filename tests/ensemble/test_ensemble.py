@@ -14,8 +14,8 @@ from skp.configs import load_config
 from skp.ensemble import pipeline
 from skp.ensemble.cli import main
 from skp.ensemble.predict import build_dataset, build_task, inference_config, inference_loader, load_weights, run_inference
-from skp.runs import run_dir
-from skp.trainer import train_folds
+from skp.training.runs import run_dir
+from skp.training.folds import train_folds
 
 pytestmark = pytest.mark.slow
 QUICK = {"limit_train_batches": 3, "enable_progress_bar": False}

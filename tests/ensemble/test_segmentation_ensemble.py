@@ -11,7 +11,7 @@ from skp.ensemble import Recipe, Run
 from skp.ensemble.pipeline import run_ensemble
 from skp.toolbox.masks import rle_decode
 from skp.errors import SkpError
-from skp.trainer import train_folds
+from skp.training.folds import train_folds
 
 pytestmark = pytest.mark.slow
 TINY = [("num_epochs", "1"), ("image_height", "32"), ("image_width", "32")]

@@ -17,7 +17,7 @@ from skp.configs import load_config
 from skp.ensemble.cli import main as ensemble_main
 from skp.ensemble.members import ranked_trials
 from skp.tune.cli import main as tune_main
-from skp.runs import fold_claim
+from skp.training.runs import fold_claim
 from skp.tune.promote import Job, best_by_cv, cv_records, cv_verdict, promoted_numbers, promotion, select_by_ensemble
 from skp.tune.study import make_storage
 
@@ -55,7 +55,7 @@ def test_ensemble_selection_prefers_a_complement_to_a_near_copy():
 def test_a_claimed_job_is_busy_for_others_and_free_once_its_holder_dies(tmp_path):
     job = Job(trial=3, fold=2, run_dir=tmp_path)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import time, pathlib; from skp.runs import fold_claim\n"
+        "import time, pathlib; from skp.training.runs import fold_claim\n"
         f"with fold_claim(pathlib.Path({str(tmp_path)!r}), 2) as mine:\n"
         "    print(mine, flush=True); time.sleep(60)"
     )], stdout=subprocess.PIPE, text=True)

@@ -20,7 +20,7 @@ from skp.errors import SkpError
 from skp.files import write_text
 from skp.loggers import build_loggers
 from skp.registry import resolve
-from skp.runs import (
+from skp.training.runs import (
     default_run_id,
     fold_claim,
     fold_state,

@@ -17,41 +17,18 @@ import pandas as pd
 
 from skp.errors import SkpError
 from skp.provenance import changed_sources
-from skp.runs import read_run_meta
+from skp.training.runs import read_run_meta
 
 
-def _trial_run_dir(target: str) -> Path:
-    from skp.tune.study import default_storage_path, import_optuna, make_storage
-
-    study_name, _, number = target.rpartition(":")
-    optuna = import_optuna()
-    path = default_storage_path(study_name)
-    try:
-        if not path.is_file():
-            raise KeyError(study_name)
-        study = optuna.load_study(study_name=study_name, storage=make_storage(None, study_name))
-    except KeyError:
-        raise SkpError(f"--reproduce {target}: no study {study_name!r} in {path} (set $SKP_STUDIES_DIR if it lives elsewhere).") from None
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    if int(number) not in trials:
-        raise SkpError(f"--reproduce {target}: study {study_name!r} has trials 0 to {len(trials) - 1}.")
-    run_dir = trials[int(number)].user_attrs.get("run_dir")
-    if not run_dir:
-        raise SkpError(f"--reproduce {target}: trial {number} never started a run (it has no run_dir).")
-    return Path(run_dir)
-
-
-def find_run(target: str) -> tuple[Path, dict]:
-    """The run directory `target` names (a path, or STUDY:NUMBER) and its run.json."""
-    study, colon, number = target.rpartition(":")
-    directory = _trial_run_dir(target) if colon and study and number.isdigit() else Path(target)
+def run_meta(directory: Path) -> dict:
+    """The run.json of the run to reproduce (`directory`: a path given, or a study trial's)."""
     meta = read_run_meta(directory)
     if meta is None:
         raise SkpError(
             f"--reproduce takes a run directory holding run.json, or STUDY:TRIAL (e.g. "
             f"digits.cfg_baseline:3); {directory} has no run.json."
         )
-    return directory, meta
+    return meta
 
 
 def check_sources(meta: dict) -> None:
@@ -96,9 +73,9 @@ def compare(original: Path, copy: Path, folds: list[int], metric: str) -> list[d
     return rows
 
 
-def reproduce(target: str, train_folds) -> list[dict]:
-    """Train the run `target` names again into `<run id>-repro<k>`; returns compare()'s rows."""
-    directory, meta = find_run(target)
+def reproduce(directory: Path, train_folds) -> list[dict]:
+    """Train the run in `directory` again into `<run id>-repro<k>`; returns compare()'s rows."""
+    meta = run_meta(directory)
     check_sources(meta)
     folds = sorted(int(d.name[4:]) for d in directory.glob("fold*") if d.name[4:].isdigit())
     if not folds:
