@@ -24,25 +24,6 @@ def did_you_mean(name: str, candidates) -> str:
     return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
-def choose(table: dict, name: str, attribute: str):
-    """table[name] for a name chosen in the config as `attribute`, or an error listing the choices."""
-    if name not in table:
-        none = "" if attribute.startswith("--") else " or None"  # a flag cannot be None
-        raise SkpError(
-            f"Unknown {attribute} {name!r}.{did_you_mean(str(name), table)} "
-            f"Choose one of {', '.join(table)}{none}."
-        )
-    return table[name]
-
-
-def call_with_params(function, args: tuple, params: dict, attribute: str):
-    """function(*args, **params), turning a keyword mismatch into an error naming `attribute`."""
-    try:
-        return function(*args, **params)
-    except TypeError as err:
-        raise SkpError(f"{attribute} {params} do not fit: {err}. Fix the keys in the config.") from None
-
-
 def disk_error_message(err: OSError) -> str:
     return (
         f"cannot write {err.filename or 'a file'}: {err.strerror}. Free space or point --save_dir "

@@ -22,6 +22,9 @@ The user's own components live outside skp, named by full import path or by file
 skp's names win over an import path that spells the same; a relative file path is
 relative to the working directory, else to the config file's folder. The contracts are
 the same for both: each kind's package docstring states its own.
+
+Names chosen from a fixed table (data samplers, optimizers, Optuna samplers, pruners,
+blend methods) go through `choose`, whose error lists the table the same way.
 """
 
 from __future__ import annotations
@@ -216,3 +219,22 @@ def resolve(kind: str, name: str):
             f"skp's {kind}: {', '.join(available)}. A component of your own: {own}."
         )
     return found
+
+
+def choose(table: dict, name: str, attribute: str):
+    """table[name] for a name chosen in the config as `attribute`, or an error listing the choices."""
+    if name not in table:
+        none = "" if attribute.startswith("--") else " or None"  # a flag cannot be None
+        raise SkpError(
+            f"Unknown {attribute} {name!r}.{did_you_mean(str(name), table)} "
+            f"Choose one of {', '.join(table)}{none}."
+        )
+    return table[name]
+
+
+def call_with_params(function, args: tuple, params: dict, attribute: str):
+    """function(*args, **params), turning a keyword mismatch into an error naming `attribute`."""
+    try:
+        return function(*args, **params)
+    except TypeError as err:
+        raise SkpError(f"{attribute} {params} do not fit: {err}. Fix the keys in the config.") from None

@@ -14,7 +14,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skp.configs.seed_names import COMPONENT_RENAMES, METRIC_RENAMES, VALUE_RENAMES
+from skp.configs.predecessor import COMPONENT_RENAMES, METRIC_RENAMES, VALUE_RENAMES
 
 ONE_CYCLE_DIV_FACTOR = 25.0  # OneCycleLR's default: the first LR is max_lr / 25
 EMBEDDING_NAMES = ("vars", "embed_num_classes", "embed_dim")

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from skp.ensemble.mask_blend import greedy_weights
-from skp.errors import SkpError, choose
+from skp.errors import SkpError
+from skp.registry import choose
 from skp.oof.fast_metrics import EPS
 from skp.oof.scoring import Scorer
 from skp.oof.selection import best_prefix, forward_selection
@@ -202,6 +203,72 @@ class Blend:
 BLENDS: dict[str, Blend] = {}
 
 
+# -- auto: the method and the members chosen by cross-validated score ---------------------
+def fold_scores(pred: np.ndarray, scorer: Scorer, row_folds) -> np.ndarray:
+    return np.array([scorer(pred[rows], rows) for rows in cv_groups(row_folds)])
+
+
+def paired_gain(pred: np.ndarray, reference: np.ndarray, scorer: Scorer, row_folds) -> dict:
+    """Fold by fold, how much `pred` beats `reference` (positive is better): the mean, its
+    standard error over folds, and whether the mean is beyond twice that noise."""
+    sign = 1.0 if scorer.direction == "max" else -1.0
+    gains = sign * (fold_scores(pred, scorer, row_folds) - fold_scores(reference, scorer, row_folds))
+    error = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else float("nan")
+    mean = float(gains.mean())
+    return {"fold_gains": [float(g) for g in gains], "mean": mean, "standard_error": error, "beyond_noise": bool(mean > 2 * error)}
+
+
+class Auto(Blend):
+    name = "auto"
+    in_auto = False
+
+    def run(self, oofs, tests, scorer, row_folds, problem, options) -> BlendResult:
+        """The best by cross-validated OOF score of: the best member alone, and every method of
+        auto_candidates() on the top 2, 3, ..., K members by OOF score. The best member alone is a
+        candidate whose cross-validated score is its OOF score, so the choice is never worse
+        than it on CV. Ties go to the candidate listed first: fewer members, simpler method.
+        The chosen score is the best of many, so it is a little optimistic; test labels (or
+        new folds) judge it without that bias."""
+        scores = [scorer(p) for p in oofs]
+        order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
+        best = order[0]
+        chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best])
+        chosen_score, chosen_kept = scores[best], [best]
+        candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
+        for k in range(2, len(oofs) + 1):
+            kept = order[:k]
+            for method in auto_candidates():
+                result = method.run([oofs[i] for i in kept], [tests[i] for i in kept], scorer, row_folds, problem, options)
+                cv = scorer(result.cv_oof)
+                candidates.append({"method": method.name, "members": k, "cv": cv})
+                if scorer.better(cv, chosen_score):
+                    chosen, chosen_score, chosen_kept = result, cv, kept
+        weights = None  # the stacker has none
+        if chosen.method != "stacker":
+            weights = np.zeros(len(oofs))
+            weights[chosen_kept] = 1 / len(chosen_kept) if chosen.weights is None else chosen.weights
+        choice = {
+            "method": chosen.method,
+            "members": len(chosen_kept),
+            "kept": [int(i) for i in chosen_kept],
+            "candidates": candidates,
+            "gain_over_best_member": paired_gain(chosen.cv_oof, oofs[best], scorer, row_folds),
+        }
+        return BlendResult("auto", weights, chosen.oof, chosen.test, chosen.cv_oof, choice)
+
+    def mask_counts(self, sources, true):
+        # masks have no cross-validated choice among methods (yet): greedy's first round is
+        # the best member alone, so it is never worse than that member on the OOF masks
+        return BLENDS["greedy"].mask_counts(sources, true)
+
+
+def auto_candidates() -> list[Blend]:
+    """Every method whose cross-validated OOF score is honest: weights (greedy, simplex)
+    and the stacker are fitted on the other folds; mean, geometric and rank fit nothing."""
+    return [method for method in BLENDS.values() if method.in_auto]
+
+
+# -- the methods auto weighs, and power ---------------------------------------------
 class Weighted(Blend):
     """A weighted mean of the members' predictions."""
 
@@ -285,68 +352,3 @@ def mask_blends() -> list[str]:
 
 def blend(method: str, oofs, tests, scorer: Scorer, row_folds, problem: str, power=2.0, rounds=50) -> BlendResult:
     return choose(BLENDS, method, "blend").run(oofs, tests, scorer, row_folds, problem, {"power": power, "rounds": rounds})
-
-
-# -- auto: the method and the members chosen by cross-validated score ---------------------
-def fold_scores(pred: np.ndarray, scorer: Scorer, row_folds) -> np.ndarray:
-    return np.array([scorer(pred[rows], rows) for rows in cv_groups(row_folds)])
-
-
-def paired_gain(pred: np.ndarray, reference: np.ndarray, scorer: Scorer, row_folds) -> dict:
-    """Fold by fold, how much `pred` beats `reference` (positive is better): the mean, its
-    standard error over folds, and whether the mean is beyond twice that noise."""
-    sign = 1.0 if scorer.direction == "max" else -1.0
-    gains = sign * (fold_scores(pred, scorer, row_folds) - fold_scores(reference, scorer, row_folds))
-    error = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else float("nan")
-    mean = float(gains.mean())
-    return {"fold_gains": [float(g) for g in gains], "mean": mean, "standard_error": error, "beyond_noise": bool(mean > 2 * error)}
-
-
-class Auto(Blend):
-    name = "auto"
-    in_auto = False
-
-    def run(self, oofs, tests, scorer, row_folds, problem, options) -> BlendResult:
-        """The best by cross-validated OOF score of: the best member alone, and every method of
-        auto_candidates() on the top 2, 3, ..., K members by OOF score. The best member alone is a
-        candidate whose cross-validated score is its OOF score, so the choice is never worse
-        than it on CV. Ties go to the candidate listed first: fewer members, simpler method.
-        The chosen score is the best of many, so it is a little optimistic; test labels (or
-        new folds) judge it without that bias."""
-        scores = [scorer(p) for p in oofs]
-        order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
-        best = order[0]
-        chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best])
-        chosen_score, chosen_kept = scores[best], [best]
-        candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
-        for k in range(2, len(oofs) + 1):
-            kept = order[:k]
-            for method in auto_candidates():
-                result = method.run([oofs[i] for i in kept], [tests[i] for i in kept], scorer, row_folds, problem, options)
-                cv = scorer(result.cv_oof)
-                candidates.append({"method": method.name, "members": k, "cv": cv})
-                if scorer.better(cv, chosen_score):
-                    chosen, chosen_score, chosen_kept = result, cv, kept
-        weights = None  # the stacker has none
-        if chosen.method != "stacker":
-            weights = np.zeros(len(oofs))
-            weights[chosen_kept] = 1 / len(chosen_kept) if chosen.weights is None else chosen.weights
-        choice = {
-            "method": chosen.method,
-            "members": len(chosen_kept),
-            "kept": [int(i) for i in chosen_kept],
-            "candidates": candidates,
-            "gain_over_best_member": paired_gain(chosen.cv_oof, oofs[best], scorer, row_folds),
-        }
-        return BlendResult("auto", weights, chosen.oof, chosen.test, chosen.cv_oof, choice)
-
-    def mask_counts(self, sources, true):
-        # masks have no cross-validated choice among methods (yet): greedy's first round is
-        # the best member alone, so it is never worse than that member on the OOF masks
-        return BLENDS["greedy"].mask_counts(sources, true)
-
-
-def auto_candidates() -> list[Blend]:
-    """Every method whose cross-validated OOF score is honest: weights (greedy, simplex)
-    and the stacker are fitted on the other folds; mean, geometric and rank fit nothing."""
-    return [method for method in BLENDS.values() if method.in_auto]

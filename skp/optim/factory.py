@@ -5,7 +5,8 @@ import math
 import torch
 from timm.optim import create_optimizer_v2, list_optimizers
 
-from skp.errors import SkpError, call_with_params, choose, did_you_mean
+from skp.errors import SkpError, did_you_mean
+from skp.registry import call_with_params, choose
 
 
 def build_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler, WeightedRandomSampler
 
-from skp.errors import SkpError, call_with_params, choose
+from skp.errors import SkpError
+from skp.registry import call_with_params, choose
 from skp.tasks.seeding import derive_seed
 
 
@@ -54,13 +55,13 @@ class WeightedSampler(WeightedRandomSampler):
         return super().__iter__()
 
 
-SAMPLERS = {"IterationBasedSampler": IterationBasedSampler, "WeightedSampler": WeightedSampler}
+DATA_SAMPLERS = {"IterationBasedSampler": IterationBasedSampler, "WeightedSampler": WeightedSampler}
 
 
 def build_sampler(cfg, dataset, seed: int = 0):
     """The training sampler cfg.sampler names, or None for plain shuffling."""
     if cfg.sampler is None:
         return None
-    sampler = choose(SAMPLERS, cfg.sampler, "cfg.sampler")
+    sampler = choose(DATA_SAMPLERS, cfg.sampler, "cfg.sampler")
     params = {"seed": seed, **(cfg.sampler_params or {})}
     return call_with_params(sampler, (dataset,), params, f"cfg.sampler_params of {cfg.sampler}")

@@ -15,7 +15,7 @@ from skp.callbacks.run_artifacts import RESUME_FILE, BackgroundCheckpointIO, Run
 from skp.console import LOG_FILE, epoch_lines_callback, is_terminal, libraries_to, log_model_summary, show_fold_progress, verbose
 from skp.configs import load_config
 from skp.configs.overrides import override_pairs
-from skp.configs.seed_names import check_seed_names, plain_transforms_warning
+from skp.configs.predecessor import check_seed_names, plain_transforms_warning
 from skp.errors import SkpError
 from skp.files import write_text
 from skp.loggers import build_loggers

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skp.errors import SkpError, choose
+from skp.errors import SkpError
+from skp.registry import choose
 
 AUTO = "auto"
 DEFAULT_PRUNER = "median"

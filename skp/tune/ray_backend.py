@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from skp.errors import SkpError
+from skp.tune.optuna_internals import fail_trial, storage_of
 from skp.tune.pruners import make_scheduler
 from skp.tune.study import study_dir
 
@@ -108,17 +109,14 @@ def running_trials(study, experiment: str | None = None) -> list:
 def fail_orphans(study, keep: str | None) -> list[int]:
     """Fail RUNNING trials of Ray experiments other than `keep`: their driver died
     before it could restore them, so nothing will ever finish them."""
-    from optuna.trial import TrialState
-
     from skp.tune.ray_search import EXPERIMENT
 
-    storage, failed = study._storage, []
+    failed = []
     for trial in running_trials(study):
         owner = trial.system_attrs[EXPERIMENT]
         if owner == keep:
             continue
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", f"Ray experiment {owner} ended without finishing it")
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        fail_trial(study, trial, f"Ray experiment {owner} ended without finishing it")
         failed.append(trial.number)
     return failed
 
@@ -156,7 +154,7 @@ def new_tuner(tune, trainable, options, ray_options: RayOptions, space: dict, st
     searcher = StudySearch(
         options, space, str(experiment),
         sampler=make_sampler(options.sampler, seed, space, options.constant_liar),
-        storage=study._storage,
+        storage=storage_of(study),
         mode=mode,
     )
     return tune.Tuner(

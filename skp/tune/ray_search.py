@@ -15,6 +15,7 @@ from pathlib import Path
 from ray.tune.search.optuna import OptunaSearch
 
 from skp.training.runs import run_dir
+from skp.tune.optuna_internals import set_system_attr
 from skp.tune.ray_trial import TRIAL_NUMBER
 from skp.tune.trial import record_provenance, record_trial, trial_config, trial_run_id, trial_settings
 
@@ -33,7 +34,7 @@ class DefineByRun:
         directory = run_dir(cfg, trial_run_id(options.study_name, trial.number)).resolve()
         record_trial(trial, options, trial_settings(options, params), directory)
         trial.set_user_attr("checkpoints", [str(directory / f"fold{f}" / "best.pt") for f in options.folds])
-        trial.study._storage.set_trial_system_attr(trial._trial_id, EXPERIMENT, self.experiment)
+        set_system_attr(trial, EXPERIMENT, self.experiment)
         return {TRIAL_NUMBER: trial.number}
 
 

@@ -9,7 +9,8 @@ import zlib
 from pathlib import Path
 
 from skp.console import quiet_optuna
-from skp.errors import SkpError, choose
+from skp.errors import SkpError
+from skp.registry import choose
 
 MAX_RETRIES = 2  # a trial whose worker died runs this many more times
 

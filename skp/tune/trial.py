@@ -18,6 +18,7 @@ from skp.faults import reach
 from skp.training.runs import config_fingerprint, prepare_run_dir, read_run_meta
 from skp.training.folds import check_config, fit_fold
 from skp.tune.baseline import is_baseline
+from skp.tune.optuna_internals import set_system_attr
 from skp.tune.space import suggest
 
 # System attributes through which workers vouch for their running trials.
@@ -47,7 +48,7 @@ HEARTBEAT_SECONDS = 60.0
 
 
 def beat(trial) -> None:
-    trial.study._storage.set_trial_system_attr(trial._trial_id, HEARTBEAT, time.time())
+    set_system_attr(trial, HEARTBEAT, time.time())
 
 
 @contextmanager
@@ -211,9 +212,8 @@ def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) ->
 
 
 def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> float:
-    storage = trial.study._storage
-    storage.set_trial_system_attr(trial._trial_id, HOST, socket.gethostname())
-    storage.set_trial_system_attr(trial._trial_id, PID, os.getpid())
+    set_system_attr(trial, HOST, socket.gethostname())
+    set_system_attr(trial, PID, os.getpid())
     cfg, params = trial_config(trial, options.config, options.overrides, space)
     queued = is_baseline(trial) or "retry_of" in trial.user_attrs
     if refuse_duplicates and not queued and (twin := duplicate_of(trial)) is not None:

@@ -10,6 +10,7 @@ import time
 
 from skp.tune.baseline import BASELINE
 from skp.tune.progress import trial_line
+from skp.tune.optuna_internals import fail_trial, storage_of, trial_by_id, trial_id
 from skp.tune.pruners import make_pruner
 from skp.tune.study import MAX_RETRIES, import_optuna, make_sampler, make_storage, sampler_seed
 from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
@@ -37,13 +38,8 @@ def fail_and_retry(study, trial, reason: str) -> bool:
     """Fail a RUNNING trial with `reason` and queue its parameters once more (up to
     MAX_RETRIES times); False when another process finished it first."""
     optuna = import_optuna()
-    from optuna.trial import TrialState
-
-    storage = study._storage
     try:
-        # the reason first: attributes of a finished trial cannot change
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        fail_trial(study, trial, reason)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     retries = trial.user_attrs.get("retries", 0)
@@ -89,7 +85,7 @@ def fail_trials_of(study, pid: int, reason: str) -> list[int]:
 def fail_dead_trials(study, stale_after: float) -> None:
     """Journal storage: skp's heartbeat attributes; RDB storage: Optuna's heartbeat table."""
     optuna = import_optuna()
-    if isinstance(study._storage, optuna.storages.JournalStorage):
+    if isinstance(storage_of(study), optuna.storages.JournalStorage):
         fail_stale_trials(study, stale_after)
     else:
         optuna.storages.fail_stale_trials(study)  # its RetryHeartbeatStaleTrialCallback queues the retry
@@ -117,12 +113,12 @@ def run_one(study, options, space: dict, refuse_duplicates: bool):
     started = []
 
     def objective(trial):
-        started.append(trial._trial_id)
+        started.append(trial_id(trial))
         return run_trial(trial, options, space, refuse_duplicates)
 
     study.optimize(objective, n_trials=1, catch=(TrialFailed,))
     # not study.trials[-1]: with other workers, the newest trial may be theirs
-    return study._storage.get_trial(started[0])
+    return trial_by_id(study, started[0])
 
 
 def run_worker(options, space: dict, worker_index: int = 0) -> int:
