@@ -17,7 +17,8 @@ from optuna.trial import TrialState
 
 from tests.processes import Logged
 from skp.errors import SkpError
-from skp.tune.cli import build_parser, main, prepare
+from skp.tune.cli import build_parser, main
+from skp.tune.options import prepare
 from skp.tune.study import make_sampler, make_storage
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -92,7 +93,7 @@ def test_schedulers_take_the_pruner_settings_in_epochs():
 @pytest.fixture
 def searcher():
     """A StudySearch on a fresh journal study, as run_ray builds it."""
-    from skp.tune.cli import open_study
+    from skp.tune.run import open_study
     from skp.tune.ray_search import StudySearch
 
     args, tokens = build_parser().parse_known_args(["digits.cfg_baseline", "--study", f"pytest_search_{secrets.token_hex(3)}", "--backend", "ray"])

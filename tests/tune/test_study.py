@@ -97,7 +97,8 @@ def test_a_trial_is_never_pruned_at_its_last_epoch():
 
 
 def pruner_of(*flags):
-    from skp.tune.cli import build_parser, prepare
+    from skp.tune.cli import build_parser
+    from skp.tune.options import prepare
 
     args, tokens = build_parser().parse_known_args(["digits.cfg_baseline", *flags])
     options, _, _ = prepare(args, tokens)

@@ -1,6 +1,6 @@
 """Worker behaviour that needs no training."""
 
-from skp.tune.cli import TuneOptions
+from skp.tune.options import TuneOptions
 from skp.tune.worker import without_sanity_check
 
 
