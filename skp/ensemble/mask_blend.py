@@ -84,7 +84,7 @@ class MapFile:
         self.close()
 
 
-def blend(sources: list, weights, out, chunk: int = CHUNK):
+def blend_maps(sources: list, weights, out, chunk: int = CHUNK):
     """out[i] = sum_m weights[m] * sources[m][i] / sum(weights), as uint8 probabilities."""
     weights = np.asarray(weights, dtype=np.float32)
     weights = weights / weights.sum()
@@ -172,7 +172,7 @@ def greedy_weights(sources: list, true, rounds: int = 10, chunk: int = CHUNK) ->
     scratch = np.empty(sources[0].shape, dtype=np.uint8)
 
     def score_if_added(m):
-        return mean_dice(blend(sources, [c + (i == m) for i, c in enumerate(counts)], scratch, chunk), true, chunk=chunk)
+        return mean_dice(blend_maps(sources, [c + (i == m) for i, c in enumerate(counts)], scratch, chunk), true, chunk=chunk)
 
     def add(m):
         counts[m] += 1

@@ -21,7 +21,7 @@ import pandas as pd
 
 from skp.console import progress_bar
 from skp.ensemble.blend import BLENDS, mask_blends
-from skp.ensemble.mask_blend import CHUNK, MapFile, binarize, blend, fit_thresholds, image_dice
+from skp.ensemble.mask_blend import CHUNK, MapFile, binarize, blend_maps, fit_thresholds, image_dice
 from skp.ensemble.mask_tta import apply_view, check_views, undo_view
 from skp.ensemble.submission import write_csv_atomically
 from skp.ensemble.testset import load_test_set
@@ -295,9 +295,9 @@ def run_segmentation_ensemble(recipe, members: list[Member], use_cache: bool = T
     predicted = time.time()
 
     counts = BLENDS[recipe.blend].mask_counts(oofs, true)
-    oof_blend = blend(oofs, counts, _new_map(work / "oof_blend.npy", true.shape))
+    oof_blend = blend_maps(oofs, counts, _new_map(work / "oof_blend.npy", true.shape))
     fitted = fit_thresholds(oof_blend, true)
-    test_blend = blend(tests, counts, _new_map(work / "test_blend.npy", tests[0].shape))
+    test_blend = blend_maps(tests, counts, _new_map(work / "test_blend.npy", tests[0].shape))
     folder.mkdir(parents=True, exist_ok=True)
     test_ids, sizes = list(test.ids), image_sizes(test.paths)
     write_submission(recipe, cfg, test_ids, sizes, test_blend, fitted, test.sample_file, folder)

@@ -6,6 +6,7 @@ import torch
 from timm.optim import create_optimizer_v2, list_optimizers
 
 from skp.errors import SkpError, did_you_mean
+from skp.metrics import monitored
 from skp.registry import call_with_params, choose
 
 
@@ -73,5 +74,5 @@ def build_scheduler(cfg, optimizer, total_steps: int, num_epochs: int) -> dict |
     scheduler = call_with_params(factory, (optimizer, max(1, total)), params, f"cfg.scheduler_params of {cfg.scheduler}")
     config = {"scheduler": scheduler, "interval": interval}
     if cfg.scheduler == "ReduceLROnPlateau":
-        config["monitor"] = f"val/{cfg.val_metric}"
+        config["monitor"] = monitored(cfg)
     return config

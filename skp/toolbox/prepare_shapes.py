@@ -8,13 +8,13 @@
                1-indexed), kept for scoring: nothing trains or fits on them
 """
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from skp.files import atomic_write
 from skp.toolbox.masks import rle_encode
 from skp.toolbox.folders import write_folder_once
 
@@ -60,9 +60,8 @@ def _write_submission_files(folder: Path) -> None:
     test = pd.read_csv(folder / "test.csv")
     masks = [cv2.imread(str(folder / f"masks/{i:04d}.png"), cv2.IMREAD_GRAYSCALE) for i in test.id]
     for name, column in (("sample_submission.csv", [""] * len(test)), ("solution.csv", [rle_encode(m > 0) for m in masks])):
-        tmp = folder / f".{name}.{os.getpid()}"  # tuning workers may race here: rename, never half a file
-        pd.DataFrame({"id": test.id, "EncodedPixels": column}).to_csv(tmp, index=False)
-        os.replace(tmp, folder / name)
+        frame = pd.DataFrame({"id": test.id, "EncodedPixels": column})
+        atomic_write(folder / name, lambda tmp, frame=frame: frame.to_csv(tmp, index=False))  # tuning workers may race here
 
 
 def prepare_shapes(cfg) -> Path:

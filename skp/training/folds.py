@@ -19,6 +19,7 @@ from skp.configs.predecessor import check_seed_names, plain_transforms_warning
 from skp.errors import SkpError
 from skp.files import write_text
 from skp.loggers import build_loggers
+from skp.metrics import monitored
 from skp.registry import resolve
 from skp.training.runs import (
     default_run_id,
@@ -116,7 +117,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     train_set, val_set = build_datasets(cfg)
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)
-    artifacts = RunArtifacts(fold_dir, f"val/{cfg.val_metric}", cfg.val_track, tuning=tuning, select=cfg.select_epoch)
+    artifacts = RunArtifacts(fold_dir, monitored(cfg), cfg.val_track, tuning=tuning, select=cfg.select_epoch)
     # a progress bar on a terminal; elsewhere (a file, a pipe) a plain line per epoch
     progress = show_fold_progress()
     kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **gpu_precision(),

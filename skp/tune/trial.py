@@ -15,6 +15,7 @@ from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import DISK_ERRORS, SkpError, disk_error_message
 from skp.faults import reach
+from skp.metrics import monitored
 from skp.training.runs import config_fingerprint, prepare_run_dir, read_run_meta
 from skp.training.folds import check_config, fit_fold
 from skp.tune.baseline import is_baseline
@@ -188,7 +189,7 @@ def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) ->
     `make_reporter(monitor, step_offset, earlier_folds)` builds each fold's FoldReporter;
     `on_progress(checkpoints, best_epochs)` hears about each fold as it starts and ends.
     """
-    monitor = f"val/{cfg.val_metric}"
+    monitor = monitored(cfg)
     best_values, checkpoints, best_epochs = [], [], []
     try:
         for i, fold in enumerate(options.folds):

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from skp.ensemble.mask_blend import MapFile, blend, drop_small_components, fit_thresholds, greedy_weights, image_dice, mean_dice
+from skp.ensemble.mask_blend import MapFile, blend_maps, drop_small_components, fit_thresholds, greedy_weights, image_dice, mean_dice
 
 
 def _disks(n=12, size=32, seed=0):
@@ -19,7 +19,7 @@ def test_blend_is_the_weighted_mean_chunk_by_chunk_into_a_memory_mapped_file(tmp
     rng = np.random.default_rng(0)
     a, b = (rng.integers(0, 256, (10, 2, 8, 8), dtype=np.uint8) for _ in range(2))
     out = np.lib.format.open_memmap(tmp_path / "blend.npy", mode="w+", dtype=np.uint8, shape=a.shape)
-    blend([a, b], [3, 1], out, chunk=3)
+    blend_maps([a, b], [3, 1], out, chunk=3)
     expected = np.rint(0.75 * a.astype(np.float32) + 0.25 * b.astype(np.float32)).astype(np.uint8)
     assert np.array_equal(np.load(tmp_path / "blend.npy"), expected)
 
@@ -73,5 +73,5 @@ def test_map_files_read_and_write_rows_like_the_array_they_hold(tmp_path):
     expected = np.zeros((4, 2, 2), bool)
     expected[[0, 3]], expected[1] = True, np.eye(2, dtype=bool)
     assert np.array_equal(np.load(tmp_path / "made.npy"), expected)  # a plain .npy file
-    blend([saved, saved], [1, 1], MapFile(tmp_path / "blend.npy", shape=data.shape), chunk=3)
+    blend_maps([saved, saved], [1, 1], MapFile(tmp_path / "blend.npy", shape=data.shape), chunk=3)
     assert np.array_equal(np.load(tmp_path / "blend.npy"), data)
