@@ -190,6 +190,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     results_file = root / "results.json"
     if args.report:
+        if not results_file.is_file():
+            sys.exit(f"No results under {root} yet: the study and the seed runs come first (run without --report).")
         report(json.loads(results_file.read_text()), seeds)
         return
     # the study, runs and ensembles live under the root; the data folder stays where it is
