@@ -28,7 +28,7 @@ MOMENTS = {
     "promotion claim": "a promotion worker holds a fold's lock and has not started it",
     "predicted": "skp-ensemble has predicted one member; the next is not started",
 }
-TARGETS = ("self", "driver", "command")
+TARGETS = ("self", "driver", "command")  # where a fault at a moment may be sent
 
 _reached: Counter = Counter()
 _lock = threading.Lock()

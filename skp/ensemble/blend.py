@@ -157,14 +157,15 @@ def cv_groups(row_folds: np.ndarray) -> list[np.ndarray]:
 class Blend:
     """One blend method, as `recipe.blend` (`--blend`) names it. `fit(oofs, scorer, rows,
     problem, options)` fits on the OOF rows `rows` and returns what `apply(fitted, preds,
-    problem)` needs to blend any rows; `weights(fitted, n)` are the per-member weights
-    when the method has them. Every fit is judged on folds it did not see (`run`).
+    problem)` needs to blend any rows; `weights(fitted)` are the per-member weights
+    when the method has them. A method that learns from the rows is judged on folds its
+    fit did not see (`run`).
     `in_auto`: a candidate of `auto`. A method that also blends segmentation masks
     overrides `mask_counts`. Subclasses register themselves in BLENDS: a new method is
     one class."""
 
     name: str
-    fits = True  # False: nothing is fitted, so the OOF blend is already honest
+    learns = True  # False: nothing is learned from the rows, so the OOF blend is already honest
     in_auto = True
     oof_is_cross_validated = False  # the stacker: its fit on all rows would score itself
 
@@ -179,7 +180,7 @@ class Blend:
     def apply(self, fitted, preds: list[np.ndarray], problem: str) -> np.ndarray:
         raise NotImplementedError
 
-    def weights(self, fitted, n: int) -> np.ndarray | None:
+    def weights(self, fitted) -> np.ndarray | None:
         return None
 
     def mask_counts(self, sources: list, true) -> list[int]:
@@ -187,17 +188,18 @@ class Blend:
         raise SkpError(f"blend {self.name!r} cannot blend segmentation masks; use one of {', '.join(mask_blends())}.")
 
     def run(self, oofs, tests, scorer: Scorer, row_folds, problem: str, options: dict) -> BlendResult:
-        if not self.fits:
-            oof = self.apply(None, oofs, problem)
-            return BlendResult(self.name, None, oof, self.apply(None, tests, problem), oof)
         everything = np.arange(len(oofs[0]))
+        fitted = self.fit(oofs, scorer, everything, problem, options)
+        test = self.apply(fitted, tests, problem)
+        if not self.learns:
+            oof = self.apply(fitted, oofs, problem)
+            return BlendResult(self.name, self.weights(fitted), oof, test, oof)
         cv_oof = np.zeros_like(oofs[0])
         for held_out in cv_groups(row_folds):
-            fitted = self.fit(oofs, scorer, np.setdiff1d(everything, held_out), problem, options)
-            cv_oof[held_out] = self.apply(fitted, [p[held_out] for p in oofs], problem)
-        fitted = self.fit(oofs, scorer, everything, problem, options)
+            fold_fit = self.fit(oofs, scorer, np.setdiff1d(everything, held_out), problem, options)
+            cv_oof[held_out] = self.apply(fold_fit, [p[held_out] for p in oofs], problem)
         oof = cv_oof if self.oof_is_cross_validated else self.apply(fitted, oofs, problem)
-        return BlendResult(self.name, self.weights(fitted, len(oofs)), oof, self.apply(fitted, tests, problem), cv_oof)
+        return BlendResult(self.name, self.weights(fitted), oof, test, cv_oof)
 
 
 BLENDS: dict[str, Blend] = {}
@@ -275,12 +277,13 @@ class Weighted(Blend):
     def apply(self, fitted, preds, problem):
         return weighted_mean(preds, fitted)
 
-    def weights(self, fitted, n):
+    def weights(self, fitted):
         return fitted
 
 
 class Mean(Weighted):
     name = "mean"
+    learns = False  # equal weights, whatever the rows
 
     def fit(self, oofs, scorer, rows, problem, options):
         return np.full(len(oofs), 1 / len(oofs))
@@ -291,7 +294,7 @@ class Mean(Weighted):
 
 class Geometric(Blend):
     name = "geometric"
-    fits = False
+    learns = False
 
     def apply(self, fitted, preds, problem):
         return power_mean(preds, 0.0, problem)
@@ -316,7 +319,7 @@ class Simplex(Weighted):
 
 class Rank(Blend):
     name = "rank"
-    fits = False
+    learns = False
 
     def apply(self, fitted, preds, problem):
         return rank_mean(preds, problem)
@@ -336,6 +339,7 @@ class Stacker(Blend):
 
 class Power(Blend):
     name = "power"
+    learns = False
     in_auto = False  # its exponent is the user's choice (recipe.power), not fitted
 
     def fit(self, oofs, scorer, rows, problem, options):

@@ -1,16 +1,7 @@
 """Pruners: one class each. A class carries the settings it takes and skp's defaults for
 them, its Optuna pruner and its Ray scheduler; skp-tune's --pruner choices, their help
-and their checks come from the classes, so a new pruner is one subclass:
-
-    class Patient(Pruner):
-        name = "patient"
-        defaults = {"warmup": AUTO}
-
-        def optuna(self, warmup):
-            return optuna.pruners.PatientPruner(optuna.pruners.MedianPruner(n_warmup_steps=warmup), patience=2)
-
-        def ray(self, max_t, common, warmup):
-            ...
+and their checks come from the classes, so a new pruner is one subclass (the fixture
+`patient_pruner` in tests/tune/test_study.py adds one).
 
 Steps are 0-based epochs: with a warm-up of E epochs the first judgement is at step E,
 after epoch E + 1. Ray counts iterations from 1, so there a warm-up of E epochs is a

@@ -42,6 +42,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from skp.faults import TARGETS
+
 STUDY = "chaos"
 TRIALS = 4
 PROMOTE = 2
@@ -91,7 +93,7 @@ def make_schedule(seed: int, faults_per_phase: int, max_delay: float = 30.0) -> 
             sent = rng.choice(SIGNALS)
             if rng.random() < 0.7:
                 moment = rng.choice(sorted(moments))
-                targets = ("self", "command") if phase == "ensemble" else ("self", "driver", "command")
+                targets = [t for t in TARGETS if t != "driver"] if phase == "ensemble" else TARGETS  # skp-ensemble has no driver
                 faults.append(Fault(phase, "moment", sent, rng.choice(targets), moment, rng.randint(1, moments[moment])))
             else:
                 targets = ("driver", "command") if phase == "ensemble" else ("driver", "worker", "command")

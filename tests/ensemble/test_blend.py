@@ -260,7 +260,7 @@ def median_blend():
 
     class MedianBlend(Blend):
         name = "median"
-        fits = False
+        learns = False
 
         def apply(self, fitted, preds, problem):
             blended = np.median(np.stack(preds), axis=0)
