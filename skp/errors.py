@@ -52,3 +52,13 @@ def exit_status(command: str, body, interrupted: str = "run the same command aga
         signal.signal(signal.SIGINT, signal.default_int_handler)
         print(f"{command}: interrupted; {interrupted}", file=sys.stderr)
         return 130
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional dependency, or fail in one paragraph naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise SkpError(f"{purpose} needs {module}, which is not installed: pip install 'skp[{extra}]'.") from None

@@ -62,5 +62,6 @@ def normalize(x: torch.Tensor, method: str | None) -> torch.Tensor:
         channels = x.shape[1]
         mean = x.new_tensor(_IMAGENET_MEAN[:channels] if channels <= 3 else [0.45] * channels)
         std = x.new_tensor(_IMAGENET_STD[:channels] if channels <= 3 else [0.226] * channels)
-        return (x / 255.0 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+        shape = (1, -1) + (1,) * (x.ndim - 2)  # images (N, C, H, W) and volumes (N, C, D, H, W)
+        return (x / 255.0 - mean.view(shape)) / std.view(shape)
     raise SkpError(f"Unknown cfg.normalization {method!r}; choose one of {NORMALIZATIONS}.")

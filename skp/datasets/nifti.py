@@ -1,0 +1,45 @@
+"""Slices of NIfTI volumes (any format nibabel reads) as 2D images, 2.5D
+(pip install 'skp[medical]').
+
+Each CSV row names a volume (cfg.inputs) and a slice (cfg.slice_column, from 0) along
+cfg.slice_axis of the volume reoriented to RAS+ (0 sagittal, 1 coronal, 2 axial; default
+2), so slice indices mean the same anatomy whatever order the scanner stored. Windows
+from cfg.windows as for dicom2d ("header" is the file's cal_min/cal_max display range);
+cfg.slice_context = k stacks slices s-k..s+k as channels: windows x (2k + 1) channels.
+A volume is decoded once per process (cfg.cache_images = True) or per machine ("disk"),
+not once per slice. Albumentations from cfg.train_transforms / cfg.val_transforms.
+"""
+
+import numpy as np
+import torch
+
+from skp.datasets.stacks import StackCache, StackDataset, check_channels, with_context
+from skp.errors import SkpError
+from skp.toolbox.volumes import read_volume, slice_stack
+from skp.toolbox.windows import check_windows, window_count
+
+DEFAULT_AXIS = 2  # axial
+
+
+class Dataset(StackDataset, torch.utils.data.Dataset):
+    def __init__(self, cfg, mode: str):
+        check_windows(cfg.windows)
+        if not cfg.slice_column:
+            raise SkpError("The nifti dataset serves slices: set cfg.slice_column to the CSV column holding each row's slice index (from 0).")
+        super().__init__(cfg, mode, extra_columns=(cfg.slice_column,))
+        self.slices = self.slice_indices()
+        self.context = int(cfg.slice_context or 0)
+        self.axis = DEFAULT_AXIS if cfg.slice_axis is None else cfg.slice_axis
+        check_channels(cfg, window_count(cfg.windows) * (2 * self.context + 1), f"cfg.windows {cfg.windows!r} with cfg.slice_context {self.context}")
+        self.transforms = cfg.train_transforms if mode == "train" else cfg.val_transforms
+        self.stacks = StackCache(cfg, self._read, {"reader": "nifti", "windows": cfg.windows, "axis": self.axis})
+
+    def _read(self, path: str) -> np.ndarray:
+        values, header_window = read_volume(path)
+        return slice_stack(values, header_window, self.cfg.windows, self.axis, path)
+
+    def image(self, i: int) -> torch.Tensor:
+        image = with_context(self.stacks.get(self.paths[i]), self.slices[i], self.context, self.paths[i])
+        if self.transforms is not None:
+            image = self.transforms(image=image)["image"]
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
