@@ -8,7 +8,7 @@ as they are, with cfg.windows = "header".
 
 Multi-frame files: cfg.slice_column names the CSV column with each row's frame (from 0);
 cfg.slice_context = k stacks frames f-k..f+k as channels (2.5D). Channels: windows x
-(2k + 1), which cfg.num_input_channels must equal. cfg.cache_images: True or "disk"
+(2k + 1), which cfg.num_input_channels must equal. cfg.cache_images: "memory", "disk" or "off"
 (skp.datasets.stacks). Albumentations from cfg.train_transforms / cfg.val_transforms.
 """
 

@@ -6,7 +6,7 @@ cfg.slice_axis of the volume reoriented to RAS+ (0 sagittal, 1 coronal, 2 axial;
 2), so slice indices mean the same anatomy whatever order the scanner stored. Windows
 from cfg.windows as for dicom2d ("header" is the file's cal_min/cal_max display range);
 cfg.slice_context = k stacks slices s-k..s+k as channels: windows x (2k + 1) channels.
-A volume is decoded once per process (cfg.cache_images = True) or per machine ("disk"),
+A volume is decoded once per process (cfg.cache_images = "memory") or per machine ("disk"),
 not once per slice. Albumentations from cfg.train_transforms / cfg.val_transforms.
 """
 

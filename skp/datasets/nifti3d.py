@@ -5,7 +5,7 @@ D along cfg.slice_axis (default 2, axial), one channel per window of cfg.windows
 for dicom2d and nifti), resized to cfg.volume_shape (D, H, W) by trilinear
 interpolation. Training flips each axis listed in cfg.flip_axes (of D, H, W) with
 probability 1/2 (e.g. [2] for left-right, never an axis the label depends on).
-cfg.cache_images: True or "disk" (skp.datasets.stacks). Models: classification.net3d.
+cfg.cache_images: "memory", "disk" or "off" (skp.datasets.stacks). Models: classification.net3d.
 """
 
 import numpy as np

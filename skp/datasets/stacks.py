@@ -4,9 +4,10 @@ kept per process or on disk, and neighbouring slices stacked as channels (2.5D).
 A stack is (S, H, W, C) uint8: S frames or slices, C windows. Decoding a DICOM or a
 compressed volume and windowing it costs far more than a small model's step, so
 `cfg.cache_images` keeps stacks:
-    True     in memory, once per process (a tuning worker keeps them across trials)
-    "disk"   as .npy files in cfg.cache_dir (default <data_dir>/.skp-cache), read
-             memory-mapped: once per machine, shared by every run and worker
+    "memory" (or True)  once per process (a tuning worker keeps them across trials)
+    "disk"              as .npy files in cfg.cache_dir (default <data_dir>/.skp-cache),
+                        read memory-mapped: once per machine, shared by every run and worker
+    "off" (or False)    decoded for every item
 The disk key holds the file's path, size and modification time and the windows, so an
 edited file or another window is decoded again.
 """
@@ -26,7 +27,8 @@ from skp.datasets.annotations import common_columns, data_file, load_split
 from skp.errors import SkpError
 from skp.files import atomic_write
 
-CACHE_MODES = (None, False, True, "disk")
+# cfg.cache_images -> mode; strings so that --cache_images disk overrides a config's "memory"
+CACHE_MODES = {None: None, False: None, "off": None, True: "memory", "memory": "memory", "disk": "disk"}
 _in_memory: dict[tuple[str, str], np.ndarray] = {}
 
 
@@ -35,8 +37,8 @@ class StackCache:
 
     def __init__(self, cfg, read: Callable[[str], np.ndarray], signature: dict):
         if cfg.cache_images not in CACHE_MODES:
-            raise SkpError(f"cfg.cache_images is {cfg.cache_images!r}; choose False, True (in memory) or \"disk\" (.npy files in cfg.cache_dir).")
-        self.read, self.mode = read, cfg.cache_images
+            raise SkpError(f"cfg.cache_images is {cfg.cache_images!r}; choose \"memory\" (once per process), \"disk\" (.npy files in cfg.cache_dir) or \"off\".")
+        self.read, self.mode = read, CACHE_MODES[cfg.cache_images]
         self.signature = json.dumps(signature, sort_keys=True, default=str)
         self.folder = Path(cfg.cache_dir or Path(cfg.data_dir or ".") / ".skp-cache")
 

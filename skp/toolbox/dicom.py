@@ -94,11 +94,17 @@ def _header_window(ds, path: str):
         centre, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
         return lambda values: apply_window(values, centre, width)
     if "VOILUTSequence" in ds:
-        item = ds.VOILUTSequence[0]
-        top = 2 ** int(item.LUTDescriptor[2]) - 1
-        apply_voi_lut = _pydicom().pixels.apply_voi_lut
-        return lambda values: np.clip(apply_voi_lut(values, ds, index=0).astype(np.float32) * (255.0 / top), 0, 255)
+        return _voi_lut(ds.VOILUTSequence[0])
     return None
+
+
+def _voi_lut(item):
+    """The VOI LUT's table: value v shows as LUTData[v - first], clamped at both ends."""
+    entries, first, bits = (int(v) for v in item.LUTDescriptor)
+    data = item.LUTData
+    table = np.frombuffer(data, dtype="<u2") if isinstance(data, bytes) else np.asarray(data)
+    table = table[: entries or 65536].astype(np.float32) * (255.0 / (2**bits - 1))
+    return lambda values: table[np.clip(np.rint(values).astype(np.int64) - first, 0, len(table) - 1)]
 
 
 def display_stack(image: DicomImage, spec, path: str) -> np.ndarray:

@@ -20,7 +20,8 @@ def _config_for(name):
 def test_every_model_builds_and_runs_forward(name, small_config):
     cfg = small_config(*_config_for(name))
     net = resolve("models", name)(cfg).eval()
-    batch = {"x": torch.rand(2, cfg.num_input_channels, 32, 32) * 255}
+    spatial = tuple(cfg.volume_shape) if cfg.volume_shape else (32, 32)  # volumes for 3D models
+    batch = {"x": torch.rand(2, cfg.num_input_channels, *spatial) * 255}
     for column in cfg.metadata_embeddings or {}:
         batch[column] = torch.tensor([0, 1])
     with torch.no_grad():

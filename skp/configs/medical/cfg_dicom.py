@@ -24,7 +24,10 @@ cfg.normalization = "0_1"
 
 cfg.dataset = "dicom2d"
 cfg.windows = "header"  # CT: a window in Hounsfield units, e.g. [(40, 400), (80, 200), (600, 2800)]
-cfg.cache_images = True
+cfg.slice_column = None  # multi-frame files: the CSV column with each row's frame
+cfg.slice_context = 0  # k: frames f-k..f+k as channels (2.5D)
+cfg.cache_images = "memory"  # "disk": .npy files in cfg.cache_dir, shared by every run; "off"
+cfg.cache_dir = None  # default <data_dir>/.skp-cache
 cfg.data_dir = data_path("medical")
 cfg.prepare_data = prepare_medical
 cfg.annotations_file = "dicom_train.csv"
