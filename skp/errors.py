@@ -32,6 +32,15 @@ def disk_error_message(err: OSError) -> str:
     )
 
 
+def user_message(err: SkpError) -> str:
+    """The error's own paragraph. A DataLoader worker's error reaches the main process
+    re-raised with the worker's traceback written in front of it: that is cut off."""
+    text = str(err)
+    if "Original Traceback" not in text:
+        return text
+    return text.rsplit(f"{type(err).__module__}.{type(err).__qualname__}: ", 1)[-1].strip()
+
+
 def exit_status(command: str, body, interrupted: str = "run the same command again to continue.") -> int:
     """body()'s exit status for command-line tool `command`: 0 (or what it returns); 2
     after one paragraph for bad input or a disk that cannot be written; 130 after Ctrl-C,
@@ -39,7 +48,7 @@ def exit_status(command: str, body, interrupted: str = "run the same command aga
     try:
         return body() or 0
     except SkpError as err:
-        print(f"{command}: error: {err}", file=sys.stderr)
+        print(f"{command}: error: {user_message(err)}", file=sys.stderr)
         return 2
     except OSError as err:
         if err.errno not in DISK_ERRORS:

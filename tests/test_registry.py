@@ -23,7 +23,7 @@ def test_resolve_returns_the_conventional_class():
 @pytest.mark.parametrize(
     "kind, name, expected",
     [
-        ("models", "classification.net3d", "classification.net2d"),
+        ("models", "classification.net4d", "classification.net2d"),
         ("losses", "classification.L1loss", "classification.L1Loss"),
         ("metrics", "regression.MAD", "regression.MAE"),
         ("datasets", "nothing", "simple2d"),

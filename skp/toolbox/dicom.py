@@ -62,10 +62,11 @@ def _decode(ds, path: str) -> np.ndarray:
     except Exception as err:  # pydicom raises RuntimeError, ValueError or a plugin's own type
         syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         name = getattr(syntax, "name", None) or str(syntax or "unknown transfer syntax")
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+        detail = " ".join([lines[0], "; ".join(lines[1:])]).strip()  # pydicom lists each plugin's needs on a line
         raise SkpError(
-            f"Could not decode the pixel data of {path} ({name}): {first} To read this transfer "
-            f"syntax, {PLUGIN_HINT}."
+            f"Could not decode the pixel data of {path} ({name}): {detail.rstrip('.')}. To read this "
+            f"transfer syntax, {PLUGIN_HINT}."
         ) from None
 
 

@@ -244,13 +244,15 @@ def test_medical_configs_train_end_to_end(config, tmp_path):
     assert list(tmp_path.rglob("fold0/oof.csv"))
 
 
-def test_an_undecodable_file_ends_in_one_paragraph(tmp_path, capsys):
+@pytest.mark.parametrize("workers", [0, 2])  # a loader worker's error comes back with its traceback in front
+def test_an_undecodable_file_ends_in_one_paragraph(workers, tmp_path, capsys):
     from skp.train import main
 
     frame = pd.DataFrame({"id": range(4), "filename": [NEEDS_PLUGIN] * 4, "label": [0, 1, 0, 1], "fold": [0, 0, 1, 1]})
     frame.to_csv(tmp_path / "train.csv", index=False)
     argv = ["medical.cfg_dicom", "--data_dir", str(tmp_path), "--prepare_data", "None", "--annotations_file", "train.csv",
-            "--kfold", "0", "--save_dir", str(tmp_path / "runs"), "--num_classes", "2"]
+            "--kfold", "0", "--save_dir", str(tmp_path / "runs"), "--num_classes", "2", "--num_workers", str(workers)]
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert "Traceback" not in error and "pip install pylibjpeg" in error
+    assert error.count("\n") == 2  # the run's folder, then the error in one paragraph
