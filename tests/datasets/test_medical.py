@@ -255,4 +255,5 @@ def test_an_undecodable_file_ends_in_one_paragraph(workers, tmp_path, capsys):
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert "Traceback" not in error and "pip install pylibjpeg" in error
-    assert error.count("\n") == 2  # the run's folder, then the error in one paragraph
+    assert "Caught SkpError" not in error
+    assert error.strip().splitlines()[-1].startswith("skp-train: error: Could not decode")  # one paragraph
