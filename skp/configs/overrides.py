@@ -74,7 +74,9 @@ def coerce(key: str, text, current):
         except ValueError:
             fail(", so write a number such as 0.001 or 1e-3")
     if kind is str:
-        return text
+        # a setting that is a name or a list (cfg.windows: "header" or [(40, 400)]) takes either
+        value = _literal(text)
+        return value if isinstance(value, (list, tuple, dict)) else text
     if kind in (list, tuple, dict):
         value = _literal(text)
         if kind in (list, tuple) and isinstance(value, (list, tuple)):

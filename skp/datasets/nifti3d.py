@@ -40,8 +40,8 @@ class Dataset(StackDataset, torch.utils.data.Dataset):
         return slice_stack(values, header_window, self.cfg.windows, self.axis, path)
 
     def image(self, i: int) -> torch.Tensor:
-        stack = np.asarray(self.stacks.get(self.paths[i]))  # (D, H, W, C)
-        volume = torch.from_numpy(np.ascontiguousarray(stack.transpose(3, 0, 1, 2))).float()
+        stack = self.stacks.get(self.paths[i])  # (D, H, W, C), perhaps a read-only memory map
+        volume = torch.from_numpy(stack.transpose(3, 0, 1, 2).astype(np.float32))
         volume = F.interpolate(volume[None], size=self.shape, mode="trilinear", align_corners=False)[0]
         flipped = [a + 1 for a in self.flips if np.random.random() < 0.5]  # np.random: seeded per item
         return volume.flip(flipped) if flipped else volume

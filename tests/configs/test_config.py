@@ -43,6 +43,9 @@ def test_literal_and_none_overrides():
     assert cfg.scheduler is None
     assert coerce("t", "(1, 2)", [0]) == [1, 2]  # converted to the attribute's own type
     assert coerce("t", "3", 1.5) == 3.0 and isinstance(coerce("t", "3", 1.5), float)
+    # a named setting may become a list (cfg.windows: "header" or windows); other text stays text
+    assert coerce("windows", "[(40, 400)]", "header") == [(40, 400)]
+    assert coerce("run_id", "123", "abc") == "123" and coerce("backbone", "resnet18", "resnet10t") == "resnet18"
 
 
 def test_derived_attribute_follows_override():
