@@ -168,6 +168,28 @@ def test_the_upside_down_volumes_differ_only_through_their_orientation(small_con
     np.testing.assert_array_equal(b, np.flip(a, axis=2))  # superior-inferior in RAS+
 
 
+def test_the_same_anatomy_stored_in_another_axis_order_gives_the_same_items(small_config, tmp_path):
+    image = nib.load(NIFTI / "anatomical.nii")  # LAS
+    data = np.asanyarray(image.dataobj)
+    # RAS storage of the same voxels: x reversed, and the affine's x column so that it says so
+    affine = image.affine.copy()
+    affine[:, 3] = image.affine @ np.array([data.shape[0] - 1, 0, 0, 1])
+    affine[:, 0] *= -1
+    nib.save(nib.Nifti1Image(data[::-1].copy(), image.affine), tmp_path / "las.nii.gz")
+    nib.save(nib.Nifti1Image(np.asanyarray(image.dataobj), image.affine), tmp_path / "las_copy.nii.gz")
+    ras = nib.Nifti1Image(data[::-1].copy(), affine)
+    assert nib.aff2axcodes(ras.affine) == ("R", "A", "S")
+    nib.save(ras, tmp_path / "ras.nii.gz")
+    rows = pd.DataFrame({"id": [0, 1, 2], "filename": ["las_copy.nii.gz", "ras.nii.gz", "las.nii.gz"], "label": [0, 0, 1], "fold": [0, 0, 1]})
+    rows.to_csv(tmp_path / "volumes.csv", index=False)
+    cfg = small_config("medical.cfg_volume", ["--data_dir", str(tmp_path), "--prepare_data", "None", "--annotations_file", "volumes.csv"])
+    val = resolve("datasets", "nifti3d")(cfg, "val")
+    torch.testing.assert_close(val[0]["x"], val[1]["x"])  # LAS and RAS files of one head: one tensor
+    mirrored = resolve("datasets", "nifti3d")(cfg.copy(), "train")  # voxels reversed, affine not: a mirror image
+    mirrored.flips = []
+    assert not torch.equal(mirrored[0]["x"], val[0]["x"])
+
+
 def test_volume_dataset_gives_a_resized_3d_tensor(small_config):
     cfg = small_config("medical.cfg_volume", ["--volume_shape", "(8, 16, 16)"])
     dataset = resolve("datasets", "nifti3d")(cfg, "val")
@@ -229,6 +251,13 @@ def test_inflated_convolution_sees_a_constant_volume_as_its_image():
         torch.testing.assert_close(inflated(volume)[:, :, 2], conv(image))
 
 
+def test_too_small_a_volume_says_how_large(small_config):
+    cfg = small_config("medical.cfg_volume", ["--volume_shape", "(16, 32, 32)"])
+    net = resolve("models", "classification.net3d")(cfg).eval()
+    with pytest.raises(SkpError, match=r"\(16, 32, 32\) is too small for resnet10t.*32 or more"):
+        net({"x": torch.rand(1, 1, 16, 32, 32)})
+
+
 def test_backbones_with_2d_arithmetic_are_refused(small_config):
     cfg = small_config("medical.cfg_volume", ["--backbone", "seresnet18"])
     with pytest.raises(SkpError, match=r"cannot be inflated to 3D.*SEModule"):
@@ -242,6 +271,33 @@ def test_medical_configs_train_end_to_end(config, tmp_path):
 
     assert main([config, "--kfold", "0", "--num_epochs", "1", "--save_dir", str(tmp_path), "--num_workers", "0"]) == 0
     assert list(tmp_path.rglob("fold0/oof.csv"))
+
+
+@pytest.mark.slow
+def test_volumes_train_on_every_fold_and_blend_into_a_submission(tmp_path, monkeypatch):
+    from skp.ensemble.cli import main as ensemble
+    from skp.train import main as train
+
+    monkeypatch.setenv("SKP_SAVE_DIR", str(tmp_path / "runs"))
+    assert train(["medical.cfg_volume", "--kfold", "0,1,2,3", "--num_epochs", "1", "--run_id", "smoke"]) == 0
+    out = tmp_path / "ensemble"
+    assert ensemble(["--run", "medical.cfg_volume:smoke", "--output", str(out)]) == 0
+    submission = pd.read_csv(out / "submission.csv")
+    solution = pd.read_csv(Path(load_data_dir("medical.cfg_volume")) / "volumes_solution.csv")
+    assert list(submission.id) == list(solution.id)
+
+
+def load_data_dir(config):
+    from skp.configs import load_config
+
+    return load_config(config).data_dir
+
+
+def test_3d_items_refuse_2d_transforms(small_config):
+    cfg = small_config("medical.cfg_volume")
+    cfg.val_transforms = __import__("albumentations").HorizontalFlip(p=1.0)  # what a TTA view adds
+    with pytest.raises(SkpError, match="act on 2D images"):
+        resolve("datasets", "nifti3d")(cfg, "val")
 
 
 @pytest.mark.parametrize("workers", [0, 2])  # a loader worker's error comes back with its traceback in front

@@ -11,6 +11,7 @@ of medical competitions need more than a 3D design trained from scratch.
 
 import torch.nn as nn
 
+from skp.errors import SkpError
 from skp.models.inflate import inflate
 from skp.models.layers import make_pooling
 from skp.toolbox.images import normalize
@@ -20,7 +21,7 @@ from skp.toolbox.timm_models import create_timm_model
 class Net(nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        self.normalization = cfg.normalization
+        self.normalization, self.backbone_name = cfg.normalization, cfg.backbone
         self.backbone = inflate(create_timm_model(cfg, num_classes=0, global_pool=""), cfg.backbone)
         self.pooling = make_pooling(cfg.pool or "avg", dims=3)
         self.dropout = nn.Dropout(cfg.dropout or 0.0)
@@ -28,5 +29,13 @@ class Net(nn.Module):
 
     def forward(self, batch: dict) -> dict:
         x = normalize(batch["x"], self.normalization)
-        features = self.pooling(self.backbone.forward_features(x)).flatten(1)
-        return {"logits": self.head(self.dropout(features))}
+        try:
+            features = self.backbone.forward_features(x)
+        except RuntimeError as err:
+            if "smaller than kernel size" not in str(err):
+                raise
+            raise SkpError(
+                f"A volume of shape {tuple(x.shape[2:])} is too small for {self.backbone_name}: a "
+                f"ResNet halves each axis 5 times. Give cfg.volume_shape 32 or more along each axis."
+            ) from None
+        return {"logits": self.head(self.dropout(self.pooling(features).flatten(1)))}
