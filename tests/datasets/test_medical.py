@@ -301,15 +301,19 @@ def test_3d_items_refuse_2d_transforms(small_config):
 
 
 @pytest.mark.parametrize("workers", [0, 2])  # a loader worker's error comes back with its traceback in front
-def test_an_undecodable_file_ends_in_one_paragraph(workers, tmp_path, capsys):
+@pytest.mark.parametrize("bad", ["needs a plugin", "not DICOM"])
+def test_a_file_that_cannot_be_read_ends_in_one_paragraph(bad, workers, tmp_path, capsys):
     from skp.train import main
 
-    frame = pd.DataFrame({"id": range(4), "filename": [NEEDS_PLUGIN] * 4, "label": [0, 1, 0, 1], "fold": [0, 0, 1, 1]})
+    path, expected = NEEDS_PLUGIN, "pip install pylibjpeg"
+    if bad == "not DICOM":
+        path, expected = str(tmp_path / "scan.dcm"), "as DICOM"
+        Path(path).write_bytes(b"\x00" * 200)
+    frame = pd.DataFrame({"id": range(4), "filename": [path] * 4, "label": [0, 1, 0, 1], "fold": [0, 0, 1, 1]})
     frame.to_csv(tmp_path / "train.csv", index=False)
     argv = ["medical.cfg_dicom", "--data_dir", str(tmp_path), "--prepare_data", "None", "--annotations_file", "train.csv",
             "--kfold", "0", "--save_dir", str(tmp_path / "runs"), "--num_classes", "2", "--num_workers", str(workers)]
     assert main(argv) == 2
     error = capsys.readouterr().err
-    assert "Traceback" not in error and "pip install pylibjpeg" in error
-    assert "Caught SkpError" not in error
-    assert error.strip().splitlines()[-1].startswith("skp-train: error: Could not decode")  # one paragraph
+    assert "Traceback" not in error and "Caught SkpError" not in error and expected in error
+    assert error.strip().splitlines()[-1].startswith("skp-train: error: Could not")  # one paragraph
