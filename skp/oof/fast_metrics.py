@@ -25,18 +25,26 @@ def _label_probabilities(pred: np.ndarray) -> np.ndarray:
     return np.clip(pred, EPS, 1 - EPS)
 
 
-def logloss(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:
+def logloss_rows(pred: np.ndarray, targets: np.ndarray, problem: str) -> np.ndarray:
     if problem == "multiclass":
         p = _class_probabilities(pred)
-        return float(-np.log(p[np.arange(len(p)), targets[:, 0].astype(int)]).mean())
+        return -np.log(p[np.arange(len(p)), targets[:, 0].astype(int)])
     p, y = _label_probabilities(pred), targets.reshape(pred.shape)
-    return float(-(y * np.log(p) + (1 - y) * np.log1p(-p)).mean())
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p)).mean(1)
+
+
+def logloss(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:
+    return float(logloss_rows(pred, targets, problem).mean())
+
+
+def accuracy_rows(pred: np.ndarray, targets: np.ndarray, problem: str) -> np.ndarray:
+    if problem == "multiclass":
+        return (pred.argmax(1) == targets[:, 0].astype(int)).astype(np.float64)
+    return ((_label_probabilities(pred) > 0.5) == (targets.reshape(pred.shape) > 0.5)).mean(1)
 
 
 def accuracy(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:
-    if problem == "multiclass":
-        return float((pred.argmax(1) == targets[:, 0].astype(int)).mean())
-    return float(((_label_probabilities(pred) > 0.5) == (targets.reshape(pred.shape) > 0.5)).mean())
+    return float(accuracy_rows(pred, targets, problem).mean())
 
 
 def binary_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -73,12 +81,20 @@ def auc(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:
     return float(np.nanmean(columns))
 
 
+def mae_rows(pred: np.ndarray, targets: np.ndarray, problem: str) -> np.ndarray:
+    return np.abs(pred - targets.reshape(pred.shape)).mean(1)
+
+
 def mae(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:
-    return float(np.abs(pred - targets.reshape(pred.shape)).mean())
+    return float(mae_rows(pred, targets, problem).mean())
+
+
+def mse_rows(pred: np.ndarray, targets: np.ndarray, problem: str) -> np.ndarray:
+    return ((pred - targets.reshape(pred.shape)) ** 2).mean(1)
 
 
 def mse(pred: np.ndarray, targets: np.ndarray, problem: str) -> float:
-    return float(((pred - targets.reshape(pred.shape)) ** 2).mean())
+    return float(mse_rows(pred, targets, problem).mean())
 
 
 # (metric class, value name) -> twin
@@ -88,4 +104,13 @@ TWINS = {
     ("classification.AUROC", "auc"): auc,
     ("regression.MAE", "mae"): mae,
     ("regression.MSE", "mse"): mse,
+}
+
+# The twins that are a mean over rows, as one value per row: what a paired test over
+# rows compares (fold racing in promotion). AUC is not a mean over rows.
+ROW_TWINS = {
+    ("classification.LogLoss", "logloss"): logloss_rows,
+    ("classification.Accuracy", "accuracy"): accuracy_rows,
+    ("regression.MAE", "mae"): mae_rows,
+    ("regression.MSE", "mse"): mse_rows,
 }

@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--promote", type=int, default=0, metavar="K", help="train the K best finished trials on every fold (--promote-folds), in their run directories")
     parser.add_argument("--promote-by", default="value", choices=PROMOTE_BY, help="value: the K best values; ensemble: greedy ensemble selection on their out-of-fold predictions")
     parser.add_argument("--promote-folds", help="folds of promoted trials (default: every fold of the config's fold column)")
+    parser.add_argument("--race", type=int, metavar="N", help="start N >= K candidates and train their folds round by round; a candidate stops once K others beat it beyond the noise (paired per-row test)")
     parser.add_argument("--promote-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")
     parser.add_argument("--dashboard", action="store_true", help="serve optuna-dashboard on the study storage")

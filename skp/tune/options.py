@@ -120,6 +120,11 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
     if args.promote < 0:
         raise SkpError(f"--promote takes K >= 1 trials, got {args.promote}.")
+    if args.race is not None:
+        if not args.promote or args.race < args.promote:
+            raise SkpError(f"--race N starts N candidates and keeps at least --promote K of them: give --promote K and N >= K, got --race {args.race} with --promote {args.promote}.")
+        if args.backend == "ray":
+            raise SkpError("--race trains folds round by round on skp's own workers; Ray's promotion does not race yet. Drop --race or use --backend optuna.")
     for flag, value in (("--workers", args.workers), ("--trials-per-gpu", args.trials_per_gpu), ("--max-failures", args.max_failures)):
         if value is not None and value < 1:
             raise SkpError(f"{flag} must be at least 1, got {value}.")

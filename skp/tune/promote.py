@@ -35,6 +35,7 @@ from skp.faults import reach
 PROMOTION = "promotion"
 CV_PREFIX = "cv:"
 PROMOTE_BY = ("value", "ensemble")
+WAIT_ROUND_SECONDS = 5.0  # a racing worker's pause between looks at a round other workers finish
 
 
 @dataclass
@@ -83,19 +84,6 @@ def _distinct_by_value(study) -> list:
     return distinct
 
 
-def _oofs_and_scorer(trials, folds: list[int]):
-    """Each trial's out-of-fold predictions on `folds`, and a Scorer of the config's
-    val_metric for them (the ensemble's own, so a choice is judged as the blend will be)."""
-    from skp.oof.members import build_reference, load_oof, member_from_run_dir
-    from skp.oof.scoring import make_scorer, problem_of
-
-    members = [member_from_run_dir(Path(t.user_attrs["run_dir"]), f"trial {t.number}", "") for t in trials]
-    reference = build_reference(members, folds)
-    oofs = [load_oof(m, reference) for m in members]
-    cfg = reference.cfg
-    return oofs, make_scorer(cfg, problem_of(cfg, oofs[0].shape[1]), None, None, oofs[0], reference.targets)
-
-
 def select_by_ensemble(oofs: list, scorer, k: int) -> list[int]:
     """Greedy forward selection without replacement: the best single member, then at each
     step the member whose addition gives the best mean of the picked ones."""
@@ -128,7 +116,9 @@ def choose_trials(study, k: int, by: str) -> list:
     folds = trial_folds(candidates[0])
     candidates = [t for t in candidates if set(folds) <= set(trial_folds(t))]
     try:
-        oofs, scorer = _oofs_and_scorer(candidates, folds)
+        from skp.tune.oofs import trial_oofs
+
+        oofs, scorer, _ = trial_oofs(candidates, folds)
     except SkpError as err:
         raise SkpError(
             f"--promote-by ensemble compares the trials' out-of-fold predictions on every row of folds "
@@ -138,12 +128,18 @@ def choose_trials(study, k: int, by: str) -> list:
     return [candidates[i] for i in select_by_ensemble(oofs, scorer, k)]
 
 
-def record_promotion(study, trials, by: str, folds: list[int]) -> dict:
+def record_promotion(study, trials, by: str, folds: list[int], race_keep: int | None = None) -> dict:
+    """Record the choice; a race keeps the stops it decided when the same command runs again."""
     from skp.tune.baseline import baseline_trial
+    from skp.tune.race import race_record
 
     baseline = baseline_trial(study)
     reference = baseline.number if baseline is not None and _has_run(baseline) else None
     record = {"by": by, "folds": folds, "trials": [t.number for t in trials], "baseline": reference}
+    if race_keep is not None:
+        old = promotion(study) or {}
+        same = all(old.get(k) == record[k] for k in record) and (old.get("race") or {}).get("keep") == race_keep
+        record["race"] = old["race"] if same else race_record(race_keep)
     study.set_user_attr(PROMOTION, record)
     return record
 
@@ -153,26 +149,59 @@ def promotion(study) -> dict | None:
 
 
 def promoted_numbers(record: dict) -> list[int]:
-    """The promoted trials, then the baseline when it is not one of them."""
+    """The promoted trials (less those a race stopped), then the baseline when it is not one of them."""
+    from skp.tune.race import stopped
+
+    out = stopped(record)
     baseline = record.get("baseline")
-    return record["trials"] + ([baseline] if baseline is not None and baseline not in record["trials"] else [])
+    kept = [n for n in record["trials"] if n not in out]
+    return kept + ([baseline] if baseline is not None and baseline not in record["trials"] else [])
 
 
 def jobs_of(study) -> list[Job]:
-    """Every (trial, fold) of the recorded promotion, in promotion order."""
+    """Every (trial, fold) of the recorded promotion: trial by trial, or in a race, round by
+    round (every candidate's fold, then the next fold)."""
     record = promotion(study)
     if record is None:
         return []
     trials = study.get_trials(deepcopy=False)
-    return [
-        Job(number, fold, Path(trials[number].user_attrs["run_dir"]))
-        for number in promoted_numbers(record)
-        for fold in record["folds"]
-    ]
+    pairs = [(n, f) for n in promoted_numbers(record) for f in record["folds"]]
+    if record.get("race"):
+        pairs.sort(key=lambda pair: record["folds"].index(pair[1]))
+    return [Job(number, fold, Path(trials[number].user_attrs["run_dir"])) for number, fold in pairs]
 
 
 def missing_jobs(study) -> list[Job]:
-    return [job for job in jobs_of(study) if not job.done()]
+    """The jobs left; in a race, those of the first unfinished round only."""
+    missing = [job for job in jobs_of(study) if not job.done()]
+    if missing and (promotion(study) or {}).get("race"):
+        return [job for job in missing if job.fold == missing[0].fold]
+    return missing
+
+
+def advance_race(study) -> None:
+    """Decide every finished round not yet decided, in order (skp.tune.race)."""
+    from skp.tune.confirm import trial_folds
+    from skp.tune.race import decide
+
+    record = promotion(study)
+    race = (record or {}).get("race")
+    if not race:
+        return
+    trials = study.get_trials(deepcopy=False)
+    search_folds = {f for n in record["trials"] for f in trial_folds(trials[n])}
+    for i, fold in enumerate(record["folds"]):
+        if fold in race["decided"]:
+            continue
+        if not all(Job(n, fold, Path(trials[n].user_attrs["run_dir"])).done() for n in promoted_numbers(record)):
+            return
+        rounds = record["folds"][: i + 1]
+        for number, (p, behind) in decide(study, record, rounds, search_folds).items():
+            race["stopped"][str(number)] = {"after": rounds, "p": p, "behind": behind}
+            print(f"skp-tune: promotion: trial {number} stops after folds {','.join(map(str, rounds))}: "
+                  f"trial(s) {', '.join(map(str, behind))} beat it on every fold and beyond the noise (p {p:.2g})", flush=True)
+        race["decided"].append(fold)
+        study.set_user_attr(PROMOTION, record)
 
 
 # -- training one job -------------------------------------------------------------------
@@ -230,16 +259,54 @@ def train_one(study_name: str, storage: str | None, job: Job, cwd: str) -> str:
 
 def train_missing_folds(study) -> int:
     """Train the promotion's missing folds until none is left unclaimed; return how many
-    this process trained. A fold that fails is reported and left for a re-run."""
-    trained, failed = 0, []
-    for job in missing_jobs(study):
-        try:
-            trained += train_job(study, job) == "trained"
-        except SkpError as err:
-            failed.append(f"trial {job.trial} fold {job.fold}: {err}")
+    this process trained. A fold that fails is reported and left for a re-run. In a race
+    the rounds come one after another: a worker waits for a round others are finishing."""
+    import time
+
+    trained, failed = 0, {}
+    racing = bool((promotion(study) or {}).get("race"))
+    while True:
+        advance_race(study)
+        jobs = [job for job in missing_jobs(study) if (job.trial, job.fold) not in failed]
+        if not jobs or (racing and len(jobs) < len(missing_jobs(study))):
+            break  # done, or a round holds a failed fold: the race cannot go on
+        outcomes = []
+        for job in jobs:
+            try:
+                outcomes.append(train_job(study, job))
+            except SkpError as err:
+                failed[(job.trial, job.fold)] = f"trial {job.trial} fold {job.fold}: {err}"
+        trained += outcomes.count("trained")
+        if not racing:
+            break
+        if "trained" not in outcomes:
+            time.sleep(0 if not outcomes or "busy" not in outcomes else WAIT_ROUND_SECONDS)
     if failed:
-        raise SkpError("Promotion left folds unfinished: " + "; ".join(failed))
+        raise SkpError("Promotion left folds unfinished: " + "; ".join(failed.values()))
     return trained
+
+
+def race_summary(study) -> list[str]:
+    """One line per stopped candidate, and the folds the race did not train."""
+    record = promotion(study) or {}
+    race = record.get("race")
+    if not race:
+        return []
+    from skp.training.runs import read_done
+
+    trials = study.get_trials(deepcopy=False)
+    lines, skipped, saved = [], 0, 0.0
+    for number, stop in sorted(race["stopped"].items(), key=lambda item: int(item[0])):
+        left = [f for f in record["folds"] if f not in stop["after"]]
+        run_dir = Path(trials[int(number)].user_attrs["run_dir"])
+        seconds = [read_done(run_dir / f"fold{f}").get("seconds") or 0.0 for f in stop["after"]]
+        skipped, saved = skipped + len(left), saved + len(left) * sum(seconds) / len(seconds)
+        lines.append(f"trial {number} stopped after folds {','.join(map(str, stop['after']))} "
+                     f"(behind trial(s) {', '.join(map(str, stop['behind']))}, p {stop['p']:.2g}): folds {','.join(map(str, left))} not trained")
+    total = len(record["trials"]) * len(record["folds"])
+    lines.append(f"{skipped} of the {len(record['trials'])} candidates' {total} folds not trained, about {saved:.0f} s saved "
+                 f"(a candidate stops once {race['keep']} other(s) beat it; {len(record['trials']) - len(race['stopped'])} kept)")
+    return lines
 
 
 # -- cross-validated values ---------------------------------------------------------------
@@ -275,7 +342,9 @@ def _oof_value(trial, folds: list[int]) -> float | None:
     """The metric of the trial's concatenated out-of-fold predictions; None when they do
     not cover the folds (a study run with --limit_val_batches)."""
     try:
-        (oof,), scorer = _oofs_and_scorer([trial], folds)
+        from skp.tune.oofs import trial_oofs
+
+        (oof,), scorer, _ = trial_oofs([trial], folds)
     except SkpError:
         return None
     return scorer(oof)

@@ -100,7 +100,7 @@ def print_promotion(study) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from skp.tune.promote import cv_records, cv_verdict, promoted_numbers, promotion
+    from skp.tune.promote import cv_records, cv_verdict, promoted_numbers, promotion, race_summary
 
     record = promotion(study)
     if not record:
@@ -121,6 +121,8 @@ def print_promotion(study) -> None:
         table.add_row(label, f"{trial.value:.5g}", f"{row['mean']:.5g}{spread}", oof, folds)
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
+    for line in race_summary(study):
+        console.print(f"race: {line}")
     verdict = cv_verdict(study)
     if verdict:
         console.print(verdict)

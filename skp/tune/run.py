@@ -120,13 +120,18 @@ def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> No
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)
     folds = promotion_folds(args, cfg)
-    chosen = promote.choose_trials(study, args.promote, args.promote_by)
-    baseline = promote.record_promotion(study, chosen, args.promote_by, folds)["baseline"]
+    chosen = promote.choose_trials(study, args.race or args.promote, args.promote_by)
+    if args.race:
+        from skp.tune.race import check_raceable
+
+        check_raceable(study, chosen, folds)
+    baseline = promote.record_promotion(study, chosen, args.promote_by, folds, race_keep=args.promote if args.race else None)["baseline"]
     missing = promote.missing_jobs(study)
     reference = f", and the baseline (trial {baseline}) as the reference," if baseline not in (None, *[t.number for t in chosen]) else ""
+    race = f", racing them to keep at least {args.promote}" if args.race else ""
     print(
         f"skp-tune: promoting trials {', '.join(str(t.number) for t in chosen)} (by {args.promote_by}){reference} "
-        f"to folds {','.join(map(str, folds))}: {len(missing)} fold(s) to train"
+        f"to folds {','.join(map(str, folds))}{race}: {len(missing)} fold(s) to train{' in this round' if args.race else ''}"
     )
     if missing and args.backend == "ray":
         from skp.tune.ray_backend import run_ray_promotion
