@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout", type=float, help="seconds after which workers start no new trial")
     parser.add_argument("--folds", default="0", help="folds each trial trains; the value is their mean (default 0)")
     parser.add_argument("--freeze", action="append", default=[], metavar="KEY=VALUE", help="fix a search-space parameter")
+    parser.add_argument("--warm-start", metavar="STUDY[:K]", help="queue the K best parameter sets of an earlier study (default 5) that fit this space; with the same space its trials also inform the sampler")
+    parser.add_argument("--warm-start-storage", metavar="STORAGE", help="the earlier study's storage (default: studies/<STUDY>/journal.log)")
     parser.add_argument("--workers", type=int, help="worker processes on CPU (default 1)")
     parser.add_argument("--gpus", help="GPU ids to use, e.g. 0,1,2,3 (default: all visible)")
     parser.add_argument("--trials-per-gpu", type=int, default=1, help="concurrent trials on each GPU")

@@ -120,6 +120,12 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
     if args.promote < 0:
         raise SkpError(f"--promote takes K >= 1 trials, got {args.promote}.")
+    if args.warm_start is not None:
+        from skp.tune.warm_start import parse
+
+        parse(args.warm_start)
+    elif args.warm_start_storage is not None:
+        raise SkpError("--warm-start-storage names the storage of --warm-start's study; give --warm-start STUDY[:K] too.")
     if args.race is not None:
         if not args.promote or args.race < args.promote:
             raise SkpError(f"--race N starts N candidates and keeps at least --promote K of them: give --promote K and N >= K, got --race {args.race} with --promote {args.promote}.")

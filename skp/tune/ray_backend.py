@@ -148,12 +148,13 @@ def pick_experiment(tune, root: Path) -> tuple[Path, bool]:
 def new_tuner(tune, trainable, options, ray_options: RayOptions, space: dict, study, experiment: Path, trials: int, scheduler, mode: str):
     from skp.tune.ray_search import StudySearch
     from skp.tune.study import make_sampler, sampler_seed
+    from skp.tune.warm_start import with_observations
 
     # like the Optuna backend's workers: a new experiment must not re-propose
     seed = sampler_seed(options.seed, 0, len(study.trials), socket.gethostname())
     searcher = StudySearch(
         options, space, str(experiment),
-        sampler=make_sampler(options.sampler, seed, space, options.constant_liar),
+        sampler=with_observations(study, make_sampler(options.sampler, seed, space, options.constant_liar)),
         storage=storage_of(study),
         mode=mode,
     )

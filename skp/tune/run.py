@@ -81,6 +81,10 @@ def run_trials(argv: list[str], args, options: TuneOptions, space: dict, cfg, st
 
         if ensure_baseline(study, cfg, space):
             print("skp-tune: the config's own settings run first, as the study's baseline trial")
+    if args.warm_start:
+        from skp.tune.warm_start import parse, warm_start
+
+        warm_start(study, *parse(args.warm_start), args.warm_start_storage, space)
     if args.backend == "ray":
         from skp.tune.ray_backend import import_ray, run_ray
 

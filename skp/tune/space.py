@@ -38,6 +38,11 @@ class Float:
     def suggest(self, trial, name):
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
 
+    def accepts(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not self.low <= value <= self.high:
+            return False
+        return self.step is None or abs((value - self.low) / self.step - round((value - self.low) / self.step)) < 1e-9
+
     def example(self):
         return float(self.low)
 
@@ -58,6 +63,10 @@ class Int:
 
     def suggest(self, trial, name):
         return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
+
+    def accepts(self, value) -> bool:
+        whole = isinstance(value, int) and not isinstance(value, bool) or isinstance(value, float) and value.is_integer()
+        return whole and self.low <= value <= self.high and (int(value) - self.low) % self.step == 0
 
     def example(self):
         return int(self.low)
@@ -81,6 +90,9 @@ class Categorical:
 
     def suggest(self, trial, name):
         return trial.suggest_categorical(name, list(self.choices))
+
+    def accepts(self, value) -> bool:
+        return value in self.choices
 
     def example(self):
         return self.choices[0]

@@ -13,6 +13,7 @@ from skp.tune.progress import trial_line
 from skp.tune.optuna_internals import fail_trial, storage_of, trial_by_id, trial_id
 from skp.tune.pruners import make_pruner
 from skp.tune.study import MAX_RETRIES, import_optuna, make_sampler, make_storage, sampler_seed
+from skp.tune.warm_start import with_observations
 from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
 
 POLL_SECONDS = 2.0  # how often an idle worker looks whether others' trials finished or died
@@ -130,7 +131,7 @@ def run_worker(options, space: dict, worker_index: int = 0) -> int:
     study = optuna.load_study(study_name=options.study_name, storage=storage)
     # Workers, and re-runs of the command, must not propose the same parameters again.
     seed = sampler_seed(options.seed, worker_index, len(study.trials), socket.gethostname())
-    study.sampler = make_sampler(options.sampler, seed, space, options.constant_liar)
+    study.sampler = with_observations(study, make_sampler(options.sampler, seed, space, options.constant_liar))
     study.pruner = make_pruner(options.pruner, options.pruner_settings)
     started = time.time()
     deadline = None if options.timeout is None else started + options.timeout
