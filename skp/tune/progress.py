@@ -48,8 +48,11 @@ def trial_line(study, trial, total: int, started: float, metric: str) -> str:
     if trial.state.name == "COMPLETE":
         outcome = f"{metric} {trial.value:.4f}"
     elif trial.state.name == "PRUNED":
-        last = trial.last_step
-        outcome = f"pruned at epoch {last + 1}" if last is not None else "pruned"
+        last, rungs = trial.last_step, trial.user_attrs.get("rungs")
+        if rungs:  # --pruner rungs: steps are the lengths of complete schedules
+            outcome = f"pruned after the {last}-epoch rung ({metric} {rungs[str(last)]:.4f})"
+        else:
+            outcome = f"pruned at epoch {last + 1}" if last is not None else "pruned"
     else:
         outcome = trial.user_attrs.get("fail_reason", "see the log above")
     best = best_trial(trials, direction)

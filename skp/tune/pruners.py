@@ -48,6 +48,9 @@ class Pruner:
 
     name: str
     defaults: dict = {}
+    # True: a trial trains a complete schedule per rung (rung_lengths) and reports once at
+    # its end, instead of reporting every epoch of one schedule
+    complete_schedules = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -118,6 +121,39 @@ class Hyperband(Pruner):
                 "--pruner-warmup does not apply to --pruner hyperband with --backend ray: Ray's HyperBand "
                 "starts its smallest bracket at one epoch. Drop the flag, or use --pruner asha."
             )
+
+
+class Rungs(Pruner):
+    """Successive halving whose rungs are complete schedules: a trial trains its whole
+    warm-up and decay compressed into W epochs (W = the warm-up setting), reports that
+    value, and if the pruner keeps it trains again from scratch in W x R epochs, and so on
+    up to its own length. Every rung's value ends a schedule whose learning rate has come
+    down, so it can rank trials as their final values do, which a value in the middle of
+    one long schedule cannot (the warm-up's high rates look worst until they fall).
+    Survivors pay about R / (R - 1) times their length; the baseline trains its full
+    schedule only."""
+
+    name = "rungs"
+    defaults = {"warmup": AUTO, "reduction": 3}
+    complete_schedules = True
+
+    def optuna(self, warmup, reduction):
+        import optuna
+
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction, min_early_stopping_rate=0)
+
+    def check_ray(self, given):
+        raise SkpError("--pruner rungs runs on skp's own workers; Ray's schedulers stop one schedule part-way. Use --backend optuna, or --pruner asha with Ray.")
+
+
+def rung_lengths(first: int, reduction: int, epochs: int) -> list[int]:
+    """Epochs of each rung's complete schedule: first, first x reduction, ... below
+    `epochs`, then `epochs` itself (the trial's own length, never pruned)."""
+    lengths, length = [], first
+    while length < epochs:
+        lengths.append(length)
+        length *= reduction
+    return lengths + [epochs]
 
 
 class NoPruner(Pruner):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from skp.training.runs import config_fingerprint, prepare_run_dir, read_run_meta
 from skp.training.folds import check_config, fit_fold
 from skp.tune.baseline import is_baseline
 from skp.tune.optuna_internals import set_system_attr
+from skp.tune.pruners import pruner_named, rung_lengths
 from skp.tune.space import suggest
 
 # System attributes through which workers vouch for their running trials.
@@ -212,6 +214,35 @@ def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) ->
     return sum(best_values) / len(best_values)
 
 
+class EpochChecks(FoldReporter):
+    """Reports nothing per epoch (a rung reports once, at the end of its schedule); still
+    fails the trial on a value that is not finite."""
+
+    def report(self, trainer, value, running_mean, step):
+        pass
+
+
+def fit_rungs(trial, cfg, options, directory, on_progress) -> float:
+    """The trial's rungs (skp.tune.pruners.Rungs): a complete schedule of each rung's length,
+    from scratch, its value reported at step = its length; the last is the trial's own."""
+    import optuna
+
+    full = cfg.num_epochs
+    settings = options.pruner_settings
+    lengths = [full] if is_baseline(trial) else rung_lengths(settings.warmup, settings.reduction, full)
+    for length in lengths:
+        rung_cfg = cfg.copy()
+        rung_cfg.num_epochs = length
+        for fold in options.folds:  # from scratch: nothing of a shorter schedule carries over
+            shutil.rmtree(directory / f"fold{fold}", ignore_errors=True)
+        value = fit_trial_folds(rung_cfg, options, directory, lambda monitor, offset, earlier: EpochChecks(monitor, offset, earlier), on_progress)
+        trial.report(value, step=length)
+        trial.set_user_attr("rungs", {**trial.user_attrs.get("rungs", {}), str(length): value})
+        if length != full and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after the {length}-epoch rung with {monitored(cfg)}={value:.5g}")
+    return value
+
+
 def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> float:
     set_system_attr(trial, HOST, socket.gethostname())
     set_system_attr(trial, PID, os.getpid())
@@ -235,7 +266,10 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
         return ReportToTrial(trial, monitor, step_offset, earlier_folds, last_step=len(options.folds) * cfg.num_epochs - 1)
 
     try:
-        value = fit_trial_folds(cfg, options, directory, make_reporter, on_progress)
+        if pruner_named(options.pruner).complete_schedules:
+            value = fit_rungs(trial, cfg, options, directory, on_progress)
+        else:
+            value = fit_trial_folds(cfg, options, directory, make_reporter, on_progress)
     except SystemExit:
         raise KeyboardInterrupt from None  # Lightning's Ctrl-C exit; Optuna fails the trial
     reach("trial end")

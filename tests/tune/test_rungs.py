@@ -1,0 +1,81 @@
+"""--pruner rungs: successive halving over complete schedules."""
+
+import optuna
+import pandas as pd
+import pytest
+
+from skp.errors import SkpError
+from skp.tune import trial as trial_module
+from skp.tune.cli import main as tune_main
+from skp.tune.pruners import PrunerSettings, make_pruner, rung_lengths
+from skp.tune.study import make_storage
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def test_rung_lengths_end_at_the_trials_own_length():
+    assert rung_lengths(1, 3, 9) == [1, 3, 9]
+    assert rung_lengths(2, 3, 10) == [2, 6, 10]
+    assert rung_lengths(4, 3, 10) == [4, 10]
+    assert rung_lengths(10, 3, 10) == [10]
+    assert rung_lengths(3, 2, 40) == [3, 6, 12, 24, 40]
+
+
+def test_rungs_prune_by_successive_halving_at_the_rung_lengths():
+    pruner = make_pruner("rungs", PrunerSettings(warmup=2, reduction=2), epochs=8)
+    study = optuna.create_study(direction="minimize", pruner=pruner)
+    for value in (0.1, 0.2, 0.3, 0.4):  # four trials report their 2-epoch rung
+        trial = study.ask()
+        trial.report(value, step=2)
+        pruned = trial.should_prune()
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE,
+                   values=None if pruned else [value])
+    states = [t.state.name for t in study.trials]
+    assert states[0] == "COMPLETE" and "PRUNED" in states[2:]  # the worse half stops at the first rung
+
+
+def test_rungs_refuse_ray(capsys):
+    assert tune_main(["digits.cfg_baseline", "--trials", "1", "--pruner", "rungs", "--backend", "ray"]) == 2
+    assert "--pruner rungs runs on skp's own workers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_every_rung_is_a_complete_schedule_from_scratch(monkeypatch):
+    ends = []  # (rung length, epochs trained, learning rate after the last step, first rate)
+
+    class Recording(trial_module.EpochChecks):
+        def on_train_start(self, trainer, pl_module):
+            self.first = trainer.optimizers[0].param_groups[0]["lr"]
+
+        def on_train_end(self, trainer, pl_module):
+            ends.append((trainer.max_epochs, trainer.current_epoch, trainer.optimizers[0].param_groups[0]["lr"], self.first))
+
+    monkeypatch.setattr(trial_module, "EpochChecks", Recording)
+    name = "rungs-digits"
+    argv = ["digits.cfg_baseline", "--study", name, "--trials", "5", "--pruner", "rungs", "--pruner-warmup", "1",
+            "--reduction-factor", "2", "--num_epochs", "2", "--limit_train_batches", "3",
+            "--enable_progress_bar", "False", "--no-export", "--scheduler_params.warmup", "0.5"]
+    assert tune_main(argv) == 0
+    # every schedule ran its whole length and ended at the schedule's final rate (cosine to 0)
+    assert {length for length, *_ in ends} == {1, 2}
+    assert all(epochs == length and last < 1e-3 * max(first, 1e-12) for length, epochs, last, first in ends)
+    study = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    for trial in study.trials:
+        steps = set(trial.intermediate_values)
+        if trial.user_attrs.get("baseline"):
+            assert steps == {2}  # the reference trains its own schedule only
+        elif trial.state.name == "PRUNED":
+            assert steps == {1}
+        else:
+            assert steps == {1, 2} and set(trial.user_attrs["rungs"]) == {"1", "2"}
+            history = pd.read_csv(f"{trial.user_attrs['run_dir']}/fold0/history.csv")
+            assert list(history.epoch) == [0, 1]  # the last rung started from scratch
+            assert trial.value == pytest.approx(trial.user_attrs["rungs"]["2"])
+    assert any(t.state.name == "PRUNED" for t in study.trials)
+
+
+def test_rungs_take_a_warmup_and_reduction_only():
+    from skp.tune.pruners import resolve_pruner_settings
+
+    with pytest.raises(SkpError, match="--pruner-startup does not apply to --pruner rungs"):
+        resolve_pruner_settings("rungs", PrunerSettings(startup=3), epochs=10)
