@@ -15,6 +15,7 @@ its first trial. Once per sampler seed, each as a fresh `skp-tune` process:
 - tpe-sh:        TPE + successive halving (`--pruner asha`) from epoch 2
 - tpe-sh-w2:     TPE + successive halving from epoch 3
 - tpe-hyperband: TPE + Optuna's Hyperband from epoch 2 (reduction factor 3, as all here)
+- tpe-rungs:     TPE + `--pruner rungs` (successive halving over complete schedules)
 - ray-asha:      the Ray backend's ASHA from epoch 2, one trial at a time
 - ray-default:   the Ray backend with skp-tune's default pruner and settings, one trial at a time
 
@@ -52,6 +53,7 @@ METHODS = {
     "tpe-sh": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "1"],
     "tpe-sh-w2": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "2"],
     "tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband", "--pruner-warmup", "1"],
+    "tpe-rungs": ["--sampler", "tpe", "--pruner", "rungs"],  # complete schedules per rung, default first rung
     "ray-asha": ["--backend", "ray", "--pruner", "asha", "--pruner-warmup", "1", "--max-concurrent", "1", "--cpus-per-trial", "1"],
     "ray-default": ["--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }

@@ -1,0 +1,105 @@
+"""Does a rung's value rank trials as their final values do? Complete short schedules
+against the same epoch inside the full schedule.
+
+For --configs parameter sets drawn at random (seeded) from a project's search space,
+on fold 0: the full schedule (the set's own num_epochs), whose history gives the value
+after epoch r of it (what the median pruner, ASHA and Hyperband judge), and a complete
+schedule of r epochs for every rung r of `--pruner rungs` (warm-up and decay compressed
+into r epochs, from scratch; what the rungs pruner judges). The table gives, per rung
+length r, the Spearman rank correlation over the sets between each kind of value and
+the final value: near 1, the fidelity keeps the ranking; near 0 or below, it misleads.
+
+    python tests/benchmarks/bench_rung_fidelity.py [--config digits.cfg_baseline] [--configs 16]
+        [--first 3] [--reduction 3] [--root DIR]
+
+Each trained schedule is kept in --root/results.json; re-running adds only what is missing.
+"""
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from scipy.stats import spearmanr
+
+from skp.configs import load_config
+from skp.configs.overrides import apply_overrides
+from skp.metrics import monitored
+from skp.training.folds import fit_fold
+from skp.tune.pruners import rung_lengths
+from skp.tune.space import suggest, validate_space
+
+
+def draw(config: str, count: int, seed: int) -> list[dict]:
+    """`count` parameter sets, drawn from the config's space by Optuna's random sampler."""
+    cfg = load_config(config)
+    space = validate_space(cfg)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    sets = []
+    for _ in range(count):
+        trial = study.ask()
+        sets.append(suggest(trial, load_config(config), space))
+        study.tell(trial, 0.0)
+    return sets
+
+
+def train(config: str, params: dict, epochs: int, folder: Path) -> dict:
+    """A complete schedule of `epochs` epochs on fold 0: its per-epoch values and seconds."""
+    cfg = load_config(config)
+    apply_overrides(cfg, list(params.items()))
+    cfg.num_epochs, cfg.fold = epochs, 0
+    summary = fit_fold(cfg, folder, {"enable_progress_bar": False}, tuning=True)
+    history = pd.read_csv(folder / "history.csv")
+    return {"values": history[monitored(cfg)].tolist(), "selected": summary["best_value"], "seconds": summary["seconds"]}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", default="digits.cfg_baseline")
+    parser.add_argument("--configs", type=int, default=16)
+    parser.add_argument("--first", type=int, default=3)
+    parser.add_argument("--reduction", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--root", default="bench-rung-fidelity")
+    args = parser.parse_args()
+    root = Path(args.root)
+    root.mkdir(parents=True, exist_ok=True)
+    results_file = root / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    cfg = load_config(args.config)
+    if cfg.prepare_data is not None:
+        cfg.prepare_data(cfg)
+    for index, params in enumerate(draw(args.config, args.configs, args.seed)):
+        full = int(params.get("num_epochs", cfg.num_epochs))
+        for length in rung_lengths(args.first, args.reduction, full):
+            key = f"{index}|{length}"
+            if key not in results:
+                results[key] = {"params": params, "full": full, **train(args.config, params, length, root / "runs" / key.replace("|", "-"))}
+                results_file.write_text(json.dumps(results, indent=1))
+                print(f"set {index} ({full} epochs): {length}-epoch schedule done", flush=True)
+    report(results, args)
+
+
+def report(results: dict, args) -> None:
+    full_of = {int(k.split("|")[0]): v["full"] for k, v in results.items()}
+    finals = {i: results[f"{i}|{full}"]["selected"] for i, full in full_of.items() if f"{i}|{full}" in results}
+    lengths = sorted({int(k.split("|")[1]) for k, v in results.items() if int(k.split("|")[1]) != v["full"]})
+    print(f"\n{len(finals)} parameter sets of {args.config}; Spearman correlation with the final value (fold 0)")
+    print("| rung length r | complete r-epoch schedule | epoch r of the full schedule | sets |")
+    print("|---|---|---|---|")
+    for r in lengths:
+        both = [i for i in finals if f"{i}|{r}" in results]
+        if len(both) < 3:
+            continue
+        rung = [results[f"{i}|{r}"]["selected"] for i in both]
+        inside = [results[f"{i}|{full_of[i]}"]["values"][r - 1] for i in both]
+        final = [finals[i] for i in both]
+        print(f"| {r} | {spearmanr(rung, final).statistic:+.2f} | {spearmanr(inside, final).statistic:+.2f} | {len(both)} |")
+    seconds = statistics.fmean(v["seconds"] for v in results.values())
+    print(f"mean seconds per schedule: {seconds:.0f}")
+
+
+if __name__ == "__main__":
+    main()
