@@ -76,6 +76,7 @@ def test_candidates_equal_up_to_noise_never_stop(monkeypatch):
     (["--race", "3"], "give --promote K"),
     (["--promote", "3", "--race", "2"], "N >= K"),
     (["--promote", "1", "--race", "2", "--backend", "ray"], "does not race yet"),
+    (["--promote", "1", "--race", "2", "--promote-by", "ensemble"], "would stop the complements"),
 ])
 def test_race_flags_are_checked(flags, message, capsys):
     assert tune_main(["digits.cfg_baseline", "--trials", "1", *flags]) == 2
