@@ -46,6 +46,7 @@ class BlendInputs:
     tta: list[str]
     metric: dict  # {"name", "direction", "class"}: the value blended on and the class reporting it
     device: str  # where the members' test predictions were computed
+    costs: list | None = None  # per member: skp.ensemble.costs.member_cost, or None
 
     def scorer(self, cfg=None, test: bool = False):
         """The Scorer of the recipe's metric on the OOF rows (or the test rows); without

@@ -87,6 +87,7 @@ def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> di
             "weight": None if result.weights is None else round(float(result.weights[i]), 4),
             "oof": scorer(inputs.oofs[i]),
             "test": test_scorer(inputs.tests[i]) if test_scorer else None,
+            "cost": inputs.costs[i] if inputs.costs else None,  # inference seconds per image
             "provenance": inputs.provenance[i],
         })
     best = max(rows, key=lambda r: r["oof"] if scorer.direction == "max" else -r["oof"])
@@ -99,6 +100,7 @@ def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> di
         "metric": scorer.name,
         "direction": scorer.direction,
         "folds": [int(f) for f in inputs.folds],
+        "test_images": len(inputs.test_ids),
         "tta": list(inputs.tta),
         "members": rows,
         "best_member": best["name"],

@@ -11,6 +11,7 @@ import pandas as pd
 
 from skp.console import is_terminal, progress_bar
 from skp.datasets.annotations import data_file
+from skp.ensemble.costs import member_cost
 from skp.ensemble.inputs import BlendInputs, save_snapshot
 from skp.ensemble.members import resolve_members
 from skp.ensemble.output import blend_and_write
@@ -45,6 +46,7 @@ class Predictor:
         self.views = tta_views(recipe.tta)
         self.states: dict[Path, dict] = {}  # memory-mapped: read from disk once, when used
         self.prepared: dict[tuple, tuple] = {}
+        self.costs: dict[str, dict] = {}  # member -> view -> cost of each test group (None: not measured)
 
     def checkpoints(self, member: Member) -> list[Path]:
         return [member.fold_dirs[f] / "best.pt" for f in self.reference.folds]
@@ -113,11 +115,14 @@ class Predictor:
             loader = inference_loader(dataset, cfg, self.recipe.batch_size)
             where = f"fold {fold}" if mode == "val" else f"{len(models)} model(s)"
             job = progress.add_task(f"{member.name} {mode} {where} {view_name}", total=len(loader))
-            computed = run_inference(task, models, loader, lambda: progress.advance(job))
+            timing = {}
+            computed = run_inference(task, models, loader, lambda: progress.advance(job), timing)
             progress.remove_task(job)
-            for i, pred in zip(todo, computed):
-                self.cache.put(keys[i], pred)
+            for j, (i, pred) in enumerate(zip(todo, computed)):
+                self.cache.put(keys[i], pred, {"load": timing["load"], "model": timing["models"][j], "device": device_name()})
                 preds[i] = pred
+        if mode == "inference":
+            self.costs.setdefault(member.name, {})[view_name] = [self.cache.costs.get(key) for key in keys]
         return preds, np.asarray(dataset.ids)
 
     def _test_pred(self, member: Member, progress) -> np.ndarray:
@@ -232,6 +237,7 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
         tta=list(tta_views(recipe.tta)),
         metric={"name": scorer.name, "direction": scorer.direction, "class": scorer.metric},
         device=device_name(),
+        costs=[member_cost(predictor.costs.get(m.name)) for m in members],
     )
     folder = Path(recipe.output)
     depends = input_files(recipe, members, reference, test)

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import albumentations as A
@@ -136,6 +137,7 @@ class PredictionCache:
         self.folder = folder
         self.hits = self.misses = 0
         self._digests = None
+        self.costs: dict[str, dict] = {}  # key -> inference seconds per image (skp.ensemble.costs)
 
     def digest(self, path: Path) -> str:
         if self.folder is None:
@@ -161,20 +163,27 @@ class PredictionCache:
         return hashlib.sha1("\x1f".join(map(str, parts)).encode()).hexdigest()
 
     def get(self, key: str) -> np.ndarray | None:
+        """The cached prediction; its inference cost, when recorded, goes to self.costs[key]."""
         if self.folder is None:
             return None
         path = self.folder / f"{key}.npz"
         if path.is_file():
             self.hits += 1
-            return np.load(path)["pred"]
+            with np.load(path) as cached:
+                if "cost" in cached:  # predictions cached before costs were recorded have none
+                    self.costs[key] = json.loads(str(cached["cost"]))
+                return cached["pred"]
         self.misses += 1
         return None
 
-    def put(self, key: str, pred: np.ndarray) -> None:
+    def put(self, key: str, pred: np.ndarray, cost: dict | None = None) -> None:
+        if cost is not None:
+            self.costs[key] = cost
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.folder / f"{key}.npz", lambda tmp: np.savez(tmp, pred=pred), moment="prediction cache")
+        extra = {} if cost is None else {"cost": np.array(json.dumps(cost))}
+        atomic_write(self.folder / f"{key}.npz", lambda tmp: np.savez(tmp, pred=pred, **extra), moment="prediction cache")
 
 
 # -- inference -----------------------------------------------------------------------
@@ -212,17 +221,32 @@ def inference_loader(dataset, cfg, batch_size: int | None) -> torch.utils.data.D
     )
 
 
-def run_inference(task, models: list, loader, progress=None) -> list[np.ndarray]:
-    """task.predict of every model over the loader's batches, in one pass: [(N, K) float32]."""
+def run_inference(task, models: list, loader, progress=None, timing: dict | None = None) -> list[np.ndarray]:
+    """task.predict of every model over the loader's batches, in one pass: [(N, K) float32].
+
+    `timing` receives seconds per image: "load" (reading, decoding, transforms, the copy to
+    the device; shared by the models of the pass) and "models" (each model's forward). The
+    first batch is left out of both when there are others: it pays one-off start-up costs."""
     dev = device()
     models = [model.to(dev).eval() for model in models]
     outputs = [[] for _ in models]
+    batches = []  # (images, load seconds, [seconds of each model])
     with torch.inference_mode(), _autocast(dev):
+        started = time.perf_counter()
         for batch in loader:
             batch = {k: v.to(dev, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+            loaded, spent = time.perf_counter() - started, []
             for model, kept in zip(models, outputs):
+                begun = time.perf_counter()
                 pred = task.predict(model(batch))
-                kept.append(pred.float().reshape(len(pred), -1).cpu())
+                kept.append(pred.float().reshape(len(pred), -1).cpu())  # .cpu() waits for the device
+                spent.append(time.perf_counter() - begun)
+            batches.append((len(pred), loaded, spent))
             if progress is not None:
                 progress()
+            started = time.perf_counter()
+    if timing is not None and batches:
+        counted = batches[1:] or batches
+        images = sum(n for n, _, _ in counted)
+        timing.update(load=sum(b[1] for b in counted) / images, models=[sum(b[2][i] for b in counted) / images for i in range(len(models))])
     return [torch.cat(kept).numpy() for kept in outputs]

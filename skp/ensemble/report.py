@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skp.ensemble.costs import cost_rows
 from skp.files import write_text
 
 
@@ -32,6 +33,29 @@ def print_table(summary: dict) -> None:
     if summary.get("auto"):
         Console().print(candidates_table(summary))
         print(auto_verdict(summary))
+    costs = cost_rows(summary)
+    if costs:
+        Console().print(costs_table(summary, costs))
+
+
+COST_COLUMNS = ("member", "views x checkpoints", "load ms/image", "models ms/image", "s per 1000 images")
+
+
+def costs_table(summary: dict, rows):
+    from rich.table import Table
+
+    table = Table(title="inference cost", caption=cost_caption(summary, rows))
+    for column in COST_COLUMNS:
+        table.add_column(column, justify="left" if column == "member" else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def cost_caption(summary: dict, rows) -> str:
+    devices = sorted({m["cost"]["device"] for m in summary["members"] if m.get("cost")})
+    seconds = float(rows[-1][-1]) * summary.get("test_images", 0) / 1000
+    return f"measured on {', '.join(devices)}; this test set ({summary.get('test_images', 0)} images): about {seconds:.1f} s"
 
 
 def candidates_table(summary: dict):
@@ -147,6 +171,7 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
         f"is better, whatever the metric's direction).",
         "",
         *_auto_markdown(summary),
+        *_cost_markdown(summary),
         "![scores and correlations](report.png)",
         "",
         "OOF prediction correlation:",
@@ -171,6 +196,15 @@ def _auto_markdown(summary: dict) -> list[str]:
     ]
     lines += [f"| {method} | " + " | ".join(row) + " |" for method, row in rows]
     return lines + ["", auto_verdict(summary), ""]
+
+
+def _cost_markdown(summary: dict) -> list[str]:
+    rows = cost_rows(summary)
+    if not rows:
+        return []
+    lines = ["## Inference cost", "", "| " + " | ".join(COST_COLUMNS) + " |", "|---|" + "---|" * (len(COST_COLUMNS) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines + ["", cost_caption(summary, rows) + ".", ""]
 
 
 def write_report(folder: Path, summary: dict, names: list[str], oofs: list[np.ndarray]) -> None:

@@ -220,3 +220,21 @@ def test_regression_with_metadata_blends_into_a_float_submission(boneage_dir, tm
 def test_missing_study_lists_the_studies(tmp_path, capsys):
     assert main(["--study", "no_such_study", "--output", str(tmp_path)]) == 2
     assert "No study 'no_such_study'" in capsys.readouterr().err
+
+
+def test_inference_costs_are_measured_once_and_reported(trained, tmp_path):
+    members = ["--run", "digits.cfg_baseline:pytest", "--run", "digits.cfg_regnet:pytest", "--blend", "mean", "--no-cache"]
+    assert main([*members, "--output", str(tmp_path / "first")]) == 0
+    costs = [m["cost"] for m in summary_of(tmp_path / "first")["members"]]
+    for cost in costs:
+        (view,) = cost["views"].values()
+        assert len(view["models"]) == 5 and all(s > 0 for s in view["models"]) and view["load"] > 0
+        assert cost["seconds_per_image"] == pytest.approx(view["load"] + sum(view["models"]))
+    report = (tmp_path / "first" / "report.md").read_text()
+    assert "## Inference cost" in report and "| digits.cfg_baseline/pytest | 1 x 5 |" in report
+    # cached predictions keep the cost measured when they were computed
+    assert main([*members[:-1], "--output", str(tmp_path / "cached")]) == 0
+    assert main([*members[:-1], "--output", str(tmp_path / "again")]) == 0
+    cached, again = (summary_of(tmp_path / name) for name in ("cached", "again"))
+    assert again["cache"]["misses"] == 0
+    assert [m["cost"] for m in again["members"]] == [m["cost"] for m in cached["members"]]
