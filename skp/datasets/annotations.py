@@ -1,10 +1,13 @@
-"""Reading and checking the CSV a dataset is described by (shared by the 2D datasets)."""
+"""Reading and checking the CSV a dataset is described by, and the dataset base that
+serves its rows (simple2d, dicom2d, nifti, nifti3d)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
 from skp.errors import SkpError
 
@@ -60,3 +63,40 @@ def common_columns(cfg, inference: bool) -> list[str]:
     if not inference:
         columns += [*cfg.targets, cfg.fold_column]
     return columns
+
+
+class CsvImages(torch.utils.data.Dataset):
+    """Rows of the split (load_split), their ids, input paths (cfg.inputs under
+    cfg.data_dir), targets (cfg.targets; none in inference) and categorical metadata
+    (cfg.metadata_embeddings), served as item dicts around the float CHW (or CDHW)
+    tensor a subclass reads: `image(i)`."""
+
+    def __init__(self, cfg, mode: str, extra_columns: tuple = ()):
+        self.cfg, self.mode = cfg, mode
+        self.inference = mode == "inference"
+        self.frame = load_split(cfg, mode, common_columns(cfg, self.inference) + [c for c in extra_columns if c])
+        self.ids = self.frame[cfg.id_column].tolist()
+        self.paths = [str(data_file(cfg, p)) for p in self.frame[cfg.inputs]]
+        self.targets = None if self.inference else self.frame[cfg.targets].to_numpy(np.float32, copy=True)
+        self.metadata = {c: self.frame[c].to_numpy(np.int64) for c in cfg.metadata_embeddings or {}}
+        self.transforms = cfg.train_transforms if mode == "train" else cfg.val_transforms
+
+    def __len__(self):
+        return len(self.paths)
+
+    def image(self, i: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def transformed(self, image: np.ndarray) -> torch.Tensor:
+        """An HWC image through the split's albumentations, as a float CHW tensor."""
+        if self.transforms is not None:
+            image = self.transforms(image=image)["image"]
+        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+
+    def __getitem__(self, i):
+        item = {"x": self.image(i), "index": i}
+        for column, values in self.metadata.items():
+            item[column] = torch.tensor(values[i])
+        if self.targets is not None:
+            item["y"] = torch.from_numpy(self.targets[i])
+        return item

@@ -15,19 +15,19 @@ cfg.slice_context = k stacks frames f-k..f+k as channels (2.5D). Channels: windo
 import numpy as np
 import torch
 
-from skp.datasets.stacks import StackCache, StackDataset, with_context
+from skp.datasets.annotations import CsvImages
+from skp.datasets.stacks import StackCache, slice_indices, with_context
 from skp.errors import SkpError
 from skp.toolbox.dicom import display_stack, read_dicom
 from skp.toolbox.windows import check_windows
 
 
-class Dataset(StackDataset, torch.utils.data.Dataset):
+class Dataset(CsvImages):
     def __init__(self, cfg, mode: str):
         check_windows(cfg.windows)
         super().__init__(cfg, mode, extra_columns=(cfg.slice_column,))
-        self.frames = self.slice_indices()
+        self.frames = slice_indices(cfg, self.frame)
         self.context = int(cfg.slice_context or 0)
-        self.transforms = cfg.train_transforms if mode == "train" else cfg.val_transforms
         self.stacks = StackCache(cfg, self._read, {"reader": "dicom2d", "windows": cfg.windows})
 
     def _read(self, path: str) -> np.ndarray:
@@ -48,6 +48,4 @@ class Dataset(StackDataset, torch.utils.data.Dataset):
                 f"for a colour file) but cfg.num_input_channels is {self.cfg.num_input_channels}. "
                 f"Make them agree."
             )
-        if self.transforms is not None:
-            image = self.transforms(image=image)["image"]
-        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+        return self.transformed(image)

@@ -10,36 +10,27 @@ A volume is decoded once per process (cfg.cache_images = "memory") or per machin
 not once per slice. Albumentations from cfg.train_transforms / cfg.val_transforms.
 """
 
-import numpy as np
+from functools import partial
+
 import torch
 
-from skp.datasets.stacks import StackCache, StackDataset, check_channels, with_context
+from skp.datasets.annotations import CsvImages
+from skp.datasets.stacks import AXIAL, StackCache, check_channels, slice_indices, volume_stack, with_context
 from skp.errors import SkpError
-from skp.toolbox.volumes import read_volume, slice_stack
 from skp.toolbox.windows import check_windows, window_count
 
-DEFAULT_AXIS = 2  # axial
 
-
-class Dataset(StackDataset, torch.utils.data.Dataset):
+class Dataset(CsvImages):
     def __init__(self, cfg, mode: str):
         check_windows(cfg.windows)
         if not cfg.slice_column:
             raise SkpError("The nifti dataset serves slices: set cfg.slice_column to the CSV column holding each row's slice index (from 0).")
         super().__init__(cfg, mode, extra_columns=(cfg.slice_column,))
-        self.slices = self.slice_indices()
+        self.slices = slice_indices(cfg, self.frame)
         self.context = int(cfg.slice_context or 0)
-        self.axis = DEFAULT_AXIS if cfg.slice_axis is None else cfg.slice_axis
+        axis = AXIAL if cfg.slice_axis is None else cfg.slice_axis
         check_channels(cfg, window_count(cfg.windows) * (2 * self.context + 1), f"cfg.windows {cfg.windows!r} with cfg.slice_context {self.context}")
-        self.transforms = cfg.train_transforms if mode == "train" else cfg.val_transforms
-        self.stacks = StackCache(cfg, self._read, {"reader": "nifti", "windows": cfg.windows, "axis": self.axis})
-
-    def _read(self, path: str) -> np.ndarray:
-        values, header_window = read_volume(path)
-        return slice_stack(values, header_window, self.cfg.windows, self.axis, path)
+        self.stacks = StackCache(cfg, partial(volume_stack, windows=cfg.windows, axis=axis), {"reader": "nifti", "windows": cfg.windows, "axis": axis})
 
     def image(self, i: int) -> torch.Tensor:
-        image = with_context(self.stacks.get(self.paths[i]), self.slices[i], self.context, self.paths[i])
-        if self.transforms is not None:
-            image = self.transforms(image=image)["image"]
-        return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()
+        return self.transformed(with_context(self.stacks.get(self.paths[i]), self.slices[i], self.context, self.paths[i]))

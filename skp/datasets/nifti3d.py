@@ -8,19 +8,19 @@ probability 1/2 (e.g. [2] for left-right, never an axis the label depends on).
 cfg.cache_images: "memory", "disk" or "off" (skp.datasets.stacks). Models: classification.net3d.
 """
 
+from functools import partial
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from skp.datasets.stacks import StackCache, StackDataset, check_channels
+from skp.datasets.annotations import CsvImages
+from skp.datasets.stacks import AXIAL, StackCache, check_channels, volume_stack
 from skp.errors import SkpError
-from skp.toolbox.volumes import read_volume, slice_stack
 from skp.toolbox.windows import check_windows, window_count
 
-DEFAULT_AXIS = 2
 
-
-class Dataset(StackDataset, torch.utils.data.Dataset):
+class Dataset(CsvImages):
     def __init__(self, cfg, mode: str):
         check_windows(cfg.windows)
         shape = cfg.volume_shape
@@ -40,12 +40,8 @@ class Dataset(StackDataset, torch.utils.data.Dataset):
         super().__init__(cfg, mode)
         check_channels(cfg, window_count(cfg.windows), f"cfg.windows {cfg.windows!r}")
         self.shape, self.flips = tuple(shape), flips if mode == "train" else []
-        self.axis = DEFAULT_AXIS if cfg.slice_axis is None else cfg.slice_axis
-        self.stacks = StackCache(cfg, self._read, {"reader": "nifti3d", "windows": cfg.windows, "axis": self.axis})
-
-    def _read(self, path: str) -> np.ndarray:
-        values, header_window = read_volume(path)
-        return slice_stack(values, header_window, self.cfg.windows, self.axis, path)
+        axis = AXIAL if cfg.slice_axis is None else cfg.slice_axis
+        self.stacks = StackCache(cfg, partial(volume_stack, windows=cfg.windows, axis=axis), {"reader": "nifti3d", "windows": cfg.windows, "axis": axis})
 
     def image(self, i: int) -> torch.Tensor:
         stack = self.stacks.get(self.paths[i])  # (D, H, W, C), perhaps a read-only memory map

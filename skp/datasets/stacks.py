@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
-from skp.datasets.annotations import common_columns, data_file, load_split
 from skp.errors import SkpError
 from skp.files import atomic_write
 
 # cfg.cache_images -> mode; strings so that --cache_images disk overrides a config's "memory"
+AXIAL = 2  # cfg.slice_axis when unset: axial slices of the RAS+ volume
 CACHE_MODES = {None: None, False: None, "off": None, True: "memory", "memory": "memory", "disk": "disk"}
 _in_memory: dict[tuple[str, str], np.ndarray] = {}
 
@@ -82,33 +81,14 @@ def check_channels(cfg, expected: int, what: str) -> None:
         )
 
 
-class StackDataset:
-    """The CSV side of the medical datasets, as simple2d has it: rows of the split, ids,
-    targets, metadata, and an item dict around the image a subclass reads (`image(i)`)."""
+def volume_stack(path: str, windows, axis: int) -> np.ndarray:
+    """(S, H, W, C) uint8: a volume read in RAS+ and cut along `axis` under `windows`."""
+    from skp.toolbox.volumes import read_volume, slice_stack
 
-    def __init__(self, cfg, mode: str, extra_columns: tuple = ()):
-        self.cfg, self.mode = cfg, mode
-        self.inference = mode == "inference"
-        self.frame = load_split(cfg, mode, common_columns(cfg, self.inference) + [c for c in extra_columns if c])
-        self.ids = self.frame[cfg.id_column].tolist()
-        self.paths = [str(data_file(cfg, p)) for p in self.frame[cfg.inputs]]
-        self.targets = None if self.inference else self.frame[cfg.targets].to_numpy(np.float32, copy=True)
-        self.metadata = {c: self.frame[c].to_numpy(np.int64) for c in cfg.metadata_embeddings or {}}
+    values, header_window = read_volume(path)
+    return slice_stack(values, header_window, windows, axis, path)
 
-    def __len__(self):
-        return len(self.paths)
 
-    def image(self, i: int):
-        raise NotImplementedError
-
-    def __getitem__(self, i):
-        item = {"x": self.image(i), "index": i}
-        for column, values in self.metadata.items():
-            item[column] = torch.tensor(values[i])
-        if self.targets is not None:
-            item["y"] = torch.from_numpy(self.targets[i])
-        return item
-
-    def slice_indices(self) -> list[int] | None:
-        column = self.cfg.slice_column
-        return None if not column else self.frame[column].astype(int).tolist()
+def slice_indices(cfg, frame) -> list[int] | None:
+    """Each row's frame or slice (cfg.slice_column), or None when the config names no column."""
+    return None if not cfg.slice_column else frame[cfg.slice_column].astype(int).tolist()
