@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--sample-submission", help="sample_submission.csv to match")
     options.add_argument("--test-file", help="annotations CSV of the test images")
     options.add_argument("--batch-size", type=int)
+    options.add_argument("--budget", type=float, metavar="SECONDS", help="inference seconds on this test set: predict with the members, TTA views and fold checkpoints that fit it best")
     options.add_argument("--output", help="output folder (default: beside the recipe)")
     parser.add_argument("--no-cache", action="store_true", help="predict again instead of reading cached predictions")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
@@ -80,7 +81,7 @@ def recipe_from_args(args):
             raise SkpError(f"--folds takes comma-separated integers, got {args.folds!r}.") from None
     if args.tta:
         recipe.tta = [] if args.tta == "none" else args.tta.split(",")
-    for field in ("blend", "metric", "direction", "weights", "soup", "sample_submission", "test_file", "batch_size", "output"):
+    for field in ("blend", "metric", "direction", "weights", "soup", "sample_submission", "test_file", "batch_size", "budget", "output"):
         value = getattr(args, field)
         if value is not None:
             setattr(recipe, field, value)

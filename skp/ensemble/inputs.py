@@ -47,6 +47,7 @@ class BlendInputs:
     metric: dict  # {"name", "direction", "class"}: the value blended on and the class reporting it
     device: str  # where the members' test predictions were computed
     costs: list | None = None  # per member: skp.ensemble.costs.member_cost, or None
+    budget: dict | None = None  # the inference budget's choice (skp.ensemble.budget), when the recipe set one
 
     def scorer(self, cfg=None, test: bool = False):
         """The Scorer of the recipe's metric on the OOF rows (or the test rows); without
@@ -69,7 +70,7 @@ def recipe_key(recipe) -> str:
         "members": [repr(m) for m in recipe.members],
         "folds": recipe.folds,
         "tta": tta,
-        **{k: getattr(recipe, k) for k in ("weights", "soup", "test_file", "sample_submission", "solution", "metric", "direction")},
+        **{k: getattr(recipe, k) for k in ("weights", "soup", "test_file", "sample_submission", "solution", "metric", "direction", "budget")},
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("SKP_")},
         "cwd": os.getcwd(),
     }

@@ -113,6 +113,7 @@ def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> di
             "gain_over_best_member": gain,
         },
         "auto": result.choice,
+        "budget": inputs.budget,
         # this blend's own: skp and library versions, host, the recipe file's commit
         "provenance": provenance([recipe.file] if recipe.file else [], device=inputs.device),
     }

@@ -32,6 +32,7 @@ from skp.ensemble.predict import (
 from skp.ensemble.recipe import Recipe, Study, check_recipe, ensembles_root
 from skp.ensemble.segmentation import is_segmentation, run_segmentation_ensemble
 from skp.ensemble.testset import TestSet, load_test_set, test_targets
+from skp.errors import SkpError
 from skp.faults import reach
 from skp.oof.members import Member, Reference, align, build_reference, check_folds, load_all_oof, prediction_columns, read_table
 from skp.oof.scoring import make_scorer, problem_of
@@ -47,6 +48,9 @@ class Predictor:
         self.states: dict[Path, dict] = {}  # memory-mapped: read from disk once, when used
         self.prepared: dict[tuple, tuple] = {}
         self.costs: dict[str, dict] = {}  # member -> view -> cost of each test group (None: not measured)
+        # member -> {"oof": {view: (N, K)}, "test": {view: [(N_test, K) of each checkpoint group]}}:
+        # the pieces an inference budget chooses among (skp.ensemble.budget)
+        self.pieces: dict[str, dict] = {}
 
     def checkpoints(self, member: Member) -> list[Path]:
         return [member.fold_dirs[f] / "best.pt" for f in self.reference.folds]
@@ -127,24 +131,24 @@ class Predictor:
 
     def _test_pred(self, member: Member, progress) -> np.ndarray:
         groups = self._test_groups(member)
-        views = []
+        views = self.pieces.setdefault(member.name, {}).setdefault("test", {})
         for view_name in self.views:
             preds, ids = self._predict(member, groups, "inference", None, view_name, progress)
-            views.append(self._in_order(np.mean(preds, axis=0), ids, self.test_ids, f"test predictions of {member.name}"))
-        return np.mean(views, axis=0)
+            views[view_name] = [self._in_order(pred, ids, self.test_ids, f"test predictions of {member.name}") for pred in preds]
+        return np.mean([np.mean(groups, axis=0) for groups in views.values()], axis=0)
 
     def _oof_with_tta(self, member: Member, progress) -> np.ndarray:
         """The plain view comes from oof.csv; the other views are predicted fold by fold."""
         id_column = self.reference.cfg.id_column
-        views = [member.oof]
+        views = self.pieces.setdefault(member.name, {}).setdefault("oof", {})
         for view_name in list(self.views)[1:]:
             frames = []
             for fold in self.reference.folds:
                 (pred,), ids = self._predict(member, [[member.fold_dirs[fold] / "best.pt"]], "val", fold, view_name, progress)
                 frames.append(pd.DataFrame(pred, columns=[f"p{j}" for j in range(pred.shape[1])]).assign(**{id_column: ids}))
             frame = pd.concat(frames, ignore_index=True)
-            views.append(align(frame, id_column, self.reference.ids, [c for c in frame.columns if c != id_column], f"TTA OOF of {member.name}"))
-        return np.mean(views, axis=0)
+            views[view_name] = align(frame, id_column, self.reference.ids, [c for c in frame.columns if c != id_column], f"TTA OOF of {member.name}")
+        return np.mean(list(views.values()), axis=0)
 
     @staticmethod
     def _in_order(pred, ids, wanted, what) -> np.ndarray:
@@ -158,6 +162,7 @@ class Predictor:
             columns = prediction_columns(frame, id_column, member.files.columns)
             member.test = align(frame, id_column, self.test_ids, columns, f"Test file {member.files.test} of {member.name}")
             return
+        self.pieces[member.name] = {"oof": {"none": member.oof}}  # the plain view: oof.csv
         if len(self.views) > 1:
             member.oof = self._oof_with_tta(member, progress)
         member.test = self._test_pred(member, progress)
@@ -197,6 +202,8 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     check_recipe(recipe)
     members = resolve_members(recipe)
     if is_segmentation(members):
+        if recipe.budget is not None:
+            raise SkpError("An inference budget chooses among classification and regression members; segmentation ensembles do not take one yet. Drop --budget.")
         return run_segmentation_ensemble(recipe, members, use_cache)
     reference = build_reference(members, recipe.folds)
     check_folds(members, reference)
@@ -218,6 +225,14 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
             if not is_terminal():  # a file or pipe gets no live bar: a line as each member is done
                 print(f"skp-ensemble: predicted {member.name} ({done}/{len(members)} members)", flush=True)
     predicted = time.time()
+    costs = [member_cost(predictor.costs.get(m.name)) for m in members]
+    predicted_members, budget = members, None
+    if recipe.budget is not None:
+        from skp.ensemble.budget import apply_budget
+
+        chosen, budget = apply_budget(members, predictor.pieces, costs, list(predictor.views), scorer, recipe.budget, len(test.ids))
+        costs = [cost for member, cost in zip(members, costs) if member in chosen]
+        members = chosen
 
     inputs = BlendInputs(
         names=[m.name for m in members],
@@ -237,10 +252,11 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
         tta=list(tta_views(recipe.tta)),
         metric={"name": scorer.name, "direction": scorer.direction, "class": scorer.metric},
         device=device_name(),
-        costs=[member_cost(predictor.costs.get(m.name)) for m in members],
+        costs=costs,
+        budget=budget,
     )
     folder = Path(recipe.output)
-    depends = input_files(recipe, members, reference, test)
+    depends = input_files(recipe, predicted_members, reference, test)  # an unchosen member may change the choice
     if use_cache and depends is not None:
         save_snapshot(folder, recipe, inputs, depends)
     extra = {"cache": {"hits": cache.hits, "misses": cache.misses}, "seconds": {"predict": round(predicted - started, 2)}}

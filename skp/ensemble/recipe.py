@@ -76,6 +76,9 @@ class Recipe:
     # (ids, predictions (N, K) array, sample DataFrame) -> submission DataFrame
     to_submission: Callable | None = None
     batch_size: int | None = None
+    # inference seconds on this test set: the members, TTA views and fold checkpoints that
+    # fit it best (skp.ensemble.budget); None predicts with everything
+    budget: float | None = None
     output: str | None = None
     name: str = "ensemble"
     file: str | None = None  # the recipe file, set by load_recipe
@@ -143,5 +146,7 @@ def check_recipe(recipe: Recipe) -> None:
         problems.append(f"weights {recipe.weights!r} is not one of {', '.join(WEIGHTS)}")
     if recipe.direction not in (None, "max", "min"):
         problems.append(f"direction {recipe.direction!r} is not 'max' or 'min'")
+    if recipe.budget is not None and not (isinstance(recipe.budget, (int, float)) and recipe.budget > 0):
+        problems.append(f"budget {recipe.budget!r} is not a number of seconds above 0")
     if problems:
         raise SkpError(f"Recipe {recipe.name!r} cannot run: " + "; ".join(problems) + ".")

@@ -36,6 +36,73 @@ def print_table(summary: dict) -> None:
     costs = cost_rows(summary)
     if costs:
         Console().print(costs_table(summary, costs))
+    if summary.get("budget"):
+        Console().print(budget_table(summary))
+        print(budget_verdict(summary))
+
+
+BUDGET_COLUMNS = ("members", "views", "checkpoints", "seconds", "OOF score of their mean")
+
+
+def budget_rows(summary: dict) -> list[tuple[str, ...]]:
+    """The cheapest candidate for each score it reaches (the trade-off), the chosen one starred."""
+    from skp.ensemble.budget import pareto
+
+    chosen = summary["budget"]["chosen"]
+    rows = []
+    for c in pareto(summary["budget"], summary["direction"]):
+        star = "*" if (c["members"], c["views"], c["checkpoints"]) == (chosen["members"], len(chosen["views"]), chosen["checkpoints"]) else ""
+        rows.append((", ".join(c["members"]), str(c["views"]), str(c["checkpoints"]), f"{c['seconds']:.2f}", f"{c['score']:.4f}{star}"))
+    return rows
+
+
+def budget_table(summary: dict):
+    from rich.table import Table
+
+    budget = summary["budget"]
+    table = Table(title=f"inference budget {budget['seconds']:g} s on {budget['images']} images: the trade-off (* chosen)",
+                  caption=f"{len(budget['candidates'])} candidates weighed; views: the first V of {', '.join(summary['tta'])}")
+    for column in BUDGET_COLUMNS:
+        table.add_column(column, justify="left" if column == "members" else "right")
+    for row in budget_rows(summary):
+        table.add_row(*row)
+    return table
+
+
+def budget_verdict(summary: dict) -> str:
+    chosen = summary["budget"]["chosen"]
+    return (f"the budget chose {', '.join(chosen['members'])} with {len(chosen['views'])} view(s) ({', '.join(chosen['views'])}) "
+            f"and {chosen['checkpoints']} fold checkpoint(s) each: about {chosen['seconds']:.2f} s of {summary['budget']['seconds']:g}; "
+            f"the blend ran on these")
+
+
+def write_budget_figure(path: Path, summary: dict) -> None:
+    """Score against inference seconds of every candidate, the trade-off line, the choice and the budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skp.ensemble.budget import pareto
+
+    budget = summary["budget"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    seconds = [c["seconds"] for c in budget["candidates"]]
+    ax.scatter(seconds, [c["score"] for c in budget["candidates"]], s=14, color="0.4", label="candidates within the budget")
+    over = budget.get("over_budget") or []
+    if over:
+        ax.scatter([c["seconds"] for c in over], [c["score"] for c in over], s=14, color="0.8", label="over the budget")
+    front = pareto(budget, summary["direction"])
+    ax.step([c["seconds"] for c in front], [c["score"] for c in front], where="post", color="tab:blue", label="best within its cost")
+    chosen = budget["chosen"]
+    ax.scatter([chosen["seconds"]], [chosen["score"]], marker="*", s=220, color="tab:red", zorder=3, label="chosen")
+    ax.axvline(budget["seconds"], color="tab:red", linestyle="--", linewidth=1, label=f"budget {budget['seconds']:g} s")
+    ax.set_xlabel(f"inference seconds on {budget['images']} test images")
+    ax.set_ylabel(f"OOF {summary['metric']} of the plain mean")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 COST_COLUMNS = ("member", "views x checkpoints", "load ms/image", "models ms/image", "s per 1000 images")
@@ -172,6 +239,7 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
         "",
         *_auto_markdown(summary),
         *_cost_markdown(summary),
+        *_budget_markdown(summary),
         "![scores and correlations](report.png)",
         "",
         "OOF prediction correlation:",
@@ -207,8 +275,21 @@ def _cost_markdown(summary: dict) -> list[str]:
     return lines + ["", cost_caption(summary, rows) + ".", ""]
 
 
+def _budget_markdown(summary: dict) -> list[str]:
+    if not summary.get("budget"):
+        return []
+    budget = summary["budget"]
+    lines = [f"## Inference budget: {budget['seconds']:g} s on {budget['images']} test images", "",
+             "The cheapest candidate for each score it reaches (* chosen):", "",
+             "| " + " | ".join(BUDGET_COLUMNS) + " |", "|---|" + "---|" * (len(BUDGET_COLUMNS) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in budget_rows(summary)]
+    return lines + ["", budget_verdict(summary) + ".", "", "![score against inference seconds](budget.png)", ""]
+
+
 def write_report(folder: Path, summary: dict, names: list[str], oofs: list[np.ndarray]) -> None:
     matrix = correlations(oofs)
     write_text(folder / "report.md", markdown(summary, names, matrix))
+    if summary.get("budget"):
+        write_budget_figure(folder / "budget.png", summary)
     if len(names) > 1:
         write_figure(folder / "report.png", summary, names, matrix)

@@ -238,3 +238,21 @@ def test_inference_costs_are_measured_once_and_reported(trained, tmp_path):
     cached, again = (summary_of(tmp_path / name) for name in ("cached", "again"))
     assert again["cache"]["misses"] == 0
     assert [m["cost"] for m in again["members"]] == [m["cost"] for m in cached["members"]]
+
+
+def test_a_budget_chooses_what_fits_and_says_so(trained, tmp_path):
+    members = ["--run", "digits.cfg_baseline:pytest", "--run", "digits.cfg_regnet:pytest", "--tta", "hflip"]
+    assert main([*members, "--output", str(tmp_path / "all")]) == 0
+    full = summary_of(tmp_path / "all")
+    images = full["test_images"]
+    everything = sum(m["cost"]["seconds_per_image"] for m in full["members"]) * images
+    budget = everything / 3
+    assert main([*members, "--output", str(tmp_path / "budget"), "--budget", f"{budget:.6f}"]) == 0
+    summary = summary_of(tmp_path / "budget")
+    chosen = summary["budget"]["chosen"]
+    assert chosen["seconds"] <= budget < everything
+    assert [m["name"] for m in summary["members"]] == chosen["members"]
+    assert (tmp_path / "budget" / "budget.png").stat().st_size > 10_000
+    assert "## Inference budget" in (tmp_path / "budget" / "report.md").read_text()
+    submission = pd.read_csv(tmp_path / "budget" / "submission.csv")
+    assert len(submission) == images
