@@ -75,8 +75,13 @@ def _distinct_by_value(study) -> list:
 
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _has_run(t)]
     done.sort(key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
+    return distinct_params(done)
+
+
+def distinct_params(trials: list) -> list:
+    """`trials` in their order, less those that repeat an earlier one's parameters."""
     seen, distinct = set(), []
-    for trial in done:
+    for trial in trials:
         key = tuple(sorted(trial.params.items()))
         if key not in seen:
             seen.add(key)

@@ -57,19 +57,12 @@ def ranked(source) -> list:
     their mean over folds (a finer measure than one fold), then the rest by value."""
     from optuna.trial import TrialState
 
-    from skp.tune.promote import cv_ranking
+    from skp.tune.promote import cv_ranking, distinct_params
 
     done = [t for t in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
     done.sort(key=lambda t: -t.value if source.direction.name == "MAXIMIZE" else t.value)
     by_cv = cv_ranking(source, [t.number for t in done])
-    order = [t for n in by_cv for t in done if t.number == n] + [t for t in done if t.number not in by_cv]
-    seen, distinct = set(), []
-    for trial in order:
-        key = tuple(sorted(trial.params.items()))
-        if key not in seen:
-            seen.add(key)
-            distinct.append(trial)
-    return distinct
+    return distinct_params([t for n in by_cv for t in done if t.number == n] + [t for t in done if t.number not in by_cv])
 
 
 def project(params: dict, space: dict) -> tuple[dict | None, list[str]]:
