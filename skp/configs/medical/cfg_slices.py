@@ -22,3 +22,4 @@ cfg.sample_submission_file = "slices_sample_submission.csv"
 cfg.solution_file = "slices_solution.csv"
 cfg.image_height = 32
 cfg.image_width = 32
+cfg.num_epochs = 15

@@ -22,3 +22,4 @@ cfg.solution_file = "volumes_solution.csv"
 cfg.train_transforms = None
 cfg.val_transforms = None
 cfg.batch_size = 4
+cfg.num_epochs = 20
