@@ -10,7 +10,7 @@ length r, the Spearman rank correlation over the sets between each kind of value
 the final value: near 1, the fidelity keeps the ranking; near 0 or below, it misleads.
 
     python tests/benchmarks/bench_rung_fidelity.py [--config digits.cfg_baseline] [--configs 16]
-        [--first 3] [--reduction 3] [--root DIR]
+        [--first 3] [--reduction 3] [--root DIR] [--report]
 
 Each trained schedule is kept in --root/results.json; re-running adds only what is missing.
 """
@@ -20,6 +20,7 @@ import json
 import statistics
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 from scipy.stats import spearmanr
@@ -63,11 +64,15 @@ def main():
     parser.add_argument("--reduction", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", default="bench-rung-fidelity")
+    parser.add_argument("--report", action="store_true", help="print the table from what is trained, train nothing")
     args = parser.parse_args()
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     results_file = root / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if args.report:
+        report(results, args)
+        return
     cfg = load_config(args.config)
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)
@@ -82,21 +87,37 @@ def main():
     report(results, args)
 
 
+BOOTSTRAP = 2000
+
+
+def _with_interval(values: np.ndarray, final: np.ndarray) -> str:
+    """'+0.60 [+0.21, +0.85]': the correlation and its bootstrap interval over the sets."""
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(final), len(final))
+        if len(set(pick)) > 2:
+            draws.append(spearmanr(values[pick], final[pick]).statistic)
+    low, high = np.nanpercentile(draws, [5, 95])
+    return f"{spearmanr(values, final).statistic:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
 def report(results: dict, args) -> None:
     full_of = {int(k.split("|")[0]): v["full"] for k, v in results.items()}
     finals = {i: results[f"{i}|{full}"]["selected"] for i, full in full_of.items() if f"{i}|{full}" in results}
     lengths = sorted({int(k.split("|")[1]) for k, v in results.items() if int(k.split("|")[1]) != v["full"]})
-    print(f"\n{len(finals)} parameter sets of {args.config}; Spearman correlation with the final value (fold 0)")
+    print(f"\n{len(finals)} parameter sets of {args.config}; Spearman correlation with the final value (fold 0), "
+          f"[5%, 95%] over {BOOTSTRAP} bootstrap resamples of the sets")
     print("| rung length r | complete r-epoch schedule | epoch r of the full schedule | sets |")
     print("|---|---|---|---|")
     for r in lengths:
         both = [i for i in finals if f"{i}|{r}" in results]
         if len(both) < 3:
             continue
-        rung = [results[f"{i}|{r}"]["selected"] for i in both]
-        inside = [results[f"{i}|{full_of[i]}"]["values"][r - 1] for i in both]
-        final = [finals[i] for i in both]
-        print(f"| {r} | {spearmanr(rung, final).statistic:+.2f} | {spearmanr(inside, final).statistic:+.2f} | {len(both)} |")
+        rung = np.array([results[f"{i}|{r}"]["selected"] for i in both])
+        inside = np.array([results[f"{i}|{full_of[i]}"]["values"][r - 1] for i in both])
+        final = np.array([finals[i] for i in both])
+        print(f"| {r} | {_with_interval(rung, final)} | {_with_interval(inside, final)} | {len(both)} |")
     seconds = statistics.fmean(v["seconds"] for v in results.values())
     print(f"mean seconds per schedule: {seconds:.0f}")
 
