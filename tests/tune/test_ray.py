@@ -40,7 +40,7 @@ def _states(study):
         (["--address", "auto", "--max-concurrent", "2"], "--address, --max-concurrent only apply to the ray backend"),
         (["--backend", "ray", "--workers", "2"], "--workers only applies to the optuna backend"),
         (["--backend", "ray", "--trials-per-gpu", "2"], "--trials-per-gpu only applies to the optuna backend"),
-        (["--backend", "ray", "--pruner", "pbt"], "Unknown --pruner 'pbt'. Choose one of median, asha, hyperband, none."),
+        (["--backend", "ray", "--pruner", "pbt"], "Unknown --pruner 'pbt'. Choose one of median, asha, hyperband, rungs, none."),
     ],
 )
 def test_flags_of_the_other_backend_are_refused(argv, message, capsys, monkeypatch):
