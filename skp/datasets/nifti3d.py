@@ -29,15 +29,14 @@ class Dataset(CsvImages):
         flips = list(cfg.flip_axes or [])
         if any(a not in (0, 1, 2) for a in flips):
             raise SkpError(f"cfg.flip_axes is {cfg.flip_axes!r}; list axes of the (D, H, W) volume: 0, 1 or 2.")
-        transforms = cfg.train_transforms if mode == "train" else cfg.val_transforms
-        if transforms is not None:
+        super().__init__(cfg, mode)
+        if self.transforms is not None:
             raise SkpError(
                 "nifti3d resizes volumes to cfg.volume_shape and flips them along cfg.flip_axes; "
                 "albumentations transforms (cfg.train_transforms, cfg.val_transforms, skp-ensemble's "
                 "TTA views) act on 2D images and cannot apply. Set both transforms to None and "
                 "leave tta out of the recipe's 3D members."
             )
-        super().__init__(cfg, mode)
         check_channels(cfg, window_count(cfg.windows), f"cfg.windows {cfg.windows!r}")
         self.shape, self.flips = tuple(shape), flips if mode == "train" else []
         axis = AXIAL if cfg.slice_axis is None else cfg.slice_axis

@@ -25,8 +25,8 @@ import numpy as np
 from skp.errors import SkpError
 from skp.files import atomic_write
 
-# cfg.cache_images -> mode; strings so that --cache_images disk overrides a config's "memory"
 AXIAL = 2  # cfg.slice_axis when unset: axial slices of the RAS+ volume
+# cfg.cache_images -> mode; strings so that --cache_images disk overrides a config's "memory"
 CACHE_MODES = {None: None, False: None, "off": None, True: "memory", "memory": "memory", "disk": "disk"}
 _in_memory: dict[tuple[str, str], np.ndarray] = {}
 

@@ -41,7 +41,7 @@ def piece_seconds(cost: dict, views: list[str], checkpoints: int, images: int) -
     return per_image * images
 
 
-def _member_sets(count: int, order: list[int]):
+def _member_sets(count: int, order: list[int] | None):
     """Every non-empty set of members, or with many members the nested sets of `order`
     (best first): 1, then 1 and 2, ... so that the search stays small."""
     if count <= MAX_SUBSET_MEMBERS:
@@ -52,22 +52,30 @@ def _member_sets(count: int, order: list[int]):
             yield tuple(sorted(order[:size]))
 
 
-def candidates(pieces: list[dict], costs: list[dict], view_order: list[str], scorer, budget: float, images: int) -> list[Candidate]:
-    """Every member set and view count, each with the most checkpoints that fit the budget."""
-    singles = [scorer(np.mean([p["oof"][v] for v in view_order[:1]], axis=0)) for p in pieces]
-    order = sorted(range(len(pieces)), key=lambda i: -singles[i] if scorer.direction == "max" else singles[i])
-    found = []
+def _best_first(pieces: list[dict], view: str, scorer) -> list[int]:
+    singles = [scorer(p["oof"][view]) for p in pieces]
+    return sorted(range(len(pieces)), key=lambda i: -singles[i] if scorer.direction == "max" else singles[i])
+
+
+def candidates(pieces: list[dict], costs: list[dict], view_order: list[str], scorer, budget: float, images: int):
+    """(every member set and view count with the most checkpoints that fit the budget; those
+    that do not fit even with one checkpoint, with all their checkpoints: what more time
+    would buy). Each set's OOF score is computed once, for both."""
+    order = _best_first(pieces, view_order[0], scorer) if len(pieces) > MAX_SUBSET_MEMBERS else None
+    found, over = [], []
     for members in _member_sets(len(pieces), order):
         for views in range(1, len(view_order) + 1):
             chosen_views = view_order[:views]
-            most = min(len(costs[m]["views"][chosen_views[0]]["models"]) for m in members)
-            fits = [c for c in range(1, most + 1) if sum(piece_seconds(costs[m], chosen_views, c, images) for m in members) <= budget]
-            if not fits:
-                continue
             oof = np.mean([np.mean([pieces[m]["oof"][v] for v in chosen_views], axis=0) for m in members], axis=0)
-            seconds = sum(piece_seconds(costs[m], chosen_views, fits[-1], images) for m in members)
-            found.append(Candidate(members, views, fits[-1], seconds, scorer(oof)))
-    return found
+            score = scorer(oof)
+            most = min(len(costs[m]["views"][chosen_views[0]]["models"]) for m in members)
+            seconds = {c: sum(piece_seconds(costs[m], chosen_views, c, images) for m in members) for c in range(1, most + 1)}
+            fits = [c for c, s in seconds.items() if s <= budget]
+            if fits:
+                found.append(Candidate(members, views, fits[-1], seconds[fits[-1]], score))
+            if seconds[most] > budget:
+                over.append(Candidate(members, views, most, seconds[most], score))
+    return found, over
 
 
 def choose(found: list[Candidate], better) -> Candidate:
@@ -88,7 +96,7 @@ def apply_budget(members: list, pieces: dict, costs: list, view_order: list[str]
             f"predictions cached before costs were recorded). Run with --no-cache once, or drop those members."
         )
     member_pieces = [pieces[m.name] for m in members]
-    found = candidates(member_pieces, costs, view_order, scorer, budget, images)
+    found, over = candidates(member_pieces, costs, view_order, scorer, budget, images)
     if not found:
         cheapest = min(piece_seconds(c, view_order[:1], 1, images) for c in costs)
         raise SkpError(
@@ -103,7 +111,6 @@ def apply_budget(members: list, pieces: dict, costs: list, view_order: list[str]
         member.oof = np.mean([piece["oof"][v] for v in views], axis=0)
         member.test = np.mean([np.mean(piece["test"][v][: best.checkpoints], axis=0) for v in views], axis=0)
         chosen.append(member)
-    over = [c for c in candidates(member_pieces, costs, view_order, scorer, float("inf"), images) if c.seconds > budget]
     summary = {
         "seconds": budget,
         "images": images,

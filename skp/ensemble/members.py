@@ -42,13 +42,12 @@ def ranked_trials(study, complete: list) -> list:
     """The promoted trials (skp-tune --promote: they have every fold), else the complete
     trials by value. Promoted by value, they rank by their mean over folds (a fold-0 value
     is a noisy pick); promoted by ensemble, in the order the greedy selection added them."""
-    from skp.tune.promote import cv_ranking, promotion
-    from skp.tune.race import stopped
+    from skp.tune.promote import cv_ranking, kept_trials, promotion
 
     record = promotion(study)
     if record:
         by_number = {t.number: t for t in complete}
-        numbers = [n for n in record["trials"] if n in by_number and n not in stopped(record)]
+        numbers = [n for n in kept_trials(record) if n in by_number]
         if record["by"] == "value":
             ranked = cv_ranking(study, numbers)
             numbers = ranked + [n for n in numbers if n not in ranked]  # not cross-validated yet: last

@@ -231,7 +231,8 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
         from skp.ensemble.budget import apply_budget
 
         chosen, budget = apply_budget(members, predictor.pieces, costs, list(predictor.views), scorer, recipe.budget, len(test.ids))
-        costs = [cost for member, cost in zip(members, costs) if member in chosen]
+        kept = {member.name for member in chosen}
+        costs = [cost for member, cost in zip(members, costs) if member.name in kept]
         members = chosen
 
     inputs = BlendInputs(

@@ -111,7 +111,7 @@ COST_COLUMNS = ("member", "views x checkpoints", "load ms/image", "models ms/ima
 def costs_table(summary: dict, rows):
     from rich.table import Table
 
-    table = Table(title="inference cost", caption=cost_caption(summary, rows))
+    table = Table(title="inference cost", caption=cost_caption(summary))
     for column in COST_COLUMNS:
         table.add_column(column, justify="left" if column == "member" else "right")
     for row in rows:
@@ -119,9 +119,10 @@ def costs_table(summary: dict, rows):
     return table
 
 
-def cost_caption(summary: dict, rows) -> str:
-    devices = sorted({m["cost"]["device"] for m in summary["members"] if m.get("cost")})
-    seconds = float(rows[-1][-1]) * summary.get("test_images", 0) / 1000
+def cost_caption(summary: dict) -> str:
+    measured = [m["cost"] for m in summary["members"] if m.get("cost")]
+    devices = sorted({cost["device"] for cost in measured})
+    seconds = sum(cost["seconds_per_image"] for cost in measured) * summary.get("test_images", 0)
     return f"measured on {', '.join(devices)}; this test set ({summary.get('test_images', 0)} images): about {seconds:.1f} s"
 
 
@@ -272,7 +273,7 @@ def _cost_markdown(summary: dict) -> list[str]:
         return []
     lines = ["## Inference cost", "", "| " + " | ".join(COST_COLUMNS) + " |", "|---|" + "---|" * (len(COST_COLUMNS) - 1)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines + ["", cost_caption(summary, rows) + ".", ""]
+    return lines + ["", cost_caption(summary) + ".", ""]
 
 
 def _budget_markdown(summary: dict) -> list[str]:

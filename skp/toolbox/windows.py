@@ -28,7 +28,7 @@ def check_windows(spec, source: str = "cfg.windows") -> None:
     raise SkpError(
         f"{source} is {spec!r}; give a list of (centre, width) windows such as [(40, 400), (80, 200)] "
         f"(one channel each, width > 0), \"header\" for the window the file names, or \"minmax\" to "
-        f"stretch each image's own range."
+        f"stretch each file's own range."
     )
 
 

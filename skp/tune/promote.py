@@ -153,14 +153,18 @@ def promotion(study) -> dict | None:
     return study.user_attrs.get(PROMOTION)
 
 
-def promoted_numbers(record: dict) -> list[int]:
-    """The promoted trials (less those a race stopped), then the baseline when it is not one of them."""
+def kept_trials(record: dict) -> list[int]:
+    """The promoted trials, less those a race stopped."""
     from skp.tune.race import stopped
 
     out = stopped(record)
+    return [n for n in record["trials"] if n not in out]
+
+
+def promoted_numbers(record: dict) -> list[int]:
+    """The kept trials, then the baseline when it is not one of them."""
     baseline = record.get("baseline")
-    kept = [n for n in record["trials"] if n not in out]
-    return kept + ([baseline] if baseline is not None and baseline not in record["trials"] else [])
+    return kept_trials(record) + ([baseline] if baseline is not None and baseline not in record["trials"] else [])
 
 
 def jobs_of(study) -> list[Job]:
@@ -272,8 +276,9 @@ def train_missing_folds(study) -> int:
     racing = bool((promotion(study) or {}).get("race"))
     while True:
         advance_race(study)
-        jobs = [job for job in missing_jobs(study) if (job.trial, job.fold) not in failed]
-        if not jobs or (racing and len(jobs) < len(missing_jobs(study))):
+        missing = missing_jobs(study)
+        jobs = [job for job in missing if (job.trial, job.fold) not in failed]
+        if not jobs or (racing and len(jobs) < len(missing)):
             break  # done, or a round holds a failed fold: the race cannot go on
         outcomes = []
         for job in jobs:

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from skp.errors import SkpError
+from skp.errors import SkpError, require
 from skp.tune.optuna_internals import fail_trial, storage_of
 from skp.tune.pruners import make_scheduler
 from skp.tune.study import study_dir
@@ -37,12 +37,7 @@ class RayOptions:
 
 
 def import_ray():
-    try:
-        import ray
-        from ray import tune
-    except ImportError:
-        raise SkpError("--backend ray needs Ray Tune, which is not installed: pip install 'skp[ray]'.") from None
-    return ray, tune
+    return require("ray", "ray", "--backend ray"), require("ray.tune", "ray", "--backend ray")
 
 
 def max_steps(cfg, space: dict, folds: list) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from skp.errors import SkpError
+from skp.errors import SkpError, require
 from skp.tune.options import TuneOptions, check_folds, check_gpus, prepare, promotion_folds, ray_options
 from skp.tune.pruners import describe_pruner
 
@@ -53,11 +53,9 @@ def worker_slots(args) -> list[dict]:
 
 
 def serve_dashboard(options: TuneOptions, host: str, port: int) -> None:
-    try:
-        import optuna_dashboard
-    except ImportError:
-        raise SkpError("--dashboard needs optuna-dashboard: pip install 'skp[tune]'.") from None
     from skp.tune.study import make_storage
+
+    optuna_dashboard = require("optuna_dashboard", "tune", "--dashboard")
 
     print(f"skp-tune: optuna-dashboard on http://{host}:{port} (Ctrl-C stops it)")
     optuna_dashboard.run_server(make_storage(options.storage, options.study_name), host=host, port=port)

@@ -9,17 +9,14 @@ import zlib
 from pathlib import Path
 
 from skp.console import quiet_optuna
-from skp.errors import SkpError
+from skp.errors import SkpError, require
 from skp.registry import choose
 
 MAX_RETRIES = 2  # a trial whose worker died runs this many more times
 
 
 def import_optuna():
-    try:
-        import optuna
-    except ImportError:
-        raise SkpError("skp-tune needs Optuna: pip install 'skp[tune]'.") from None
+    optuna = require("optuna", "tune", "skp-tune")
     quiet_optuna(optuna)
     return optuna
 

@@ -235,7 +235,7 @@ def fit_rungs(trial, cfg, options, directory, on_progress) -> float:
         rung_cfg.num_epochs = length
         for fold in options.folds:  # from scratch: nothing of a shorter schedule carries over
             shutil.rmtree(directory / f"fold{fold}", ignore_errors=True)
-        value = fit_trial_folds(rung_cfg, options, directory, lambda monitor, offset, earlier: EpochChecks(monitor, offset, earlier), on_progress)
+        value = fit_trial_folds(rung_cfg, options, directory, EpochChecks, on_progress)
         trial.report(value, step=length)
         trial.set_user_attr("rungs", {**trial.user_attrs.get("rungs", {}), str(length): value})
         if length != full and trial.should_prune():

@@ -46,7 +46,8 @@ def test_the_choice_fits_and_never_loses_to_a_single_piece_that_fits(setup, budg
     members, pieces, costs, scorer = setup
     chosen, summary = apply_budget(list(members), pieces, costs, VIEWS, scorer, budget, TEST)
     assert summary["chosen"]["seconds"] <= budget
-    singles = [c for c in candidates([pieces[m.name] for m in members], costs, VIEWS, scorer, budget, TEST) if len(c.members) == 1]
+    found, _ = candidates([pieces[m.name] for m in members], costs, VIEWS, scorer, budget, TEST)
+    singles = [c for c in found if len(c.members) == 1]
     assert all(summary["chosen"]["score"] <= c.score for c in singles)
     # the chosen pieces are what the blend gets: mean over views of the first C checkpoints
     first = chosen[0]
