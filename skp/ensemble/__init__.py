@@ -23,6 +23,6 @@ outputs (submission.csv in sample_submission's exact shape, oof.csv, test_predic
 weights.json, report.md, report.png) go to a folder beside the recipe.
 """
 
-from skp.ensemble.recipe import Files, Recipe, Run, Study
+from skp.ensemble.recipe import Distil, Files, Recipe, Run, Study
 
-__all__ = ["Files", "Recipe", "Run", "Study"]
+__all__ = ["Distil", "Files", "Recipe", "Run", "Study"]

@@ -15,7 +15,7 @@ from skp.errors import SkpError, exit_status
 
 def build_parser() -> argparse.ArgumentParser:
     from skp.ensemble.blend import BLENDS
-    from skp.ensemble.recipe import WEIGHTS
+    from skp.ensemble.recipe import TEACHERS, WEIGHTS
 
     parser = argparse.ArgumentParser(
         prog="skp-ensemble",
@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--batch-size", type=int)
     options.add_argument("--budget", type=float, metavar="SECONDS", help="inference seconds on this test set: predict with the members, TTA views and fold checkpoints that fit it best")
     options.add_argument("--output", help="output folder (default: beside the recipe)")
+    distil = parser.add_argument_group("distillation (a student trained against the blend)")
+    distil.add_argument("--distil", metavar="CONFIG", help="train CONFIG on every fold against the blend's predictions")
+    distil.add_argument("--distil-teacher", choices=TEACHERS, help="folds (default: honest CV) or oof (no extra inference; optimistic CV)")
+    distil.add_argument("--distil-temperature", type=float, help="softens the blend's probabilities (default 2)")
+    distil.add_argument("--distil-weight", type=float, help="share of the loss on the blend's predictions (default 0.5)")
     parser.add_argument("--no-cache", action="store_true", help="predict again instead of reading cached predictions")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     return parser
@@ -85,9 +90,23 @@ def recipe_from_args(args):
         value = getattr(args, field)
         if value is not None:
             setattr(recipe, field, value)
+    apply_distil_flags(recipe, args)
     if not args.recipe and recipe.output is None:
         raise SkpError("Without a recipe, say where the results go: --output FOLDER.")
     return recipe
+
+
+def apply_distil_flags(recipe, args) -> None:
+    from skp.ensemble.recipe import Distil
+
+    if args.distil:
+        recipe.distil = Distil(args.distil)
+    settings = {"teacher": args.distil_teacher, "temperature": args.distil_temperature, "weight": args.distil_weight}
+    given = {key: value for key, value in settings.items() if value is not None}
+    if given and recipe.distil is None:
+        raise SkpError(f"--distil-{next(iter(given))} sets up a student: name its config with --distil CONFIG (or a recipe's distil=Distil(...)).")
+    for key, value in given.items():
+        setattr(recipe.distil, key, value)
 
 
 def ensemble(args) -> int:
@@ -103,7 +122,7 @@ def ensemble(args) -> int:
 
     recipe = recipe_from_args(args)
     # Nothing heavy is imported on the way to a blend from the snapshot.
-    summary = None if args.no_cache else reblend_from_snapshot(recipe)
+    summary = None if args.no_cache or recipe.distil else reblend_from_snapshot(recipe)
     if summary is None:
         from skp.ensemble.pipeline import run_ensemble
 

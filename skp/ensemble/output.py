@@ -16,10 +16,11 @@ from skp.files import write_text
 from skp.provenance import provenance
 
 
-def blend_and_write(recipe, inputs: BlendInputs, folder: Path, cfg=None, extra: dict | None = None) -> dict:
+def blend_and_write(recipe, inputs: BlendInputs, folder: Path, cfg=None, extra: dict | None = None, after=None) -> dict:
     """Fit the recipe's blend on the OOF rows, apply it to test, write every output into
-    `folder`; returns the summary written to weights.json (with `extra` added). `cfg`
-    (the members' config) is needed only for a metric without a NumPy twin."""
+    `folder`; returns the summary written to weights.json (with `extra` added, and what
+    `after(summary)` returns once the submission is written). `cfg` (the members' config)
+    is needed only for a metric without a NumPy twin."""
     scorer = inputs.scorer(cfg)
     result = blend(
         recipe.blend, inputs.oofs, inputs.tests, scorer, inputs.row_folds, inputs.problem, recipe.power, recipe.greedy_rounds,
@@ -35,6 +36,8 @@ def blend_and_write(recipe, inputs: BlendInputs, folder: Path, cfg=None, extra: 
     write_predictions(folder / "test_predictions.csv", inputs.id_column, inputs.test_ids, result.test)
     test_scorer = inputs.scorer(cfg, test=True) if inputs.test_targets is not None else None
     summary = {**make_summary(recipe, inputs, result, scorer, test_scorer), **(extra or {})}
+    if after is not None:
+        summary.update(after(summary))
     write_text(folder / "weights.json", json.dumps(summary, indent=2))
     write_report(folder, summary, inputs.names, inputs.oofs)
     summary["folder"] = str(folder)

@@ -69,12 +69,13 @@ class Predictor:
             for path in self.checkpoints(member):
                 check_weights(model, self.state(path), path, member.cfg.config_name)
 
-    def _prepare(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name):
-        """(cache keys of the groups, config, dataset) of one view of one data set."""
-        index = (member.name, mode, fold, view_name)
+    def _prepare(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name, rows_file=None):
+        """(cache keys of the groups, config, dataset) of one view of one data set: `mode`'s
+        rows, or in inference mode those of `rows_file` (default: the test file)."""
+        index = (member.name, mode, fold, view_name, rows_file)
         if index not in self.prepared:
             view = self.views[view_name]
-            cfg = inference_config(member.cfg, mode, fold, view, self.recipe.test_file)
+            cfg = inference_config(member.cfg, mode, fold, view, rows_file or self.recipe.test_file)
             dataset = build_dataset(cfg, mode)
             signature = data_signature(dataset)
             keys = [
@@ -101,11 +102,11 @@ class Predictor:
             return True
         return all(self.cache.has(key) for groups, *where in self._passes(member) for key in self._prepare(member, groups, *where)[0])
 
-    def _predict(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name, progress):
+    def _predict(self, member: Member, groups: list[list[Path]], mode: str, fold, view_name, progress, rows_file=None):
         """Predictions of several models (each one checkpoint, or the soup of several) on
         one view of one data set: cached ones are read, the others share one pass over the
         data, so images are decoded and transformed once per view, not once per fold."""
-        keys, cfg, dataset = self._prepare(member, groups, mode, fold, view_name)
+        keys, cfg, dataset = self._prepare(member, groups, mode, fold, view_name, rows_file)
         preds = [self.cache.get(key) for key in keys]
         todo = [i for i, pred in enumerate(preds) if pred is None]
         if todo:
@@ -117,7 +118,7 @@ class Predictor:
                 model.load_state_dict(soup([self.state(p) for p in paths]) if len(paths) > 1 else self.state(paths[0]))
                 models.append(model)
             loader = inference_loader(dataset, cfg, self.recipe.batch_size)
-            where = f"fold {fold}" if mode == "val" else f"{len(models)} model(s)"
+            where = f"fold {fold}" if mode == "val" or rows_file else f"{len(models)} model(s)"
             job = progress.add_task(f"{member.name} {mode} {where} {view_name}", total=len(loader))
             timing = {}
             computed = run_inference(task, models, loader, lambda: progress.advance(job), timing)
@@ -125,7 +126,7 @@ class Predictor:
             for j, (i, pred) in enumerate(zip(todo, computed)):
                 self.cache.put(keys[i], pred, {"load": timing["load"], "model": timing["models"][j], "device": device_name()})
                 preds[i] = pred
-        if mode == "inference":
+        if mode == "inference" and rows_file is None:
             self.costs.setdefault(member.name, {})[view_name] = [self.cache.costs.get(key) for key in keys]
         return preds, np.asarray(dataset.ids)
 
@@ -149,6 +150,17 @@ class Predictor:
             frame = pd.concat(frames, ignore_index=True)
             views[view_name] = align(frame, id_column, self.reference.ids, [c for c in frame.columns if c != id_column], f"TTA OOF of {member.name}")
         return np.mean(list(views.values()), axis=0)
+
+    def training_rows(self, member: Member, fold: int, ids, progress) -> np.ndarray:
+        """The fold's checkpoint on every row of the training annotations (the rows it trained
+        on and its own fold), averaged over the views, in the order of `ids` (all of the
+        annotations' ids): a student's teacher for that fold (skp.ensemble.distil)."""
+        rows_file = str(data_file(member.cfg, member.cfg.annotations_file).resolve())
+        views = []
+        for view_name in self.views:
+            (pred,), row_ids = self._predict(member, [[member.fold_dirs[fold] / "best.pt"]], "inference", fold, view_name, progress, rows_file)
+            views.append(self._in_order(pred, row_ids, ids, f"training-row predictions of {member.name}"))
+        return np.mean(views, axis=0)
 
     @staticmethod
     def _in_order(pred, ids, wanted, what) -> np.ndarray:
@@ -204,6 +216,8 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     if is_segmentation(members):
         if recipe.budget is not None:
             raise SkpError("An inference budget chooses among classification and regression members; segmentation ensembles do not take one yet. Drop --budget.")
+        if recipe.distil is not None:
+            raise SkpError("Distillation trains classification and regression students; segmentation ensembles cannot teach one yet. Drop --distil.")
         return run_segmentation_ensemble(recipe, members, use_cache)
     reference = build_reference(members, recipe.folds)
     check_folds(members, reference)
@@ -261,6 +275,12 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     if use_cache and depends is not None:
         save_snapshot(folder, recipe, inputs, depends)
     extra = {"cache": {"hits": cache.hits, "misses": cache.misses}, "seconds": {"predict": round(predicted - started, 2)}}
-    summary = blend_and_write(recipe, inputs, folder, cfg, extra)
+    after = None
+    if recipe.distil is not None:
+        from skp.ensemble.distil import distil
+
+        def after(summary):
+            return {"distil": distil(recipe, members, predictor, inputs, summary)}
+    summary = blend_and_write(recipe, inputs, folder, cfg, extra, after)
     summary["seconds"]["blend_and_write"] = round(time.time() - predicted, 2)
     return summary

@@ -18,6 +18,8 @@ from skp.errors import SkpError, did_you_mean
 
 # auto (the default) chooses among the others and the number of members by cross-validated score
 WEIGHTS = ("validated", "model", "ema")
+# where a student's soft targets for fold k come from (skp.ensemble.distil)
+TEACHERS = ("folds", "oof")
 
 
 @dataclass
@@ -55,6 +57,21 @@ class Files:
 
 
 @dataclass
+class Distil:
+    """A student: `config` (with `overrides`, skp-train's --attribute VALUE tokens) trained
+    on every fold against the blend's predictions, `weight` of the loss on them (softened
+    by `temperature`), the rest on the labels. `teacher` "folds" (honest CV) predicts fold
+    k's training rows with the fold-k checkpoints, which never saw fold k; "oof" uses the
+    blend's OOF predictions, whose models saw fold k, so the student's CV is optimistic."""
+
+    config: str
+    overrides: list[str] = field(default_factory=list)
+    temperature: float = 2.0
+    weight: float = 0.5
+    teacher: str = "folds"
+
+
+@dataclass
 class Recipe:
     members: list = field(default_factory=list)
     folds: list[int] | None = None  # default: every fold of the training annotations
@@ -79,6 +96,7 @@ class Recipe:
     # inference seconds on this test set: the members, TTA views and fold checkpoints that
     # fit it best (skp.ensemble.budget); None predicts with everything
     budget: float | None = None
+    distil: Distil | None = None  # train a student against the blend after blending
     output: str | None = None
     name: str = "ensemble"
     file: str | None = None  # the recipe file, set by load_recipe
@@ -148,5 +166,25 @@ def check_recipe(recipe: Recipe) -> None:
         problems.append(f"direction {recipe.direction!r} is not 'max' or 'min'")
     if recipe.budget is not None and not (isinstance(recipe.budget, (int, float)) and recipe.budget > 0):
         problems.append(f"budget {recipe.budget!r} is not a number of seconds above 0")
+    problems += distil_problems(recipe)
     if problems:
         raise SkpError(f"Recipe {recipe.name!r} cannot run: " + "; ".join(problems) + ".")
+
+
+def distil_problems(recipe: Recipe) -> list[str]:
+    distil = recipe.distil
+    if distil is None:
+        return []
+    if not isinstance(distil, Distil):
+        return [f"distil {distil!r} is not a Distil(config, ...)"]
+    problems = []
+    if distil.teacher not in TEACHERS:
+        problems.append(f"distil teacher {distil.teacher!r} is not one of {', '.join(TEACHERS)}")
+    if not (isinstance(distil.temperature, (int, float)) and distil.temperature > 0):
+        problems.append(f"distil temperature {distil.temperature!r} is not a number above 0")
+    if not (isinstance(distil.weight, (int, float)) and 0 <= distil.weight <= 1):
+        problems.append(f"distil weight {distil.weight!r} is not within [0, 1]")
+    if recipe.budget is not None:
+        problems.append("a student is distilled from the full blend, not from pieces chosen under a budget: "
+                        "distil first, then give the student to a recipe with a budget")
+    return problems

@@ -39,6 +39,9 @@ def print_table(summary: dict) -> None:
     if summary.get("budget"):
         Console().print(budget_table(summary))
         print(budget_verdict(summary))
+    if summary.get("distil"):
+        Console().print(distil_table(summary))
+        print(distil_verdict(summary))
 
 
 BUDGET_COLUMNS = ("members", "views", "checkpoints", "seconds", "OOF score of their mean")
@@ -124,6 +127,53 @@ def cost_caption(summary: dict) -> str:
     devices = sorted({cost["device"] for cost in measured})
     seconds = sum(cost["seconds_per_image"] for cost in measured) * summary.get("test_images", 0)
     return f"measured on {', '.join(devices)}; this test set ({summary.get('test_images', 0)} images): about {seconds:.1f} s"
+
+
+DISTIL_COLUMNS = ("model", "CV", "test", "s per 1000 images")
+
+
+def _per_thousand(costs: list) -> str:
+    return "" if not costs or None in costs else f"{1000 * sum(c['seconds_per_image'] for c in costs):.1f}"
+
+
+def distil_rows(summary: dict) -> list[tuple[str, ...]]:
+    """The teacher (the blend), the best member and the student: CV, test, inference cost."""
+    distil, blend = summary["distil"], summary["blend"]
+    rows_by_name = {row["name"]: row for row in summary["members"]}
+    teacher = distil["teacher_blend"]
+    best, student = rows_by_name[summary["best_member"]], distil["student"]
+    honest = "" if distil["cv_is_honest"] else " (optimistic)"
+    return [
+        (f"teacher: {summary['method']} ({len(teacher['members'])} members)", _fmt(blend["oof_cross_validated"]), _fmt(blend["test"]),
+         _per_thousand([rows_by_name[name].get("cost") for name in teacher["members"]])),
+        (f"best member: {best['name']}", _fmt(best["oof"]), _fmt(best["test"]), _per_thousand([best.get("cost")])),
+        (f"student: {student['name']}", _fmt(student["oof"]) + honest, _fmt(student["test"]), _per_thousand([student.get("cost")])),
+    ]
+
+
+def distil_verdict(summary: dict) -> str:
+    distil = summary["distil"]
+    closed = distil["gap_closed"]
+    parts = [f"{which} {100 * closed[which]:.0f}%" for which in ("oof", "test") if closed[which] is not None]
+    gap = ("of the gap from the best member to the blend the student closes: " + ", ".join(parts)) if parts else "the blend does not beat its best member, so there is no gap to close"
+    if distil["cv_is_honest"]:
+        why = "its CV is honest: fold k's targets came from the fold-k checkpoints, which never saw fold k"
+    else:
+        why = "its CV is optimistic: the blend's OOF predictions it learned from came from models that saw each fold's labels; judge it on test labels"
+    run = distil["run"]
+    return f"{gap}; {why}. As a member: Run({run['config']!r}, run_id={run['run_id']!r})"
+
+
+def distil_table(summary: dict):
+    from rich.table import Table
+
+    distil = summary["distil"]
+    table = Table(title=f"distillation: {distil['config']} (temperature {distil['temperature']:g}, weight {distil['weight']:g}, teacher={distil['teacher']})")
+    for column in DISTIL_COLUMNS:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in distil_rows(summary):
+        table.add_row(*row)
+    return table
 
 
 def candidates_table(summary: dict):
@@ -241,6 +291,7 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
         *_auto_markdown(summary),
         *_cost_markdown(summary),
         *_budget_markdown(summary),
+        *_distil_markdown(summary),
         "![scores and correlations](report.png)",
         "",
         "OOF prediction correlation:",
@@ -285,6 +336,19 @@ def _budget_markdown(summary: dict) -> list[str]:
              "| " + " | ".join(BUDGET_COLUMNS) + " |", "|---|" + "---|" * (len(BUDGET_COLUMNS) - 1)]
     lines += ["| " + " | ".join(row) + " |" for row in budget_rows(summary)]
     return lines + ["", budget_verdict(summary) + ".", "", "![score against inference seconds](budget.png)", ""]
+
+
+def _distil_markdown(summary: dict) -> list[str]:
+    if not summary.get("distil"):
+        return []
+    distil = summary["distil"]
+    lines = [f"## Distilled student: {distil['config']}", "",
+             f"Trained on every fold against the blend's predictions (temperature {distil['temperature']:g}, "
+             f"weight {distil['weight']:g} on them, the rest on the labels; teacher={distil['teacher']}). "
+             f"Teacher tables: {distil['teacher_dir']}.", "",
+             "| " + " | ".join(DISTIL_COLUMNS) + " |", "|---|" + "---|" * (len(DISTIL_COLUMNS) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in distil_rows(summary)]
+    return lines + ["", distil_verdict(summary) + ".", ""]
 
 
 def write_report(folder: Path, summary: dict, names: list[str], oofs: list[np.ndarray]) -> None:

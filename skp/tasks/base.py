@@ -13,6 +13,7 @@ from timm.utils import ModelEmaV3
 from skp.errors import SkpError
 from skp.optim import build_optimizer, build_scheduler
 from skp.registry import resolve
+from skp.tasks.distillation import with_distillation
 from skp.tasks.seeding import seed_epoch
 
 
@@ -37,7 +38,7 @@ class BaseTask(pl.LightningModule):
         super().__init__()
         self.cfg = cfg
         self.model = resolve("models", cfg.model)(cfg)
-        self.loss = resolve("losses", cfg.loss)(cfg)
+        self.loss = with_distillation(resolve("losses", cfg.loss)(cfg), cfg)
         self.metrics = torch.nn.ModuleList(resolve("metrics", name)(cfg) for name in cfg.metrics or [])
         ema = cfg.ema or {}
         # The EMA copy lives on the task so that validation, best checkpoints and

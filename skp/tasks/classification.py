@@ -34,11 +34,10 @@ class Task(BaseTask):
         y = batch["y"].float()
         if (self.cfg.num_classes or 1) > 1 and y.shape[1] == 1:
             y = F.one_hot(y[:, 0].long(), self.cfg.num_classes).float()
-        return {
-            **batch,
-            "x": lam * batch["x"] + (1 - lam) * batch["x"][perm],
-            "y": lam * y + (1 - lam) * y[perm],
-        }
+        mixed = {**batch, "x": lam * batch["x"] + (1 - lam) * batch["x"][perm], "y": lam * y + (1 - lam) * y[perm]}
+        if "soft" in batch:  # a teacher's predictions are mixed like the labels
+            mixed["soft"] = lam * batch["soft"] + (1 - lam) * batch["soft"][perm]
+        return mixed
 
     def predict(self, out: dict):
         return activate(out["logits"].float(), self.activation)

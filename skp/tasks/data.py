@@ -6,13 +6,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from skp.registry import resolve
+from skp.tasks.distillation import with_teacher
 from skp.tasks.samplers import build_sampler
 from skp.tasks.seeding import LOADER, SHUFFLE, EpochKeys, SeededItems, derive_seed
 
 
 def build_datasets(cfg) -> tuple:
     dataset_class = resolve("datasets", cfg.dataset)
-    return dataset_class(cfg, "train"), dataset_class(cfg, "val")
+    return with_teacher(dataset_class(cfg, "train"), cfg), dataset_class(cfg, "val")
 
 
 def build_loader(cfg, dataset, train: bool) -> DataLoader:
