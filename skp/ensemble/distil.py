@@ -109,6 +109,7 @@ def write_teachers(root: Path, id_column: str, ids: np.ndarray, teachers: dict[i
     for fold in sorted(teachers):
         digest.update(f"fold{fold}".encode() + np.ascontiguousarray(teachers[fold]).tobytes())
     folder = root / "teachers" / digest.hexdigest()[:12]
+    folder.mkdir(parents=True, exist_ok=True)
     for fold, pred in teachers.items():
         if not teacher_file(folder, fold).is_file():
             frame = pd.DataFrame(pred, columns=[f"p{j}" for j in range(pred.shape[1])])

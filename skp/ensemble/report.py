@@ -144,7 +144,7 @@ def distil_rows(summary: dict) -> list[tuple[str, ...]]:
     best, student = rows_by_name[summary["best_member"]], distil["student"]
     honest = "" if distil["cv_is_honest"] else " (optimistic)"
     return [
-        (f"teacher: {summary['method']} ({len(teacher['members'])} members)", _fmt(blend["oof_cross_validated"]), _fmt(blend["test"]),
+        (f"teacher: {summary['method']} ({len(teacher['members'])} member{'s' if len(teacher['members']) > 1 else ''})", _fmt(blend["oof_cross_validated"]), _fmt(blend["test"]),
          _per_thousand([rows_by_name[name].get("cost") for name in teacher["members"]])),
         (f"best member: {best['name']}", _fmt(best["oof"]), _fmt(best["test"]), _per_thousand([best.get("cost")])),
         (f"student: {student['name']}", _fmt(student["oof"]) + honest, _fmt(student["test"]), _per_thousand([student.get("cost")])),

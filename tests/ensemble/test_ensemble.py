@@ -256,3 +256,37 @@ def test_a_budget_chooses_what_fits_and_says_so(trained, tmp_path):
     assert "## Inference budget" in (tmp_path / "budget" / "report.md").read_text()
     submission = pd.read_csv(tmp_path / "budget" / "submission.csv")
     assert len(submission) == images
+
+
+STUDENT = """from skp.ensemble import Distil, Recipe, Run
+recipe = Recipe(members=[Run("digits.cfg_baseline", run_id="pytest"), Run("digits.cfg_regnet", run_id="pytest")],
+                blend="mean", distil=Distil("digits.cfg_baseline", overrides=["--num_epochs", "1", "--backbone", "resnet10t"]))
+"""
+
+
+def test_a_student_distils_the_blend_and_joins_a_later_recipe(trained, write_recipe, tmp_path):
+    folder = write_recipe("digits", "ens_student", STUDENT)
+    assert main(["digits.ens_student"]) == 0
+    distil = summary_of(folder)["distil"]
+    student = distil["student"]
+    assert distil["teacher_blend"] == {"method": "mean", "members": ["digits.cfg_baseline/pytest", "digits.cfg_regnet/pytest"]}
+    assert np.isfinite(student["oof"]) and np.isfinite(student["test"]) and student["cost"]["seconds_per_image"] > 0
+    teacher = Path(distil["teacher_dir"])
+    for fold in range(5):  # fold k's teacher: the fold-k checkpoints on every training row
+        table = pd.read_csv(teacher / f"fold{fold}.csv")
+        assert len(table) == 1437 and np.allclose(table.filter(like="p").sum(axis=1), 1.0, atol=1e-4)
+    run = Path(student["run_dir"])
+    meta = json.loads((run / "run.json").read_text())
+    assert ["distil.teacher", str(teacher)] in meta["overrides"]
+    report = (folder / "report.md").read_text()
+    assert "## Distilled student" in report and f"run_id={run.name!r}" in report and "optimistic" not in report
+
+    # the same command again: the teacher is the same, so the finished student is found, not retrained
+    done = (run / "fold0" / "done.json").stat().st_mtime
+    assert main(["digits.ens_student"]) == 0
+    assert summary_of(folder)["distil"]["student"] == student and (run / "fold0" / "done.json").stat().st_mtime == done
+
+    # the student is an ordinary run: a member of the next recipe
+    assert main(["--run", f"digits.cfg_baseline:{run.name}", "--run", "digits.cfg_regnet:pytest", "--output", str(tmp_path / "next")]) == 0
+    names = [m["name"] for m in summary_of(tmp_path / "next")["members"]]
+    assert names == [f"digits.cfg_baseline/{run.name}", "digits.cfg_regnet/pytest"]

@@ -7,7 +7,7 @@ import pytest
 
 from skp.ensemble.cli import build_parser, main, recipe_from_args
 from skp.ensemble.predict import tta_views
-from skp.ensemble.recipe import Files, Recipe, Run, Study, check_recipe, list_recipes, load_recipe
+from skp.ensemble.recipe import Distil, Files, Recipe, Run, Study, check_recipe, list_recipes, load_recipe
 from skp.errors import SkpError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +54,15 @@ def test_tta_views_by_name_or_transform():
         tta_views(["hflp"])
 
 
+def test_distil_flags_set_up_the_student():
+    args = build_parser().parse_args(
+        ["--run", "digits.cfg_baseline", "--distil", "digits.cfg_regnet", "--distil-teacher", "oof", "--distil-temperature", "3", "--output", "o"]
+    )
+    assert recipe_from_args(args).distil == Distil("digits.cfg_regnet", temperature=3.0, teacher="oof")
+    with pytest.raises(SkpError, match="distil teacher 'nested' is not one of folds, oof"):
+        check_recipe(Recipe(members=[Run("digits.cfg_baseline")], distil=Distil("digits.cfg_baseline", teacher="nested")))
+
+
 def test_flags_build_a_recipe():
     args = build_parser().parse_args(
         ["--run", "digits.cfg_baseline", "--run", "digits.cfg_regnet:run-1", "--study", "s:3", "--files", "x=a.csv,b.csv",
@@ -71,6 +80,9 @@ def test_flags_build_a_recipe():
         (["--study", "s:best", "--output", "o"], "number of trials"),
         (["--files", "x=a.csv", "--output", "o"], "NAME=OOF_FILE,TEST_FILE"),
         (["--run", "digits.cfg_baseline", "--folds", "a", "--output", "o"], "comma-separated integers"),
+        (["--run", "digits.cfg_baseline", "--distil-weight", "0.3", "--output", "o"], "name its config with --distil CONFIG"),
+        (["--run", "digits.cfg_baseline", "--distil", "digits.cfg_baseline", "--distil-weight", "1.5", "--output", "o"], "distil weight 1.5 is not within [0, 1]"),
+        (["--run", "digits.cfg_baseline", "--distil", "digits.cfg_baseline", "--budget", "3", "--output", "o"], "distil first, then give the student"),
         ([], "Name a recipe"),
     ],
 )
