@@ -1,0 +1,191 @@
+"""Submissions under an inference budget, and a distilled student, over training seeds.
+
+For each training seed: the members are trained on five folds (the tuned config first),
+then skp-ensemble's own pipeline scores
+- the tuned config alone (its five fold checkpoints; the "one model" to beat),
+- the full blend (auto), which also trains the student: the tuned config again, distilled
+  from that blend on every fold (Recipe(distil=Distil(...)), teacher="folds"),
+- the blend under budgets of 1/3 and 2/3 of the full blend's inference seconds,
+- the student alone.
+CV is the OOF score (a blend's: cross-validated); test is scored against solution.csv,
+which nothing was fitted or chosen on. Inference is in seconds per 1000 test images, as
+measured by skp-ensemble on this machine.
+
+Every step resumes: finished folds are skipped, predictions come from the cache, rows
+already scored are read from results.json.
+
+    python tests/benchmarks/bench_distil.py --root bench-distil [--seeds 42,43,44] [--temperature 2 --weight 0.5]
+    python tests/benchmarks/bench_distil.py --root bench-distil --report
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FOLDS = "0,1,2,3,4"
+NOISE_FACTOR = 2.0
+# label -> (config, overrides); the first is the tuned config the student copies
+PROJECTS = {
+    "digits": {
+        "tuned": ("digits.cfg_baseline", ["--num_epochs", "30"]),  # the study's finding: training length
+        "regnet": ("digits.cfg_regnet", []),
+        "convnext": ("digits.cfg_convnext", []),
+    },
+}
+BUDGETS = (1 / 3, 2 / 3)
+METRICS = ("cv_logloss", "cv_accuracy", "test_logloss", "test_accuracy", "per_1000")
+
+
+def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    picked = probabilities[np.arange(len(labels)), labels.astype(int)]
+    return float(-np.log(np.clip(picked, 1e-15, 1.0)).mean())
+
+
+def train(config: str, overrides: list[str], label: str, seed: int) -> Path:
+    from skp.training.folds import train_folds
+
+    results = train_folds(config, [*overrides, "--seed", str(seed)], kfold=FOLDS, run_id=f"bench-{label}-seed{seed}",
+                          trainer_kwargs={"enable_progress_bar": False})
+    return Path(results[0]["fold_dir"]).parent
+
+
+def scored(summary: dict, output: Path, config: str) -> dict:
+    """CV and test log loss and accuracy of the blend skp-ensemble wrote, and its inference cost."""
+    from skp.configs import load_config
+
+    cfg = load_config(config)
+    solution = pd.read_csv(Path(cfg.data_dir) / cfg.solution_file)
+    test = pd.read_csv(output / "test_predictions.csv").set_index(cfg.id_column).loc[solution[cfg.id_column]]
+    oof = pd.read_csv(output / "oof.csv")
+    train = pd.read_csv(Path(cfg.data_dir) / cfg.annotations_file).set_index(cfg.id_column).loc[oof[cfg.id_column]]
+    columns = [c for c in oof.columns if c.startswith("pred_")]
+    labels, probabilities = solution[cfg.targets[0]].to_numpy(), test[columns].to_numpy()
+    cv_accuracy = float((oof[columns].to_numpy().argmax(1) == train[cfg.targets[0]].to_numpy()).mean())
+    if summary.get("budget"):
+        seconds = summary["budget"]["chosen"]["seconds"]
+    else:  # the members the blend kept (auto may keep fewer than it was given)
+        kept = [m for m in summary["members"] if m["weight"] is None or m["weight"] > 0]
+        seconds = sum(m["cost"]["seconds_per_image"] for m in kept) * summary["test_images"]
+    return {
+        "cv_logloss": summary["blend"]["oof_cross_validated"],
+        "cv_accuracy": cv_accuracy,
+        "test_logloss": log_loss(probabilities, labels),
+        "test_accuracy": float((probabilities.argmax(1) == labels).mean()),
+        "per_1000": 1000 * seconds / summary["test_images"],
+        "test_images": summary["test_images"],
+        "method": summary["method"],
+    }
+
+
+def ensemble(root: Path, name: str, runs: list[Path], config: str, **options) -> tuple[dict, dict]:
+    from skp.ensemble import Recipe, Run
+    from skp.ensemble.pipeline import run_ensemble
+
+    output = root / "bench-ensembles" / name
+    summary = run_ensemble(Recipe(members=[Run(path=str(r)) for r in runs], output=str(output), name=name, **options))
+    return scored(summary, output, config), summary
+
+
+def measure(root: Path, project: str, seeds: list[int], temperature: float, weight: float, results_file: Path) -> dict:
+    from skp.ensemble import Distil
+
+    results = json.loads(results_file.read_text()) if results_file.exists() else {"rows": {}}
+    results["settings"] = {"project": project, "temperature": temperature, "weight": weight}
+    rows = results["rows"]
+
+    def save():
+        results_file.write_text(json.dumps(results, indent=2))
+
+    members = PROJECTS[project]
+    tuned_config, tuned_overrides = members["tuned"]
+    for seed in seeds:
+        runs = {label: train(config, overrides, label, seed) for label, (config, overrides) in members.items()}
+        if f"tuned|{seed}" not in rows:
+            rows[f"tuned|{seed}"], _ = ensemble(root, f"tuned-seed{seed}", [runs["tuned"]], tuned_config, blend="mean")
+            save()
+        if f"blend|{seed}" not in rows:
+            student = Distil(tuned_config, overrides=[*tuned_overrides, "--seed", str(seed)], temperature=temperature, weight=weight)
+            rows[f"blend|{seed}"], summary = ensemble(root, f"blend-seed{seed}", list(runs.values()), tuned_config, distil=student)
+            rows[f"blend|{seed}"]["student_run"] = summary["distil"]["student"]["run_dir"]
+            save()
+        if f"student|{seed}" not in rows:
+            student_run = Path(rows[f"blend|{seed}"]["student_run"])
+            rows[f"student|{seed}"], _ = ensemble(root, f"student-seed{seed}", [student_run], tuned_config, blend="mean")
+            save()
+        full = rows[f"blend|{seed}"]
+        for fraction in BUDGETS:
+            key = f"budget {fraction:.2f}|{seed}"
+            if key not in rows:
+                budget = fraction * full["per_1000"] / 1000 * full["test_images"]
+                rows[key], _ = ensemble(root, f"budget{fraction:.2f}-seed{seed}", list(runs.values()), tuned_config, budget=budget)
+                save()
+    return results
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
+
+
+def report(results: dict, seeds: list[int]) -> None:
+    rows = results["rows"]
+    settings = results.get("settings", {})
+    print(f"\n{settings.get('project')}: student at temperature {settings.get('temperature')}, weight {settings.get('weight')}")
+    print("\n| entry | seeds | CV log loss | CV accuracy | test log loss | test accuracy | inference s / 1000 images |")
+    print("|---|---|---|---|---|---|---|")
+    entries = ["tuned", "blend", *(f"budget {f:.2f}" for f in BUDGETS), "student"]
+    stats = {}
+    for name in entries:
+        mine = [rows[f"{name}|{s}"] for s in seeds if f"{name}|{s}" in rows]
+        if not mine:
+            continue
+        stats[name] = {key: mean_std([r[key] for r in mine]) for key in METRICS}
+        print(f"| {name} | {len(mine)} | " + " | ".join(f"{stats[name][k][0]:.4f} ± {stats[name][k][1]:.4f}" for k in METRICS) + " |")
+    for name in entries[1:]:
+        methods = sorted({rows[key]["method"] for key in rows if key.startswith(f"{name}|")})
+        if methods:
+            print(f"{name}: {'; '.join(methods)}")
+    if {"tuned", "student", "blend"} <= set(stats):
+        for key in ("cv_logloss", "test_logloss"):
+            (tuned, tuned_std), (student, student_std), (blend, _) = (stats[n][key] for n in ("tuned", "student", "blend"))
+            spread = math.sqrt((tuned_std**2 + student_std**2) / 2)
+            gain = tuned - student
+            verdict = "beyond the noise" if gain > NOISE_FACTOR * spread else "within the noise"
+            closed = gain / (tuned - blend) if tuned > blend else math.nan
+            print(f"student vs tuned, {key}: gain {gain:+.4f} = {gain / spread if spread > 0 else math.inf:.1f}x the pooled seed "
+                  f"spread ({spread:.4f}): {verdict}; it closes {100 * closed:.0f}% of the gap to the blend ({tuned - blend:+.4f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="working directory: runs, ensembles, results.json")
+    parser.add_argument("--project", choices=sorted(PROJECTS), default="digits")
+    parser.add_argument("--seeds", default="42,43,44")
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--weight", type=float, default=0.5)
+    parser.add_argument("--report", action="store_true", help="print the table from results.json, train nothing")
+    args = parser.parse_args()
+    root = Path(args.root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results_file = root / "results.json"
+    if args.report:
+        if not results_file.is_file():
+            sys.exit(f"No results under {root} yet (run without --report first).")
+        report(json.loads(results_file.read_text()), seeds)
+        return
+    os.environ.setdefault("SKP_DATA_DIR", str(Path("data").resolve()))
+    os.chdir(root)
+    for variable, folder in (("SKP_SAVE_DIR", "experiments"), ("SKP_ENSEMBLES_DIR", "ensembles")):
+        os.environ[variable] = str(root / folder)
+    report(measure(root, args.project, seeds, args.temperature, args.weight, results_file), seeds)
+
+
+if __name__ == "__main__":
+    main()
