@@ -2,7 +2,7 @@
 
 A recipe is a Python file `ensembles/<project>/ens_*.py` that defines `recipe`:
 
-    from skp.ensemble import Files, Recipe, Run, Study
+    from skp.ensemble import Distil, Files, Recipe, Run, Study
 
     recipe = Recipe(
         members=[
@@ -14,6 +14,7 @@ A recipe is a Python file `ensembles/<project>/ens_*.py` that defines `recipe`:
         folds=None,           # every fold of the training annotations
         tta=["hflip"],        # views averaged with the plain one
         blend="auto",         # the default; or mean, greedy, simplex, rank, geometric, power, stacker
+        distil=Distil("digits.cfg_baseline"),  # then a student trained against the blend
     )
 
 Each member gives OOF predictions (its runs' oof.csv files, in annotation order) and
