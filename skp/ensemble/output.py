@@ -36,10 +36,12 @@ def blend_and_write(recipe, inputs: BlendInputs, folder: Path, cfg=None, extra: 
     write_predictions(folder / "test_predictions.csv", inputs.id_column, inputs.test_ids, result.test)
     test_scorer = inputs.scorer(cfg, test=True) if inputs.test_targets is not None else None
     summary = {**make_summary(recipe, inputs, result, scorer, test_scorer), **(extra or {})}
-    if after is not None:
-        summary.update(after(summary))
     write_text(folder / "weights.json", json.dumps(summary, indent=2))
     write_report(folder, summary, inputs.names, inputs.oofs)
+    if after is not None:  # long (a student's training): the blend's own outputs are complete first
+        summary.update(after(summary))
+        write_text(folder / "weights.json", json.dumps(summary, indent=2))
+        write_report(folder, summary, inputs.names, inputs.oofs)
     summary["folder"] = str(folder)
     return summary
 
