@@ -22,12 +22,11 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from bench_fashion_loop import log_loss, mean_std  # this folder: run as a script
 
 FOLDS = "0,1,2,3,4"
 NOISE_FACTOR = 2.0
@@ -41,11 +40,6 @@ PROJECTS = {
 }
 BUDGETS = (1 / 3, 2 / 3)
 METRICS = ("cv_logloss", "cv_accuracy", "test_logloss", "test_accuracy", "per_1000")
-
-
-def log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    picked = probabilities[np.arange(len(labels)), labels.astype(int)]
-    return float(-np.log(np.clip(picked, 1e-15, 1.0)).mean())
 
 
 def train(config: str, overrides: list[str], label: str, seed: int) -> Path:
@@ -127,10 +121,6 @@ def measure(root: Path, project: str, seeds: list[int], temperature: float, weig
                 rows[key], _ = ensemble(root, f"budget{fraction:.2f}-seed{seed}", list(runs.values()), tuned_config, budget=budget)
                 save()
     return results
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
 
 
 def report(results: dict, seeds: list[int]) -> None:
