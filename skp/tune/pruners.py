@@ -142,8 +142,11 @@ class Rungs(Pruner):
 
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction, min_early_stopping_rate=0)
 
-    def check_ray(self, given):
-        raise SkpError("--pruner rungs runs on skp's own workers; Ray's schedulers stop one schedule part-way. Use --backend optuna, or --pruner asha with Ray.")
+    def ray(self, max_t, common, warmup, reduction):
+        from ray.tune.schedulers import ASHAScheduler
+
+        # time is the rung's length (RUNG_EPOCHS), so ASHA's milestones are the rung lengths
+        return ASHAScheduler(max_t=max_t, grace_period=warmup, reduction_factor=reduction, **common)
 
 
 def rung_lengths(first: int, reduction: int, epochs: int) -> list[int]:
@@ -211,10 +214,20 @@ def make_pruner(name: str, settings: PrunerSettings = PrunerSettings(), epochs: 
     return pruner_named(name).optuna(**resolve_pruner_settings(name, settings, epochs))
 
 
-def make_scheduler(name: str, mode: str, max_t: int, settings: PrunerSettings = PrunerSettings()):
-    """Ray's counterpart of pruner `name`, stepping once per validation epoch."""
-    common = {"time_attr": "training_iteration", "metric": "val_metric", "mode": mode}
-    return pruner_named(name).ray(max_t, common, **resolve_pruner_settings(name, settings, epochs=max_t))
+# what a rung's report to Ray counts time in: the epochs of the schedule it completed
+RUNG_EPOCHS = "rung_epochs"
+
+
+def make_scheduler(name: str, mode: str, epochs: int, settings: PrunerSettings = PrunerSettings(), folds: int = 1):
+    """Ray's counterpart of pruner `name` for trials of at most `epochs` epochs on `folds`
+    folds: stepping once per validation epoch, or for rungs once per complete schedule."""
+    pruner = pruner_named(name)
+    if pruner.complete_schedules:
+        time_attr, max_t = RUNG_EPOCHS, epochs
+    else:
+        time_attr, max_t = "training_iteration", epochs * folds
+    common = {"time_attr": time_attr, "metric": "val_metric", "mode": mode}
+    return pruner.ray(max_t, common, **resolve_pruner_settings(name, settings, epochs=max_t))
 
 
 def check_ray_pruner(name: str, settings: PrunerSettings) -> None:

@@ -40,8 +40,8 @@ def import_ray():
     return require("ray", "ray", "--backend ray"), require("ray.tune", "ray", "--backend ray")
 
 
-def max_steps(cfg, space: dict, folds: list) -> int:
-    """Validation epochs of the longest possible trial: the schedulers' max_t."""
+def longest_epochs(cfg, space: dict) -> int:
+    """Epochs of the longest possible trial (per fold): the schedulers' max_t."""
     from skp.tune.space import Categorical, Int
 
     epochs = space.get("num_epochs")
@@ -51,7 +51,7 @@ def max_steps(cfg, space: dict, folds: list) -> int:
         longest = max(epochs.choices)
     else:
         longest = cfg.num_epochs
-    return longest * len(folds)
+    return longest
 
 
 def worker_environment() -> dict:
@@ -188,7 +188,7 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
         return
 
     mode = "max" if cfg.val_track == "max" else "min"
-    scheduler = make_scheduler(options.pruner, mode, max_steps(cfg, space, options.folds), options.pruner_settings)
+    scheduler = make_scheduler(options.pruner, mode, longest_epochs(cfg, space), options.pruner_settings, folds=len(options.folds))
     # Lightning's bars and summaries would fill the Ray log; Ray prints its own trial table.
     trainer_kwargs = {"enable_progress_bar": False, "enable_model_summary": False, **options.trainer_kwargs}
     worker_options = replace(options, trainer_kwargs=trainer_kwargs)

@@ -16,7 +16,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from skp.training.runs import run_dir
 from skp.tune.optuna_internals import set_system_attr
-from skp.tune.ray_trial import TRIAL_NUMBER
+from skp.tune.baseline import is_baseline
+from skp.tune.pruners import RUNG_EPOCHS
+from skp.tune.ray_trial import BASELINE, TRIAL_NUMBER
 from skp.tune.trial import record_provenance, record_trial, trial_config, trial_run_id, trial_settings
 
 EXPERIMENT = "skp:ray_experiment"  # system attribute: the Ray experiment that owns a trial
@@ -35,7 +37,7 @@ class DefineByRun:
         record_trial(trial, options, trial_settings(options, params), directory)
         trial.set_user_attr("checkpoints", [str(directory / f"fold{f}" / "best.pt") for f in options.folds])
         set_system_attr(trial, EXPERIMENT, self.experiment)
-        return {TRIAL_NUMBER: trial.number}
+        return {TRIAL_NUMBER: trial.number, BASELINE: is_baseline(trial)}
 
 
 class StudySearch(OptunaSearch):
@@ -72,6 +74,8 @@ class StudySearch(OptunaSearch):
         if step not in self._reported.setdefault(trial_id, set()):
             self._reported[trial_id].add(step)
             ot_trial.report(result["val_metric"], step)
+            if RUNG_EPOCHS in result:  # as the Optuna backend records rungs
+                ot_trial.set_user_attr("rungs", {**ot_trial.user_attrs.get("rungs", {}), str(step): result["val_metric"]})
         place = {"node_id": result["node_id"], "host": result["host"], "pid": result["pid"]}
         if self._places.get(trial_id) != place:
             self._places[trial_id] = place

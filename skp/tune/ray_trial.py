@@ -18,16 +18,20 @@ from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.training.folds import check_config
+from skp.tune.pruners import RUNG_EPOCHS, pruner_named
 from skp.tune.trial import (
     FoldReporter,
     TrialFailed,
     fit_trial_folds,
     prepare_trial_dir,
+    train_rungs,
     trial_run_id,
     trial_settings,
 )
 
-TRIAL_NUMBER = "skp:trial_number"  # a constant the searcher adds to the trial's config
+# constants the searcher adds to the trial's config
+TRIAL_NUMBER = "skp:trial_number"
+BASELINE = "skp:baseline"  # the baseline trial trains its full schedule only, even with rungs
 WORST = {"max": float("-inf"), "min": float("inf")}
 
 
@@ -58,12 +62,28 @@ class ReportToRay(FoldReporter):
         })
 
 
+def train_rungs_on_ray(cfg, options, directory, baseline: bool, place: dict) -> None:
+    """Rungs (skp.tune.pruners.Rungs): each complete schedule reported once, its length as
+    the scheduler's time, so Ray's ASHA decides at the rung lengths."""
+    best_epochs = {}
+
+    def on_progress(checkpoints, epochs):
+        best_epochs.update(zip(options.folds, epochs))
+
+    def on_rung(length, value, last):
+        fold = options.folds[-1]
+        tune.report({"val_metric": value, "objective": value, RUNG_EPOCHS: length, "step": length, "fold": fold,
+                     "best_epoch": best_epochs.get(fold), "final": last, **place})
+
+    train_rungs(cfg, options, directory, baseline, on_rung, on_progress)
+
+
 def train(params: dict, options, cwd: str) -> None:
     """Ray Tune function trainable (options and cwd come through tune.with_parameters)."""
     if os.path.isdir(cwd):  # relative save and data paths mean what they meant to the driver
         os.chdir(cwd)
     params = dict(params)
-    number = params.pop(TRIAL_NUMBER)
+    number, baseline = params.pop(TRIAL_NUMBER), params.pop(BASELINE)
     cfg = load_config(options.config, options.overrides)
     apply_overrides(cfg, list(params.items()))
     settings = trial_settings(options, params)
@@ -76,7 +96,10 @@ def train(params: dict, options, cwd: str) -> None:
     try:
         check_config(cfg)
         directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, number), settings, options.trainer_kwargs)
-        fit_trial_folds(cfg, options, directory, make_reporter)
+        if pruner_named(options.pruner).complete_schedules:
+            train_rungs_on_ray(cfg, options, directory, baseline, place)
+        else:
+            fit_trial_folds(cfg, options, directory, make_reporter)
     except (TrialFailed, SkpError) as err:
         # Reported rather than raised: Ray would retry an exception, and a NaN loss or a
         # bad config fails the same way every time. The worst value keeps schedulers sane.

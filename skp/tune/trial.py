@@ -222,25 +222,33 @@ class EpochChecks(FoldReporter):
         pass
 
 
-def fit_rungs(trial, cfg, options, directory, on_progress) -> float:
+def train_rungs(cfg, options, directory, baseline: bool, on_rung, on_progress=None) -> float:
     """The trial's rungs (skp.tune.pruners.Rungs): a complete schedule of each rung's length,
-    from scratch, its value reported at step = its length; the last is the trial's own."""
-    import optuna
-
-    full = cfg.num_epochs
+    from scratch; `on_rung(length, value, last)` hears each rung's value and stops the
+    trial if its pruner says so. The last rung is the trial's own length (the baseline's only)."""
     settings = options.pruner_settings
-    lengths = [full] if is_baseline(trial) else rung_lengths(settings.warmup, settings.reduction, full)
+    lengths = [cfg.num_epochs] if baseline else rung_lengths(settings.warmup, settings.reduction, cfg.num_epochs)
     for length in lengths:
         rung_cfg = cfg.copy()
         rung_cfg.num_epochs = length
         for fold in options.folds:  # from scratch: nothing of a shorter schedule carries over
             shutil.rmtree(directory / f"fold{fold}", ignore_errors=True)
         value = fit_trial_folds(rung_cfg, options, directory, EpochChecks, on_progress)
+        on_rung(length, value, length == lengths[-1])
+    return value
+
+
+def fit_rungs(trial, cfg, options, directory, on_progress) -> float:
+    """Rungs on Optuna: each rung's value reported at step = its length."""
+    import optuna
+
+    def on_rung(length, value, last):
         trial.report(value, step=length)
         trial.set_user_attr("rungs", {**trial.user_attrs.get("rungs", {}), str(length): value})
-        if length != full and trial.should_prune():
+        if not last and trial.should_prune():
             raise optuna.TrialPruned(f"pruned after the {length}-epoch rung with {monitored(cfg)}={value:.5g}")
-    return value
+
+    return train_rungs(cfg, options, directory, is_baseline(trial), on_rung, on_progress)
 
 
 def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> float:

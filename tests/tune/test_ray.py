@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -66,14 +67,15 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
 
     from skp.configs import load_config
     from skp.tune.pruners import make_scheduler
-    from skp.tune.ray_backend import max_steps
+    from skp.tune.ray_backend import longest_epochs
     from skp.tune.space import Int
 
     cfg = load_config("digits.cfg_baseline")
-    assert max_steps(cfg, {}, [0, 1]) == 2 * cfg.num_epochs
-    assert max_steps(cfg, {"num_epochs": Int(2, 9)}, [0]) == 9
+    assert longest_epochs(cfg, {}) == cfg.num_epochs
+    assert longest_epochs(cfg, {"num_epochs": Int(2, 9)}) == 9
     scheduler = make_scheduler("asha", "max", 9)
     assert isinstance(scheduler, ASHAScheduler) and scheduler._max_t == 9
+    assert make_scheduler("asha", "max", 9, folds=2)._max_t == 18  # one step per validation epoch of every fold
     with pytest.raises(SkpError, match="Did you mean 'hyperband'"):
         make_scheduler("hyperbnad", "max", 9)
 
@@ -88,6 +90,16 @@ def test_schedulers_take_the_pruner_settings_in_epochs():
     assert (median._grace_period, median._min_samples_required) == (3, 3)
     with pytest.raises(SkpError, match="Ray's HyperBand starts its smallest bracket at one epoch"):
         check_ray_pruner("hyperband", PrunerSettings(warmup=2))
+
+
+def test_rungs_on_ray_decide_at_the_rung_lengths():
+    """One report per complete schedule, its length as the time: ASHA's milestones are the
+    rungs the Optuna backend uses, whatever the number of folds."""
+    from skp.tune.pruners import RUNG_EPOCHS, PrunerSettings, make_scheduler, rung_lengths
+
+    rungs = make_scheduler("rungs", "min", 30, PrunerSettings(warmup=3, reduction=3), folds=5)
+    assert rungs._time_attr == RUNG_EPOCHS and rungs._max_t == 30
+    assert sorted(rung for rung, _ in rungs._brackets[0]._rungs) == rung_lengths(3, 3, 30)[:-1] == [3, 9, 27]
 
 
 @pytest.fixture
@@ -109,11 +121,11 @@ def _result(step, val, objective, final, **extra):
 
 
 def test_study_search_records_trials_like_the_optuna_backend(searcher, capsys):
-    from skp.tune.ray_trial import TRIAL_NUMBER
+    from skp.tune.ray_trial import BASELINE, TRIAL_NUMBER
 
     search, options, space = searcher
     params = {tid: search.suggest(tid) for tid in ("done", "stopped", "nan", "crashed")}
-    assert set(params["done"]) == set(space) | {TRIAL_NUMBER}
+    assert set(params["done"]) == set(space) | {TRIAL_NUMBER, BASELINE} and params["done"][BASELINE] is False
     for step in (0, 1):
         search.on_trial_result("done", _result(step, 0.5 + step / 10, 0.5 + step / 10, final=step == 1))
     search.on_trial_complete("done", _result(1, 0.6, 0.6, final=True, done=True))
@@ -124,7 +136,7 @@ def test_study_search_records_trials_like_the_optuna_backend(searcher, capsys):
 
     done, stopped, nan, crashed = _study(options.study_name).trials
     assert done.state == TrialState.COMPLETE and done.value == pytest.approx(0.6)
-    assert done.intermediate_values == {0: 0.5, 1: 0.6} and done.params == {k: v for k, v in params["done"].items() if k != TRIAL_NUMBER}
+    assert done.intermediate_values == {0: 0.5, 1: 0.6} and done.params == {k: v for k, v in params["done"].items() if k not in (TRIAL_NUMBER, BASELINE)}
     assert done.user_attrs["node_id"] == "node-a" and done.user_attrs["best_epoch"] == 1
     assert done.user_attrs["run_id"] == f"{options.study_name}-trial0000"
     assert dict(done.user_attrs["overrides"])["optimizer_params.lr"] == done.params["optimizer_params.lr"]
@@ -187,6 +199,26 @@ def test_local_ray_study_records_runs_and_a_rerun_adds_only_the_missing_trials()
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4  # no re-proposed parameters
     experiments = sorted(p.name for p in (Path(os.environ["SKP_STUDIES_DIR"]) / name / "ray").iterdir())
     assert experiments == ["exp-1", "exp-2"]
+
+
+@pytest.mark.slow
+def test_rungs_on_ray_train_complete_schedules_and_record_them_like_optuna():
+    name = "pytest_ray_rungs"
+    _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "4", "--pruner", "rungs", "--pruner-warmup", "1",
+                      "--reduction-factor", "2", *FAST), timeout=600)
+    study = _study(name)
+    assert len(study.trials) == 4
+    for trial in study.trials:
+        steps = set(trial.intermediate_values)
+        if trial.user_attrs.get("baseline"):
+            assert steps == {2} and trial.state == TrialState.COMPLETE  # its own schedule only
+        elif trial.state == TrialState.PRUNED:
+            assert steps == {1} and set(trial.user_attrs["rungs"]) == {"1"}
+        else:
+            assert trial.state == TrialState.COMPLETE and steps == {1, 2} and set(trial.user_attrs["rungs"]) == {"1", "2"}
+            assert trial.value == pytest.approx(trial.user_attrs["rungs"]["2"])
+            history = pd.read_csv(Path(trial.user_attrs["run_dir"]) / "fold0" / "history.csv")
+            assert history.epoch.max() + 1 == 2  # the last rung's complete schedule, trained from scratch
 
 
 @pytest.mark.slow

@@ -34,11 +34,6 @@ def test_rungs_prune_by_successive_halving_at_the_rung_lengths():
     assert states[0] == "COMPLETE" and "PRUNED" in states[2:]  # the worse half stops at the first rung
 
 
-def test_rungs_refuse_ray(capsys):
-    assert tune_main(["digits.cfg_baseline", "--trials", "1", "--pruner", "rungs", "--backend", "ray"]) == 2
-    assert "--pruner rungs runs on skp's own workers" in capsys.readouterr().err
-
-
 @pytest.mark.slow
 def test_every_rung_is_a_complete_schedule_from_scratch(monkeypatch):
     ends = []  # (rung length, epochs trained, learning rate after the last step, first rate)
