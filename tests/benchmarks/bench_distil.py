@@ -16,6 +16,11 @@ already scored are read from results.json.
 
     python tests/benchmarks/bench_distil.py --root bench-distil [--seeds 42,43,44] [--temperature 2 --weight 0.5]
     python tests/benchmarks/bench_distil.py --root bench-distil --report
+
+On fashion the members are bench_fashion_loop.py's top 3 trials, the tuned config first,
+and their runs are the loop's own: give its --root, from the directory it ran in.
+
+    python tests/benchmarks/bench_distil.py --project fashion --root bench-fashion
 """
 
 import argparse
@@ -30,14 +35,30 @@ from bench_fashion_loop import log_loss, mean_std  # this folder: run as a scrip
 
 FOLDS = "0,1,2,3,4"
 NOISE_FACTOR = 2.0
+RESULTS = "distil.json"  # beside the fashion loop's results.json when they share a root
 # label -> (config, overrides); the first is the tuned config the student copies
-PROJECTS = {
-    "digits": {
-        "tuned": ("digits.cfg_baseline", ["--num_epochs", "30"]),  # the study's finding: training length
-        "regnet": ("digits.cfg_regnet", []),
-        "convnext": ("digits.cfg_convnext", []),
-    },
+DIGITS = {
+    "tuned": ("digits.cfg_baseline", ["--num_epochs", "30"]),  # the study's finding: training length
+    "regnet": ("digits.cfg_regnet", []),
+    "convnext": ("digits.cfg_convnext", []),
 }
+
+
+def fashion_members(root: Path) -> dict:
+    """bench_fashion_loop.py's top 3 trials, its tuned config first, as that loop trains them."""
+    from bench_fashion_loop import CONFIG, tokens
+
+    loop = root / "results.json"
+    if not loop.is_file():
+        sys.exit(f"No {loop}: run bench_fashion_loop.py --root {root} first; its top trials are the members.")
+    results = json.loads(loop.read_text())
+    top = results["top"][:3]
+    tuned = results.get("tuned", top[0]["label"])
+    return {m["label"]: (CONFIG, tokens(m["overrides"])) for m in sorted(top, key=lambda m: m["label"] != tuned)}
+
+
+def project_members(project: str, root: Path) -> dict:
+    return DIGITS if project == "digits" else fashion_members(root)
 BUDGETS = (1 / 3, 2 / 3)
 METRICS = ("cv_logloss", "cv_accuracy", "test_logloss", "test_accuracy", "per_1000")
 
@@ -97,12 +118,14 @@ def measure(root: Path, project: str, seeds: list[int], temperature: float, weig
     def save():
         results_file.write_text(json.dumps(results, indent=2))
 
-    members = PROJECTS[project]
-    tuned_config, tuned_overrides = members["tuned"]
+    members = project_members(project, root)
+    tuned_label = next(iter(members))
+    tuned_config, tuned_overrides = members[tuned_label]
+    results["settings"]["members"] = list(members)
     for seed in seeds:
         runs = {label: train(config, overrides, label, seed) for label, (config, overrides) in members.items()}
         if f"tuned|{seed}" not in rows:
-            rows[f"tuned|{seed}"], _ = ensemble(root, f"tuned-seed{seed}", [runs["tuned"]], tuned_config, blend="mean")
+            rows[f"tuned|{seed}"], _ = ensemble(root, f"tuned-seed{seed}", [runs[tuned_label]], tuned_config, blend="mean")
             save()
         if f"blend|{seed}" not in rows:
             student = Distil(tuned_config, overrides=[*tuned_overrides, "--seed", str(seed)], temperature=temperature, weight=weight)
@@ -155,7 +178,7 @@ def report(results: dict, seeds: list[int]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="working directory: runs, ensembles, results.json")
-    parser.add_argument("--project", choices=sorted(PROJECTS), default="digits")
+    parser.add_argument("--project", choices=("digits", "fashion"), default="digits")
     parser.add_argument("--seeds", default="42,43,44")
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--weight", type=float, default=0.5)
@@ -164,7 +187,7 @@ def main() -> None:
     root = Path(args.root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in args.seeds.split(",")]
-    results_file = root / "results.json"
+    results_file = root / RESULTS
     if args.report:
         if not results_file.is_file():
             sys.exit(f"No results under {root} yet (run without --report first).")
