@@ -45,7 +45,7 @@ def _base_defaults() -> dict:
         "neptune_project": None,
         # a student's teacher (skp-ensemble --distil writes it): <teacher>/fold<k>.csv holds the
         # blend's predictions for fold k's training rows; see skp.tasks.distillation
-        "distil": {"teacher": None, "temperature": 2.0, "weight": 0.5},
+        "distil": {"teacher": None, "temperature": 2.0, "weight": 0.5, "pseudo_labels": False},
     }
 
 

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--distil-teacher", choices=TEACHERS, help="folds (default: honest CV) or oof (no extra inference; optimistic CV)")
     distil.add_argument("--distil-temperature", type=float, help="softens the blend's probabilities (default 2)")
     distil.add_argument("--distil-weight", type=float, help="share of the loss on the blend's predictions (default 0.5)")
+    distil.add_argument("--distil-pseudo-labels", action="store_true", default=None, help="add the test images, labelled by the teacher")
     parser.add_argument("--no-cache", action="store_true", help="predict again instead of reading cached predictions")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     return parser
@@ -101,10 +102,11 @@ def apply_distil_flags(recipe, args) -> None:
 
     if args.distil:
         recipe.distil = Distil(args.distil)
-    settings = {"teacher": args.distil_teacher, "temperature": args.distil_temperature, "weight": args.distil_weight}
+    settings = {"teacher": args.distil_teacher, "temperature": args.distil_temperature, "weight": args.distil_weight,
+                "pseudo_labels": args.distil_pseudo_labels}
     given = {key: value for key, value in settings.items() if value is not None}
     if given and recipe.distil is None:
-        raise SkpError(f"--distil-{next(iter(given))} sets up a student: name its config with --distil CONFIG (or a recipe's distil=Distil(...)).")
+        raise SkpError(f"--distil-{next(iter(given)).replace('_', '-')} sets up a student: name its config with --distil CONFIG (or a recipe's distil=Distil(...)).")
     for key, value in given.items():
         setattr(recipe.distil, key, value)
 

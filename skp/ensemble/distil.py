@@ -19,6 +19,7 @@ student's CV is optimistic. The report says so, and only test labels can judge i
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,12 +70,37 @@ def annotation_ids(cfg) -> np.ndarray:
     return pd.read_csv(data_file(cfg, cfg.annotations_file))[cfg.id_column].to_numpy()
 
 
-def fold_teachers(recipe, members, predictor, inputs, summary) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """(ids, {fold: the teacher's predictions for those ids}) for every fold the student trains."""
+def hard_labels(pred: np.ndarray, problem: str) -> np.ndarray:
+    """The labels a teacher's predictions imply, shaped as the annotations' target columns."""
+    if problem == "multiclass":
+        return pred.argmax(1)[:, None].astype(np.float32)
+    if problem in ("binary", "multilabel"):
+        return (pred > 0.5).astype(np.float32)
+    return pred
+
+
+@dataclass
+class Teacher:
+    """What the student of each fold learns from: predictions for every training row
+    (`ids`), and with pseudo-labels for every test image (`test_ids`)."""
+
+    ids: np.ndarray
+    folds: dict[int, np.ndarray]
+    test_ids: np.ndarray | None = None
+    test: dict[int, np.ndarray] | None = None
+
+
+def fold_teachers(recipe, members, predictor, inputs, summary) -> Teacher:
+    """The teacher of every fold the student trains (see the module's docstring)."""
     method, kept = teacher_blend(summary, len(members))
     scorer, problem = inputs.scorer(predictor.reference.cfg), inputs.problem
     options = {"power": recipe.power, "rounds": recipe.greedy_rounds}
     oofs = [inputs.oofs[i] for i in kept]
+    pseudo = recipe.distil.pseudo_labels
+
+    def blended(preds, fit_rows):
+        return as_targets(blend_rows(method, oofs, preds, fit_rows, scorer, problem, options), problem)
+
     if recipe.distil.teacher == "oof":
         ids = annotation_ids(predictor.reference.cfg)
         if len(ids) != len(inputs.ids):
@@ -83,8 +109,8 @@ def fold_teachers(recipe, members, predictor, inputs, summary) -> tuple[np.ndarr
                 f"blends folds {inputs.folds} only. Blend every fold, or use teacher='folds'."
             )
         everything = np.arange(len(inputs.ids))
-        oof = as_targets(blend_rows(method, oofs, oofs, everything, scorer, problem, options), problem)
-        return inputs.ids, {fold: oof for fold in inputs.folds}
+        oof, test = blended(oofs, everything), blended([inputs.tests[i] for i in kept], everything) if pseudo else None
+        return Teacher(inputs.ids, {fold: oof for fold in inputs.folds}, inputs.test_ids, {fold: test for fold in inputs.folds} if pseudo else None)
     files = [members[i].name for i in kept if members[i].cfg is None]
     if files:
         raise SkpError(
@@ -92,29 +118,45 @@ def fold_teachers(recipe, members, predictor, inputs, summary) -> tuple[np.ndarr
             f"training rows with, which teacher='folds' needs. Use teacher='oof' (its student's CV "
             f"is optimistic) or leave the files out of the recipe."
         )
+    if pseudo and recipe.soup:
+        raise SkpError(
+            "Pseudo-labels for fold k come from the fold-k checkpoints' test predictions, and a soup "
+            "(soup=True) averages every fold into one model that saw fold k. Drop one of the two."
+        )
     ids = annotation_ids(predictor.reference.cfg)
-    teachers = {}
+    teacher = Teacher(ids, {}, inputs.test_ids if pseudo else None, {} if pseudo else None)
     with progress_bar() as progress:
-        for fold in inputs.folds:
-            preds = [predictor.training_rows(members[i], fold, ids, progress) for i in kept]
+        for index, fold in enumerate(inputs.folds):
             outside = np.flatnonzero(inputs.row_folds != fold)
-            teachers[fold] = as_targets(blend_rows(method, oofs, preds, outside, scorer, problem, options), problem)
-    return ids, teachers
+            teacher.folds[fold] = blended([predictor.training_rows(members[i], fold, ids, progress) for i in kept], outside)
+            if pseudo:  # the fold-k checkpoint's test predictions: in fold order (Predictor.pieces)
+                views = [predictor.pieces[members[i].name]["test"] for i in kept]
+                teacher.test[fold] = blended([np.mean([groups[index] for groups in view.values()], axis=0) for view in views], outside)
+    return teacher
 
 
-def write_teachers(root: Path, id_column: str, ids: np.ndarray, teachers: dict[int, np.ndarray]) -> Path:
+def _table(id_column: str, ids, pred: np.ndarray, labels: np.ndarray | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(pred, columns=[f"p{j}" for j in range(pred.shape[1])])
+    if labels is not None:
+        frame[[f"y{j}" for j in range(labels.shape[1])]] = labels
+    frame.insert(0, id_column, ids)
+    return frame
+
+
+def write_teachers(root: Path, id_column: str, teacher: Teacher, problem: str) -> Path:
     """The teacher's tables under a folder named by their content: a changed teacher is a
     new folder, so its student is a new run and never a stale one resumed."""
-    digest = hashlib.sha1(np.asarray(ids).astype(str).tobytes())
-    for fold in sorted(teachers):
-        digest.update(f"fold{fold}".encode() + np.ascontiguousarray(teachers[fold]).tobytes())
+    tables = {teacher_file(Path(), fold): _table(id_column, teacher.ids, pred) for fold, pred in teacher.folds.items()}
+    for fold, pred in (teacher.test or {}).items():
+        tables[teacher_file(Path(), fold, test=True)] = _table(id_column, teacher.test_ids, pred, hard_labels(pred, problem))
+    digest = hashlib.sha1()
+    for name in sorted(tables, key=str):
+        digest.update(str(name).encode() + pd.util.hash_pandas_object(tables[name], index=False).to_numpy().tobytes())
     folder = root / "teachers" / digest.hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
-    for fold, pred in teachers.items():
-        if not teacher_file(folder, fold).is_file():
-            frame = pd.DataFrame(pred, columns=[f"p{j}" for j in range(pred.shape[1])])
-            frame.insert(0, id_column, ids)
-            write_csv_atomically(frame, teacher_file(folder, fold))
+    for name, frame in tables.items():
+        if not (folder / name).is_file():
+            write_csv_atomically(frame, folder / name)
     return folder.resolve()
 
 
@@ -127,6 +169,7 @@ def train_student(spec, teacher: Path, folds: list[int]) -> Path:
         "--distil.teacher", str(teacher),
         "--distil.temperature", repr(float(spec.temperature)),
         "--distil.weight", repr(float(spec.weight)),
+        "--distil.pseudo_labels", str(bool(spec.pseudo_labels)),
     ]
     results = train_folds(spec.config, overrides, kfold=",".join(str(f) for f in folds))
     check_finite(results)
@@ -163,8 +206,7 @@ def distil(recipe, members, predictor, inputs, summary: dict) -> dict:
     """Write the teacher, train the student on every fold, judge it: the summary's "distil"."""
     spec = recipe.distil
     method, kept = teacher_blend(summary, len(members))
-    ids, teachers = fold_teachers(recipe, members, predictor, inputs, summary)
-    teacher = write_teachers(Path(recipe.output), inputs.id_column, ids, teachers)
+    teacher = write_teachers(Path(recipe.output), inputs.id_column, fold_teachers(recipe, members, predictor, inputs, summary), inputs.problem)
     print(f"skp-ensemble: training the student {spec.config} against the teacher in {teacher}", flush=True)
     directory = train_student(spec, teacher, inputs.folds)
     student = judge_student(directory, predictor, inputs)
@@ -176,6 +218,7 @@ def distil(recipe, members, predictor, inputs, summary: dict) -> dict:
         "teacher": spec.teacher,
         "temperature": spec.temperature,
         "weight": spec.weight,
+        "pseudo_labels": spec.pseudo_labels,
         "teacher_blend": {"method": method, "members": [members[i].name for i in kept]},
         "teacher_dir": str(teacher),
         "run": {"config": spec.config, "run_id": directory.name},

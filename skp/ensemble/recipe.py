@@ -62,13 +62,15 @@ class Distil:
     on every fold against the blend's predictions, `weight` of the loss on them (softened
     by `temperature`), the rest on the labels. `teacher` "folds" (honest CV) predicts fold
     k's training rows with the fold-k checkpoints, which never saw fold k; "oof" uses the
-    blend's OOF predictions, whose models saw fold k, so the student's CV is optimistic."""
+    blend's OOF predictions, whose models saw fold k, so the student's CV is optimistic.
+    `pseudo_labels` adds the test images, labelled by the same teacher."""
 
     config: str
     overrides: list[str] = field(default_factory=list)
     temperature: float = 2.0
     weight: float = 0.5
     teacher: str = "folds"
+    pseudo_labels: bool = False
 
 
 @dataclass

@@ -344,7 +344,8 @@ def _distil_markdown(summary: dict) -> list[str]:
     distil = summary["distil"]
     lines = [f"## Distilled student: {distil['config']}", "",
              f"Trained on every fold against the blend's predictions (temperature {distil['temperature']:g}, "
-             f"weight {distil['weight']:g} on them, the rest on the labels; teacher={distil['teacher']}). "
+             f"weight {distil['weight']:g} on them, the rest on the labels; teacher={distil['teacher']}"
+             f"{'; with the test images, pseudo-labelled' if distil.get('pseudo_labels') else ''}). "
              f"Teacher tables: {distil['teacher_dir']}.", "",
              "| " + " | ".join(DISTIL_COLUMNS) + " |", "|---|" + "---|" * (len(DISTIL_COLUMNS) - 1)]
     lines += ["| " + " | ".join(row) + " |" for row in distil_rows(summary)]

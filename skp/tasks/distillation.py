@@ -10,6 +10,11 @@ where the distillation loss is Hinton et al.'s: KL divergence between the teache
 the student's softmax at `temperature` (scaled by temperature^2 so that its gradients keep
 their size), binary cross-entropy per output for sigmoid losses, and squared error for
 regression. Validation items carry no "soft": the student is judged on labels alone.
+
+With `pseudo_labels`, the test images (cfg.inference_annotations_file, under the training
+transforms) join fold k's training rows: `fold<k>_test.csv` holds the teacher's
+predictions ("soft") and the labels they imply ("y": the likeliest class, the outputs
+above 0.5, or the values themselves for regression).
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ def teacher_folder(cfg) -> Path | None:
     return None if teacher is None else Path(teacher)
 
 
-def teacher_file(folder: Path, fold: int) -> Path:
-    return folder / f"fold{fold}.csv"
+def teacher_file(folder: Path, fold: int, test: bool = False) -> Path:
+    return folder / (f"fold{fold}_test.csv" if test else f"fold{fold}.csv")
 
 
-def read_teacher(folder: Path, fold: int, id_column: str, ids: list) -> np.ndarray:
-    """The teacher's predictions for `ids`, in their order: (N, K) float32."""
-    path = teacher_file(folder, fold)
+def read_teacher(folder: Path, fold: int, id_column: str, ids: list, test: bool = False, columns: str = "p") -> np.ndarray:
+    """The teacher's predictions (or with columns="y" its labels) for `ids`, in their
+    order: (N, K) float32."""
+    path = teacher_file(folder, fold, test)
     if not path.is_file():
         raise SkpError(
             f"No teacher predictions for fold {fold}: {path} does not exist. skp-ensemble --distil "
@@ -47,12 +53,14 @@ def read_teacher(folder: Path, fold: int, id_column: str, ids: list) -> np.ndarr
     frame = pd.read_csv(path).set_index(id_column)
     missing = pd.Index(ids).difference(frame.index)
     if len(missing):
+        rows, file = ("the test images", "inference_annotations_file") if test else (f"fold {fold}'s training rows", "annotations_file")
         raise SkpError(
-            f"{path} has no teacher prediction for {len(missing)} of fold {fold}'s training rows "
-            f"(ids {list(missing[:5])}...). The student must train on the annotations its teacher "
-            f"predicted: give it the same data_dir and annotations_file as the teacher's members."
+            f"{path} has no teacher prediction for {len(missing)} of {rows} (ids {list(missing[:5])}...). "
+            f"The student must train on the images its teacher predicted: give it the same data_dir and "
+            f"{file} as the teacher's members."
         )
-    return frame.loc[ids].to_numpy(np.float32)
+    wanted = [c for c in frame.columns if c[:1] == columns and c[1:].isdigit()]
+    return frame.loc[ids, wanted].to_numpy(np.float32, copy=True)
 
 
 class TeacherTargets(torch.utils.data.Dataset):
@@ -74,8 +82,41 @@ class TeacherTargets(torch.utils.data.Dataset):
         return {**self.dataset[i], "soft": torch.from_numpy(self.soft[i])}
 
 
+class PseudoLabelled(torch.utils.data.Dataset):
+    """Fold k's training rows with the teacher's predictions, then the test images with
+    the teacher's predictions and labels, under the training transforms."""
+
+    def __init__(self, train, cfg):
+        from skp.registry import resolve
+
+        if cfg.sampler == "WeightedSampler":
+            raise SkpError(
+                "Pseudo-labels add the test images to the training rows, which a WeightedSampler's "
+                "weights column does not cover. Drop one of the two (cfg.sampler or pseudo_labels)."
+            )
+        test_cfg = cfg.copy()
+        test_cfg.val_transforms = cfg.train_transforms  # test images train as training rows do
+        self.train, self.test = train, resolve("datasets", cfg.dataset)(test_cfg, "inference")
+        folder, ids = teacher_folder(cfg), list(self.test.ids)
+        self.soft = read_teacher(folder, cfg.fold, cfg.id_column, ids, test=True)
+        self.labels = read_teacher(folder, cfg.fold, cfg.id_column, ids, test=True, columns="y")
+        self.ids = list(train.ids) + ids
+
+    def __len__(self):
+        return len(self.train) + len(self.test)
+
+    def __getitem__(self, i):
+        if i < len(self.train):
+            return self.train[i]
+        j = i - len(self.train)
+        return {**self.test[j], "y": torch.from_numpy(self.labels[j]), "soft": torch.from_numpy(self.soft[j])}
+
+
 def with_teacher(dataset, cfg):
-    return dataset if teacher_folder(cfg) is None else TeacherTargets(dataset, cfg)
+    if teacher_folder(cfg) is None:
+        return dataset
+    taught = TeacherTargets(dataset, cfg)
+    return PseudoLabelled(taught, cfg) if cfg.distil.get("pseudo_labels") else taught
 
 
 def _logit(p: torch.Tensor) -> torch.Tensor:

@@ -260,7 +260,7 @@ def test_a_budget_chooses_what_fits_and_says_so(trained, tmp_path):
 
 STUDENT = """from skp.ensemble import Distil, Recipe, Run
 recipe = Recipe(members=[Run("digits.cfg_baseline", run_id="pytest"), Run("digits.cfg_regnet", run_id="pytest")],
-                blend="mean", distil=Distil("digits.cfg_baseline", overrides=["--num_epochs", "1", "--backbone", "resnet10t"]))
+                blend="mean", distil=Distil("digits.cfg_baseline", overrides=["--num_epochs", "1"], pseudo_labels=True))
 """
 
 
@@ -272,9 +272,12 @@ def test_a_student_distils_the_blend_and_joins_a_later_recipe(trained, write_rec
     assert distil["teacher_blend"] == {"method": "mean", "members": ["digits.cfg_baseline/pytest", "digits.cfg_regnet/pytest"]}
     assert np.isfinite(student["oof"]) and np.isfinite(student["test"]) and student["cost"]["seconds_per_image"] > 0
     teacher = Path(distil["teacher_dir"])
-    for fold in range(5):  # fold k's teacher: the fold-k checkpoints on every training row
-        table = pd.read_csv(teacher / f"fold{fold}.csv")
+    for fold in range(5):  # fold k's teacher: the fold-k checkpoints on every training row and test image
+        table, test = pd.read_csv(teacher / f"fold{fold}.csv"), pd.read_csv(teacher / f"fold{fold}_test.csv")
         assert len(table) == 1437 and np.allclose(table.filter(like="p").sum(axis=1), 1.0, atol=1e-4)
+        assert len(test) == 360 and (test.y0 == test.filter(like="p").to_numpy().argmax(1)).all()
+    folds = [json.loads((Path(student["run_dir"]) / f"fold{f}" / "done.json").read_text()) for f in range(5)]
+    assert all(done["train_samples"] == 1437 - done["val_samples"] + 360 for done in folds)  # the test images joined
     run = Path(student["run_dir"])
     meta = json.loads((run / "run.json").read_text())
     assert ["distil.teacher", str(teacher)] in meta["overrides"]

@@ -56,9 +56,10 @@ def test_tta_views_by_name_or_transform():
 
 def test_distil_flags_set_up_the_student():
     args = build_parser().parse_args(
-        ["--run", "digits.cfg_baseline", "--distil", "digits.cfg_regnet", "--distil-teacher", "oof", "--distil-temperature", "3", "--output", "o"]
+        ["--run", "digits.cfg_baseline", "--distil", "digits.cfg_regnet", "--distil-teacher", "oof", "--distil-temperature", "3",
+         "--distil-pseudo-labels", "--output", "o"]
     )
-    assert recipe_from_args(args).distil == Distil("digits.cfg_regnet", temperature=3.0, teacher="oof")
+    assert recipe_from_args(args).distil == Distil("digits.cfg_regnet", temperature=3.0, teacher="oof", pseudo_labels=True)
     with pytest.raises(SkpError, match="distil teacher 'nested' is not one of folds, oof"):
         check_recipe(Recipe(members=[Run("digits.cfg_baseline")], distil=Distil("digits.cfg_baseline", teacher="nested")))
 

@@ -135,3 +135,27 @@ def test_mixup_mixes_the_teachers_probabilities_like_the_labels():
     batch = {"x": torch.randn(4, 1, 2, 2), "y": y, "soft": F.one_hot(y[:, 0].long(), 3).float()}
     mixed = task.prepare_training_batch(batch)
     torch.testing.assert_close(mixed["soft"], mixed["y"])  # soft equal to the labels stays equal
+
+
+def test_pseudo_labels_add_the_test_images_with_the_teachers_labels(boneage_dir, tmp_path):
+    from skp.configs import load_config
+
+    cfg = load_config("boneage.cfg_baseline", ["--data_dir", str(boneage_dir), "--pretrained", "False"])
+    cfg.fold = 1
+    train_ids = pd.read_csv(boneage_dir / "train_kfold.csv").pid.tolist()
+    test_ids = pd.read_csv(boneage_dir / "test.csv").pid.tolist()
+    folder = tmp_path / "teacher"
+    folder.mkdir()
+    pd.DataFrame({"pid": train_ids, "p0": np.arange(len(train_ids), dtype=float)}).to_csv(folder / "fold1.csv", index=False)
+    pd.DataFrame({"pid": test_ids, "p0": 100.0 + np.arange(len(test_ids)), "y0": 200.0 + np.arange(len(test_ids))}).to_csv(folder / "fold1_test.csv", index=False)
+    cfg.distil = {"teacher": str(folder), "temperature": 2.0, "weight": 0.5, "pseudo_labels": True}
+    from skp.tasks.data import build_datasets
+
+    train, _ = build_datasets(cfg)
+    rows = len(train.train)
+    assert len(train) == rows + len(test_ids) and train.ids[rows:] == test_ids
+    item = train[rows + 2]
+    assert item["soft"].item() == 102.0 and item["y"].item() == 202.0 and item["x"].shape == train[0]["x"].shape
+    cfg.sampler = "WeightedSampler"
+    with pytest.raises(SkpError, match="WeightedSampler"):
+        build_datasets(cfg)
