@@ -136,19 +136,26 @@ def _per_thousand(costs: list) -> str:
     return "" if not costs or None in costs else f"{1000 * sum(c['seconds_per_image'] for c in costs):.1f}"
 
 
+def distil_columns(summary: dict) -> tuple[str, ...]:
+    """DISTIL_COLUMNS, without test where there are no test labels."""
+    return DISTIL_COLUMNS if summary["blend"]["test"] is not None else tuple(c for c in DISTIL_COLUMNS if c != "test")
+
+
 def distil_rows(summary: dict) -> list[tuple[str, ...]]:
-    """The teacher (the blend), the best member and the student: CV, test, inference cost."""
+    """The teacher (the blend), the best member and the student: CV, test (when labels
+    exist), inference cost."""
     distil, blend = summary["distil"], summary["blend"]
     rows_by_name = {row["name"]: row for row in summary["members"]}
     teacher = distil["teacher_blend"]
     best, student = rows_by_name[summary["best_member"]], distil["student"]
     honest = "" if distil["cv_is_honest"] else " (optimistic)"
-    return [
+    rows = [
         (f"teacher: {summary['method']} ({len(teacher['members'])} member{'s' if len(teacher['members']) > 1 else ''})", _fmt(blend["oof_cross_validated"]), _fmt(blend["test"]),
          _per_thousand([rows_by_name[name].get("cost") for name in teacher["members"]])),
         (f"best member: {best['name']}", _fmt(best["oof"]), _fmt(best["test"]), _per_thousand([best.get("cost")])),
         (f"student: {student['name']}", _fmt(student["oof"]) + honest, _fmt(student["test"]), _per_thousand([student.get("cost")])),
     ]
+    return rows if blend["test"] is not None else [row[:2] + row[3:] for row in rows]
 
 
 def distil_verdict(summary: dict) -> str:
@@ -169,7 +176,7 @@ def distil_table(summary: dict):
 
     distil = summary["distil"]
     table = Table(title=f"distillation: {distil['config']} (temperature {distil['temperature']:g}, weight {distil['weight']:g}, teacher={distil['teacher']})")
-    for column in DISTIL_COLUMNS:
+    for column in distil_columns(summary):
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in distil_rows(summary):
         table.add_row(*row)
@@ -347,7 +354,7 @@ def _distil_markdown(summary: dict) -> list[str]:
              f"weight {distil['weight']:g} on them, the rest on the labels; teacher={distil['teacher']}"
              f"{'; with the test images, pseudo-labelled' if distil.get('pseudo_labels') else ''}). "
              f"Teacher tables: {distil['teacher_dir']}.", "",
-             "| " + " | ".join(DISTIL_COLUMNS) + " |", "|---|" + "---|" * (len(DISTIL_COLUMNS) - 1)]
+             "| " + " | ".join(distil_columns(summary)) + " |", "|---|" + "---|" * (len(distil_columns(summary)) - 1)]
     lines += ["| " + " | ".join(row) + " |" for row in distil_rows(summary)]
     return lines + ["", distil_verdict(summary) + ".", ""]
 
