@@ -26,12 +26,11 @@ and their runs are the loop's own: give its --root, from the directory it ran in
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
-from bench_fashion_loop import log_loss, mean_std  # this folder: run as a script
+from bench_fashion_loop import log_loss, mean_std, work_in  # this folder: run as a script
 
 FOLDS = "0,1,2,3,4"
 NOISE_FACTOR = 2.0
@@ -193,10 +192,7 @@ def main() -> None:
             sys.exit(f"No results under {root} yet (run without --report first).")
         report(json.loads(results_file.read_text()), seeds)
         return
-    os.environ.setdefault("SKP_DATA_DIR", str(Path("data").resolve()))
-    os.chdir(root)
-    for variable, folder in (("SKP_SAVE_DIR", "experiments"), ("SKP_ENSEMBLES_DIR", "ensembles")):
-        os.environ[variable] = str(root / folder)
+    work_in(root)
     report(measure(root, args.project, seeds, args.temperature, args.weight, results_file), seeds)
 
 

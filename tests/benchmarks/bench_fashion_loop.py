@@ -177,6 +177,14 @@ def report(results: dict, seeds: list[int]) -> None:
             print(f"{other} vs {reference}, {key}: gain {gain:+.4f} = {ratio:.1f}x the pooled seed spread ({spread:.4f}): {verdict}")
 
 
+def work_in(root: Path) -> None:
+    """Studies, runs and ensembles under `root`; the data folder stays where it is."""
+    os.environ.setdefault("SKP_DATA_DIR", str(Path("data").resolve()))
+    os.chdir(root)
+    for variable, folder in (("SKP_SAVE_DIR", "experiments"), ("SKP_STUDIES_DIR", "studies"), ("SKP_ENSEMBLES_DIR", "ensembles")):
+        os.environ[variable] = str(root / folder)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="working directory of the benchmark: runs, studies, ensembles, results.json")
@@ -195,11 +203,7 @@ def main() -> None:
             sys.exit(f"No results under {root} yet: the study and the seed runs come first (run without --report).")
         report(json.loads(results_file.read_text()), seeds)
         return
-    # the study, runs and ensembles live under the root; the data folder stays where it is
-    os.environ.setdefault("SKP_DATA_DIR", str(Path("data").resolve()))
-    os.chdir(root)
-    for variable, folder in (("SKP_SAVE_DIR", "experiments"), ("SKP_STUDIES_DIR", "studies"), ("SKP_ENSEMBLES_DIR", "ensembles")):
-        os.environ[variable] = str(root / folder)
+    work_in(root)
     train("baseline", [], seeds[0])  # first, so that its seconds are timed on an idle machine
     run_study(args.trials, args.sampler_seed)
     report(measure(root, seeds, results_file, args.top), seeds)
