@@ -148,7 +148,15 @@ def measure(root: Path, project: str, seeds: list[int], temperature: float, weig
 def report(results: dict, seeds: list[int]) -> None:
     rows = results["rows"]
     settings = results.get("settings", {})
-    print(f"\n{settings.get('project')}: student at temperature {settings.get('temperature')}, weight {settings.get('weight')}")
+    members = f" ({', '.join(settings['members'])})" if settings.get("members") else ""
+    print(f"\n{settings.get('project')}{members}: student at temperature "
+          f"{settings.get('temperature')}, weight {settings.get('weight')}")
+    print("\n| entry | seed | CV log loss | test log loss | inference s / 1000 images | blend |")
+    print("|---|---|---|---|---|---|")
+    for key, row in rows.items():
+        name, seed = key.split("|")
+        if int(seed) in seeds:
+            print(f"| {name} | {seed} | {row['cv_logloss']:.4f} | {row['test_logloss']:.4f} | {row['per_1000']:.2f} | {row['method']} |")
     print("\n| entry | seeds | CV log loss | CV accuracy | test log loss | test accuracy | inference s / 1000 images |")
     print("|---|---|---|---|---|---|---|")
     entries = ["tuned", "blend", *(f"budget {f:.2f}" for f in BUDGETS), "student"]
