@@ -32,9 +32,7 @@ from skp.ensemble.costs import member_cost
 from skp.ensemble.submission import write_csv_atomically
 from skp.errors import SkpError
 from skp.oof.members import load_oof, member_from_run_dir
-from skp.tasks.distillation import teacher_file
-
-EPSILON = 1e-7
+from skp.tasks.distillation import EPSILON, teacher_file
 
 
 def teacher_blend(summary: dict, count: int) -> tuple[str, list[int]]:
@@ -90,9 +88,9 @@ class Teacher:
     test: dict[int, np.ndarray] | None = None
 
 
-def fold_teachers(recipe, members, predictor, inputs, summary) -> Teacher:
-    """The teacher of every fold the student trains (see the module's docstring)."""
-    method, kept = teacher_blend(summary, len(members))
+def fold_teachers(recipe, members, predictor, inputs, method: str, kept: list[int]) -> Teacher:
+    """The teacher of every fold the student trains: `method` blending the members `kept`
+    (teacher_blend; see the module's docstring)."""
     scorer, problem = inputs.scorer(predictor.reference.cfg), inputs.problem
     options = {"power": recipe.power, "rounds": recipe.greedy_rounds}
     oofs = [inputs.oofs[i] for i in kept]
@@ -206,7 +204,7 @@ def distil(recipe, members, predictor, inputs, summary: dict) -> dict:
     """Write the teacher, train the student on every fold, judge it: the summary's "distil"."""
     spec = recipe.distil
     method, kept = teacher_blend(summary, len(members))
-    teacher = write_teachers(Path(recipe.output), inputs.id_column, fold_teachers(recipe, members, predictor, inputs, summary), inputs.problem)
+    teacher = write_teachers(Path(recipe.output), inputs.id_column, fold_teachers(recipe, members, predictor, inputs, method, kept), inputs.problem)
     print(f"skp-ensemble: training the student {spec.config} against the teacher in {teacher}", flush=True)
     directory = train_student(spec, teacher, inputs.folds)
     student = judge_student(directory, predictor, inputs)

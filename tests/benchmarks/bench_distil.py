@@ -29,11 +29,9 @@ import math
 import sys
 from pathlib import Path
 
-import pandas as pd
-from bench_fashion_loop import log_loss, mean_std, work_in  # this folder: run as a script
+from bench_fashion_loop import mean_std, seed_noise_verdict, work_in, written_scores  # this folder: run as a script
 
 FOLDS = "0,1,2,3,4"
-NOISE_FACTOR = 2.0
 RESULTS = "distil.json"  # beside the fashion loop's results.json when they share a root
 # label -> (config, overrides); the first is the tuned config the student copies
 DIGITS = {
@@ -72,29 +70,15 @@ def train(config: str, overrides: list[str], label: str, seed: int) -> Path:
 
 def scored(summary: dict, output: Path, config: str) -> dict:
     """CV and test log loss and accuracy of the blend skp-ensemble wrote, and its inference cost."""
-    from skp.configs import load_config
-
-    cfg = load_config(config)
-    solution = pd.read_csv(Path(cfg.data_dir) / cfg.solution_file)
-    test = pd.read_csv(output / "test_predictions.csv").set_index(cfg.id_column).loc[solution[cfg.id_column]]
-    oof = pd.read_csv(output / "oof.csv")
-    train = pd.read_csv(Path(cfg.data_dir) / cfg.annotations_file).set_index(cfg.id_column).loc[oof[cfg.id_column]]
-    columns = [c for c in oof.columns if c.startswith("pred_")]
-    labels, probabilities = solution[cfg.targets[0]].to_numpy(), test[columns].to_numpy()
-    cv_accuracy = float((oof[columns].to_numpy().argmax(1) == train[cfg.targets[0]].to_numpy()).mean())
     if summary.get("budget"):
         seconds = summary["budget"]["chosen"]["seconds"]
     else:  # the members the blend kept (auto may keep fewer than it was given)
         kept = [m for m in summary["members"] if m["weight"] is None or m["weight"] > 0]
         seconds = sum(m["cost"]["seconds_per_image"] for m in kept) * summary["test_images"]
     return {
-        "cv_logloss": summary["blend"]["oof_cross_validated"],
-        "cv_accuracy": cv_accuracy,
-        "test_logloss": log_loss(probabilities, labels),
-        "test_accuracy": float((probabilities.argmax(1) == labels).mean()),
+        **written_scores(summary, output, config),
         "per_1000": 1000 * seconds / summary["test_images"],
         "test_images": summary["test_images"],
-        "method": summary["method"],
     }
 
 
@@ -173,13 +157,10 @@ def report(results: dict, seeds: list[int]) -> None:
             print(f"{name}: {'; '.join(methods)}")
     if {"tuned", "student", "blend"} <= set(stats):
         for key in ("cv_logloss", "test_logloss"):
-            (tuned, tuned_std), (student, student_std), (blend, _) = (stats[n][key] for n in ("tuned", "student", "blend"))
-            spread = math.sqrt((tuned_std**2 + student_std**2) / 2)
-            gain = tuned - student
-            verdict = "beyond the noise" if gain > NOISE_FACTOR * spread else "within the noise"
-            closed = gain / (tuned - blend) if tuned > blend else math.nan
-            print(f"student vs tuned, {key}: gain {gain:+.4f} = {gain / spread if spread > 0 else math.inf:.1f}x the pooled seed "
-                  f"spread ({spread:.4f}): {verdict}; it closes {100 * closed:.0f}% of the gap to the blend ({tuned - blend:+.4f})")
+            tuned, student, blend = (stats[n][key][0] for n in ("tuned", "student", "blend"))
+            closed = (tuned - student) / (tuned - blend) if tuned > blend else math.nan
+            print(f"student vs tuned, {key}: {seed_noise_verdict(stats['tuned'][key], stats['student'][key])}; "
+                  f"it closes {100 * closed:.0f}% of the gap to the blend ({tuned - blend:+.4f})")
 
 
 def main() -> None:

@@ -91,13 +91,20 @@ def compute(run: Path) -> tuple[int, float]:
 
 def ensemble(name: str, runs: list[Path], method: str, root: Path) -> dict:
     """CV (blend: cross-validated) and test scores of skp-ensemble's blend of `runs`."""
-    from skp.configs import load_config
     from skp.ensemble import Recipe, Run
     from skp.ensemble.pipeline import run_ensemble
 
     output = root / "bench-ensembles" / name
     summary = run_ensemble(Recipe(members=[Run(path=str(r)) for r in runs], blend=method, output=str(output), name=name))
-    cfg = load_config(CONFIG)
+    return written_scores(summary, output, CONFIG)
+
+
+def written_scores(summary: dict, output: Path, config: str) -> dict:
+    """CV (the blend's: cross-validated) and test log loss and accuracy of the blend
+    skp-ensemble wrote into `output`, test scored against the config's solution file."""
+    from skp.configs import load_config
+
+    cfg = load_config(config)
     solution = pd.read_csv(Path(cfg.data_dir) / cfg.solution_file)
     test = pd.read_csv(output / "test_predictions.csv").set_index(cfg.id_column).loc[solution[cfg.id_column]]
     oof = pd.read_csv(output / "oof.csv")
@@ -169,12 +176,18 @@ def report(results: dict, seeds: list[int]) -> None:
         if reference not in stats or other not in stats:
             continue
         for key in ("cv_logloss", "test_logloss"):
-            (base, base_std), (mean, std) = stats[reference][key], stats[other][key]
-            spread = math.sqrt((base_std**2 + std**2) / 2)
-            gain = base - mean
-            verdict = "beyond the noise" if gain > NOISE_FACTOR * spread else "within the noise"
-            ratio = gain / spread if spread > 0 else math.inf
-            print(f"{other} vs {reference}, {key}: gain {gain:+.4f} = {ratio:.1f}x the pooled seed spread ({spread:.4f}): {verdict}")
+            print(f"{other} vs {reference}, {key}: {seed_noise_verdict(stats[reference][key], stats[other][key])}")
+
+
+def seed_noise_verdict(reference: tuple[float, float], other: tuple[float, float]) -> str:
+    """How much `other` (mean, std over seeds) lowers a loss below `reference`, against
+    their pooled seed spread: beyond the noise when the gain exceeds NOISE_FACTOR times it."""
+    (base, base_std), (mean, std) = reference, other
+    spread = math.sqrt((base_std**2 + std**2) / 2)
+    gain = base - mean
+    verdict = "beyond the noise" if gain > NOISE_FACTOR * spread else "within the noise"
+    ratio = gain / spread if spread > 0 else math.inf
+    return f"gain {gain:+.4f} = {ratio:.1f}x the pooled seed spread ({spread:.4f}): {verdict}"
 
 
 def work_in(root: Path) -> None:
