@@ -34,6 +34,7 @@ import pandas as pd
 CONFIG = "fashion.cfg_baseline"
 STUDY = "bench-fashion"
 FOLDS = "0,1,2,3,4"
+FIRST_SEED = 42  # the tuned config is chosen at this seed, whichever --seeds a process trains
 TOP = 5  # --top: the largest blend; its members are trained at every seed
 BLENDS = ("auto", "geometric", "greedy")
 NOISE_FACTOR = 2.0
@@ -122,6 +123,16 @@ def entry(rows: dict, key: str, make) -> dict:
     return rows[key]
 
 
+def save(results: dict, results_file: Path) -> None:
+    """Write `results`, keeping rows another process (another --seeds) wrote meanwhile."""
+    if results_file.exists():
+        for key, row in json.loads(results_file.read_text())["rows"].items():
+            results["rows"].setdefault(key, row)
+    partial = results_file.with_suffix(".partial")
+    partial.write_text(json.dumps(results, indent=2))
+    partial.replace(results_file)
+
+
 def measure(root: Path, seeds: list[int], results_file: Path, top_k: int = TOP) -> dict:
     results = json.loads(results_file.read_text()) if results_file.exists() else {"rows": {}}
     rows = results["rows"]
@@ -136,15 +147,15 @@ def measure(root: Path, seeds: list[int], results_file: Path, top_k: int = TOP) 
             epochs, seconds = compute(run)
             entry(rows, f"{member['label']}|{seed}", lambda: {**ensemble(f"{member['label']}-seed{seed}", [run], "mean", root),
                                                                  "epochs": epochs, "seconds": seconds})
-            results_file.write_text(json.dumps(results, indent=2))
+            save(results, results_file)
         for k in [k for k in (3, 5) if k <= top_k]:
             chosen = [runs[m["label"]] for m in top[:k]]
             for method in BLENDS:
                 entry(rows, f"top{k}-{method}|{seed}", lambda: ensemble(f"top{k}-{method}-seed{seed}", chosen, method, root))
-                results_file.write_text(json.dumps(results, indent=2))
-    first = seeds[0]
-    results["tuned"] = min((m["label"] for m in top), key=lambda label: rows[f"{label}|{first}"]["cv_logloss"])
-    results_file.write_text(json.dumps(results, indent=2))
+                save(results, results_file)
+    if all(f"{m['label']}|{FIRST_SEED}" in rows for m in top):
+        results["tuned"] = min((m["label"] for m in top), key=lambda label: rows[f"{label}|{FIRST_SEED}"]["cv_logloss"])
+        save(results, results_file)
     return results
 
 
