@@ -105,11 +105,14 @@ def build_trainer(**kwargs) -> pl.Trainer:
         raise SkpError(f"Lightning refuses the Trainer flags {flags}: {err} Fix the --accelerator, --devices, --precision or --strategy flag.") from None
 
 
-def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=(), tuning: bool = False) -> dict:
+def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=(), tuning: bool = False,
+             keep_state: bool = False) -> dict:
     """Train one fold into `fold_dir`; return its summary (also written to done.json).
 
     `resume` starts from the fold's resume.ckpt. `tuning` (a trial) writes only what a
     study uses: best weights, OOF predictions, CSV history; the curves live in Optuna.
+    `keep_state` leaves the final state in resume.ckpt, for training on with a longer
+    schedule (a continued rung: cfg.num_epochs larger, `resume`).
     """
     fold_dir.mkdir(parents=True, exist_ok=True)
     write_text(fold_dir / "config.json", cfg.to_json())
@@ -153,6 +156,10 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
         "val_samples": len(val_set),
     }
     write_done(fold_dir, summary)
+    if keep_state:  # after write_done, which removes an unfinished fold's resume file
+        trainer.save_checkpoint(fold_dir / RESUME_FILE, weights_only=False)
+        artifacts.writer.submit()
+        artifacts.writer.flush()
     return summary
 
 

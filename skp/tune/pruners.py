@@ -51,6 +51,9 @@ class Pruner:
     # True: a trial trains a complete schedule per rung (rung_lengths) and reports once at
     # its end, instead of reporting every epoch of one schedule
     complete_schedules = False
+    # with complete_schedules: a survivor trains on from the end of its rung (True) or
+    # again from scratch
+    continues = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -147,6 +150,18 @@ class Rungs(Pruner):
 
         # time is the rung's length (RUNG_EPOCHS), so ASHA's milestones are the rung lengths
         return ASHAScheduler(max_t=max_t, grace_period=warmup, reduction_factor=reduction, **common)
+
+
+class ContinuedRungs(Rungs):
+    """Rungs whose survivors train on from the end of their rung instead of from scratch:
+    the next rung's schedule, stretched to its length, resumes at the epoch the last one
+    ended, so the learning rate climbs back to that point of the longer schedule (a warm
+    restart) and only the new epochs are trained. Survivors pay exactly their length; the
+    question is whether the restart keeps what from-scratch rungs rank and reach
+    (tests/benchmarks/bench_rung_fidelity.py measures both)."""
+
+    name = "rungs-continued"
+    continues = True
 
 
 def rung_lengths(first: int, reduction: int, epochs: int) -> list[int]:

@@ -17,6 +17,7 @@ from skp.configs.overrides import apply_overrides
 from skp.errors import DISK_ERRORS, SkpError, disk_error_message
 from skp.faults import reach
 from skp.metrics import monitored
+from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.training.runs import config_fingerprint, prepare_run_dir, read_run_meta
 from skp.training.folds import check_config, fit_fold
 from skp.tune.baseline import is_baseline
@@ -185,11 +186,13 @@ def prepare_trial_dir(cfg, run_id: str, settings: list, trainer_kwargs: dict):
     return prepare_run_dir(cfg, run_id, fingerprint, overwrite=True, overrides=settings, trainer_kwargs=trainer_kwargs).resolve()
 
 
-def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) -> float:
+def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None, resume: bool = False,
+                    keep_state: bool = False) -> float:
     """Train options.folds in turn into `directory`; return the mean of their best values.
 
     `make_reporter(monitor, step_offset, earlier_folds)` builds each fold's FoldReporter;
     `on_progress(checkpoints, best_epochs)` hears about each fold as it starts and ends.
+    `resume` and `keep_state` are fit_fold's (a continued rung).
     """
     monitor = monitored(cfg)
     best_values, checkpoints, best_epochs = [], [], []
@@ -202,7 +205,8 @@ def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None) ->
             if on_progress:
                 on_progress(checkpoints, best_epochs)
             reporter = make_reporter(monitor, i * cfg.num_epochs, best_values)
-            summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], tuning=True)
+            summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], tuning=True,
+                               resume=resume, keep_state=keep_state)
             if summary["best_value"] is None:
                 raise TrialFailed(f"{monitor} was never finite in fold {fold}")
             best_values.append(summary["best_value"])
@@ -224,17 +228,26 @@ class EpochChecks(FoldReporter):
 
 def train_rungs(cfg, options, directory, baseline: bool, on_rung, on_progress=None) -> float:
     """The trial's rungs (skp.tune.pruners.Rungs): a complete schedule of each rung's length,
-    from scratch; `on_rung(length, value, last)` hears each rung's value and stops the
-    trial if its pruner says so. The last rung is the trial's own length (the baseline's only)."""
+    from scratch, or continued from the previous rung's end (ContinuedRungs);
+    `on_rung(length, value, last)` hears each rung's value and stops the trial if its
+    pruner says so. The last rung is the trial's own length (the baseline's only)."""
     settings = options.pruner_settings
     lengths = [cfg.num_epochs] if baseline else rung_lengths(settings.warmup, settings.reduction, cfg.num_epochs)
-    for length in lengths:
-        rung_cfg = cfg.copy()
-        rung_cfg.num_epochs = length
-        for fold in options.folds:  # from scratch: nothing of a shorter schedule carries over
-            shutil.rmtree(directory / f"fold{fold}", ignore_errors=True)
-        value = fit_trial_folds(rung_cfg, options, directory, EpochChecks, on_progress)
-        on_rung(length, value, length == lengths[-1])
+    continued = pruner_named(options.pruner).continues
+    try:
+        for rung, length in enumerate(lengths):
+            rung_cfg = cfg.copy()
+            rung_cfg.num_epochs = length
+            resume, last = continued and rung > 0, length == lengths[-1]
+            if not resume:  # from scratch: nothing of a shorter schedule carries over
+                for fold in options.folds:
+                    shutil.rmtree(directory / f"fold{fold}", ignore_errors=True)
+            value = fit_trial_folds(rung_cfg, options, directory, EpochChecks, on_progress, resume=resume,
+                                    keep_state=continued and not last)
+            on_rung(length, value, last)
+    finally:
+        for fold in options.folds:  # finished or pruned, a trial keeps its best weights only
+            (directory / f"fold{fold}" / RESUME_FILE).unlink(missing_ok=True)
     return value
 
 

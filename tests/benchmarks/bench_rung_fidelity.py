@@ -1,5 +1,6 @@
 """Does a rung's value rank trials as their final values do? Complete short schedules
-against the same epoch inside the full schedule.
+against the same epoch inside the full schedule, and against rungs continued from the
+previous rung's end (`--pruner rungs-continued`).
 
 For --configs parameter sets drawn at random (seeded) from a project's search space,
 on fold 0: the full schedule (the set's own num_epochs), whose history gives the value
@@ -8,6 +9,9 @@ schedule of r epochs for every rung r of `--pruner rungs` (warm-up and decay com
 into r epochs, from scratch; what the rungs pruner judges). The table gives, per rung
 length r, the Spearman rank correlation over the sets between each kind of value and
 the final value: near 1, the fidelity keeps the ranking; near 0 or below, it misleads.
+A third kind, the continued rung, trains each set's rungs as one chain: the first rung
+complete, then each longer schedule resumed at the epoch the last one ended. The chain's
+last value against the from-scratch final says whether a continued survivor ends as well.
 
     python tests/benchmarks/bench_rung_fidelity.py [--config digits.cfg_baseline] [--configs 16]
         [--first 3] [--reduction 3] [--root DIR] [--report]
@@ -28,6 +32,7 @@ from scipy.stats import spearmanr
 from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.metrics import monitored
+from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.training.folds import fit_fold
 from skp.tune.pruners import rung_lengths
 from skp.tune.space import suggest, validate_space
@@ -46,14 +51,33 @@ def draw(config: str, count: int, seed: int) -> list[dict]:
     return sets
 
 
-def train(config: str, params: dict, epochs: int, folder: Path) -> dict:
-    """A complete schedule of `epochs` epochs on fold 0: its per-epoch values and seconds."""
+def train(config: str, params: dict, epochs: int, folder: Path, resume: bool = False, keep_state: bool = False) -> dict:
+    """A complete schedule of `epochs` epochs on fold 0 (`resume`: continued from the
+    state a shorter one kept in `folder`): its per-epoch values and seconds."""
     cfg = load_config(config)
     apply_overrides(cfg, list(params.items()))
     cfg.num_epochs, cfg.fold = epochs, 0
-    summary = fit_fold(cfg, folder, {"enable_progress_bar": False}, tuning=True)
+    summary = fit_fold(cfg, folder, {"enable_progress_bar": False}, tuning=True, resume=resume, keep_state=keep_state)
     history = pd.read_csv(folder / "history.csv")
     return {"values": history[monitored(cfg)].tolist(), "selected": summary["best_value"], "seconds": summary["seconds"]}
+
+
+def train_chain(config: str, params: dict, lengths: list[int], index: int, root: Path, results: dict, save) -> None:
+    """The set's continued rungs, keys '<index>|c<length>'. A chain whose kept state was lost
+    (killed between a rung's end and its save) starts again."""
+    folder = root / "runs" / f"{index}-continued"
+    done = [length for length in lengths if f"{index}|c{length}" in results]
+    if done and len(done) < len(lengths) and not (folder / RESUME_FILE).exists():
+        for length in done:
+            del results[f"{index}|c{length}"]
+        done = []
+    for rung, length in enumerate(lengths):
+        key = f"{index}|c{length}"
+        if key not in results:
+            results[key] = {"params": params, "full": lengths[-1], **train(config, params, length, folder, resume=rung > 0,
+                                                                             keep_state=length != lengths[-1])}
+            save()
+            print(f"set {index}: continued to {length} epochs", flush=True)
 
 
 def main():
@@ -76,14 +100,20 @@ def main():
     cfg = load_config(args.config)
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)
+    def save():
+        results_file.write_text(json.dumps(results, indent=1))
+
     for index, params in enumerate(draw(args.config, args.configs, args.seed)):
         full = int(params.get("num_epochs", cfg.num_epochs))
-        for length in rung_lengths(args.first, args.reduction, full):
+        lengths = rung_lengths(args.first, args.reduction, full)
+        for length in lengths:
             key = f"{index}|{length}"
             if key not in results:
                 results[key] = {"params": params, "full": full, **train(args.config, params, length, root / "runs" / key.replace("|", "-"))}
-                results_file.write_text(json.dumps(results, indent=1))
+                save()
                 print(f"set {index} ({full} epochs): {length}-epoch schedule done", flush=True)
+        if len(lengths) > 1:
+            train_chain(args.config, params, lengths, index, root, results, save)
     report(results, args)
 
 
@@ -103,13 +133,14 @@ def _with_interval(values: np.ndarray, final: np.ndarray) -> str:
 
 
 def report(results: dict, args) -> None:
-    full_of = {int(k.split("|")[0]): v["full"] for k, v in results.items()}
+    scratch = {k: v for k, v in results.items() if not k.split("|")[1].startswith("c")}
+    full_of = {int(k.split("|")[0]): v["full"] for k, v in scratch.items()}
     finals = {i: results[f"{i}|{full}"]["selected"] for i, full in full_of.items() if f"{i}|{full}" in results}
-    lengths = sorted({int(k.split("|")[1]) for k, v in results.items() if int(k.split("|")[1]) != v["full"]})
+    lengths = sorted({int(k.split("|")[1]) for k, v in scratch.items() if int(k.split("|")[1]) != v["full"]})
     print(f"\n{len(finals)} parameter sets of {args.config}; Spearman correlation with the final value (fold 0), "
           f"[5%, 95%] over {BOOTSTRAP} bootstrap resamples of the sets")
-    print("| rung length r | complete r-epoch schedule | epoch r of the full schedule | sets |")
-    print("|---|---|---|---|")
+    print("| rung length r | complete r-epoch schedule | epoch r of the full schedule | continued to r | sets |")
+    print("|---|---|---|---|---|")
     for r in lengths:
         both = [i for i in finals if f"{i}|{r}" in results]
         if len(both) < 3:
@@ -117,10 +148,22 @@ def report(results: dict, args) -> None:
         rung = np.array([results[f"{i}|{r}"]["selected"] for i in both])
         inside = np.array([results[f"{i}|{full_of[i]}"]["values"][r - 1] for i in both])
         final = np.array([finals[i] for i in both])
-        print(f"| {r} | {_with_interval(rung, final)} | {_with_interval(inside, final)} | {len(both)} |")
+        chained = [i for i in both if f"{i}|c{r}" in results]
+        continued = (_with_interval(np.array([results[f"{i}|c{r}"]["selected"] for i in chained]), np.array([finals[i] for i in chained]))
+                     if len(chained) >= 3 else "")
+        print(f"| {r} | {_with_interval(rung, final)} | {_with_interval(inside, final)} | {continued} | {len(both)} |")
+    ends = [i for i in finals if f"{i}|c{full_of[i]}" in results]
+    if len(ends) >= 3:
+        end = np.array([results[f"{i}|c{full_of[i]}"]["selected"] for i in ends])
+        final = np.array([finals[i] for i in ends])
+        difference = end - final
+        best = np.argmin if load_config(args.config).val_track == "min" else np.argmax
+        print(f"continued survivors against the same sets from scratch, at full length ({len(ends)} sets): Spearman "
+              f"{_with_interval(end, final)}; value difference {difference.mean():+.4f} ± {difference.std(ddof=1):.4f} "
+              f"(lower in {int((difference < 0).sum())} of {len(ends)}); the best set from scratch is "
+              f"{ends[int(best(final))]}, continued {ends[int(best(end))]}")
     seconds = statistics.fmean(v["seconds"] for v in results.values())
     print(f"mean seconds per schedule: {seconds:.0f}")
-
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ its first trial. Once per sampler seed, each as a fresh `skp-tune` process:
 - tpe-sh-w2:     TPE + successive halving from epoch 3
 - tpe-hyperband: TPE + Optuna's Hyperband from epoch 2 (reduction factor 3, as all here)
 - tpe-rungs:     TPE + `--pruner rungs` (successive halving over complete schedules)
+- tpe-rungs-continued: TPE + `--pruner rungs-continued` (survivors train on from their rung)
 - ray-asha:      the Ray backend's ASHA from epoch 2, one trial at a time
 - ray-default:   the Ray backend with skp-tune's default pruner and settings, one trial at a time
 
@@ -54,10 +55,12 @@ METHODS = {
     "tpe-sh-w2": ["--sampler", "tpe", "--pruner", "asha", "--pruner-warmup", "2"],
     "tpe-hyperband": ["--sampler", "tpe", "--pruner", "hyperband", "--pruner-warmup", "1"],
     "tpe-rungs": ["--sampler", "tpe", "--pruner", "rungs"],  # complete schedules per rung, default first rung
+    "tpe-rungs-continued": ["--sampler", "tpe", "--pruner", "rungs-continued"],
     "ray-asha": ["--backend", "ray", "--pruner", "asha", "--pruner-warmup", "1", "--max-concurrent", "1", "--cpus-per-trial", "1"],
     "ray-default": ["--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }
 UNPRUNED = {"tpe", "random"}
+CONTINUED = {"tpe-rungs-continued"}  # survivors' rungs continue: a trial trains its longest rung's epochs
 REFERENCE = "tpe"
 
 CONFIG = '''"""digits with a fixed training length and a first study's ranges (bench_search_efficiency)."""
@@ -102,16 +105,27 @@ def run_study(method: str, seed: int, trials: int, config: Path, root: Path, env
         timing.write_text(str(time.time() - started))
 
 
-def curve(study) -> list[tuple[int, float, float]]:
+def trial_epochs(trial, continued: bool = False) -> int:
+    """Epochs a trial trained: one per reported value, except under rungs, which report
+    once per rung (user attribute `rungs`): each rung's whole schedule from scratch, or
+    with `continued` (rungs-continued) its longest rung only."""
+    rungs = trial.user_attrs.get("rungs")
+    if not rungs:
+        return len(trial.intermediate_values)
+    lengths = [int(length) for length in rungs]
+    return max(lengths) if continued else sum(lengths)
+
+
+def curve(study, continued: bool = False) -> list[tuple[int, float, float]]:
     """(epochs spent, seconds spent, best complete value so far) after each finished trial,
-    in the order trials finished."""
+    in the order trials finished (`continued`: trial_epochs')."""
     from optuna.trial import TrialState
 
     finished = [t for t in study.trials if t.state.is_finished() and t.datetime_complete is not None]
     finished.sort(key=lambda t: t.datetime_complete)
     points, epochs, seconds, best = [], 0, 0.0, math.inf
     for trial in finished:
-        epochs += len(trial.intermediate_values)
+        epochs += trial_epochs(trial, continued)
         seconds += (trial.datetime_complete - trial.datetime_start).total_seconds()
         if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
             best = min(best, trial.value)
@@ -119,14 +133,14 @@ def curve(study) -> list[tuple[int, float, float]]:
     return points
 
 
-def complete_within(study, budget: int) -> int:
+def complete_within(study, budget: int, continued: bool = False) -> int:
     """Complete trials among those that finished within `budget` epochs."""
     from optuna.trial import TrialState
 
     finished = sorted((t for t in study.trials if t.state.is_finished() and t.datetime_complete), key=lambda t: t.datetime_complete)
     count, epochs = 0, 0
     for trial in finished:
-        epochs += len(trial.intermediate_values)
+        epochs += trial_epochs(trial, continued)
         if epochs > budget:
             break
         count += trial.state == TrialState.COMPLETE
@@ -253,7 +267,7 @@ def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial
     ran = {m: [s for s in seeds if (root / "studies" / f"{m}-{s}" / "wall_seconds").exists()] for m in methods}
     noise, checks = seed_noise(ran[REFERENCE], root)
     studies = {(m, s): load(f"{m}-{s}", root) for m in methods for s in ran[m]}
-    curves = {m: [within_budget(curve(studies[m, s]), budget) for s in ran[m]] for m in methods}
+    curves = {m: [within_budget(curve(studies[m, s], m in CONTINUED), budget) for s in ran[m]] for m in methods}
     reference = statistics.fmean(points[-1][2] for points in curves[REFERENCE])
     target = reference + noise
     reference_epochs = {s: reached(points, target) for s, points in zip(ran[REFERENCE], curves[REFERENCE])}
@@ -277,7 +291,7 @@ def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial
         of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
         finals = [points[-1][2] for points in curves[method] if points]
         counts = [len(points) for points in curves[method]]
-        complete = [complete_within(studies[method, s], budget) for s in ran[method]]
+        complete = [complete_within(studies[method, s], budget, method in CONTINUED) for s in ran[method]]
         walls = [float((root / "studies" / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran[method]]
         print(f"| {method} | {','.join(map(str, ran[method]))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
               f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")

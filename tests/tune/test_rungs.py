@@ -1,5 +1,8 @@
 """--pruner rungs: successive halving over complete schedules."""
 
+import math
+from pathlib import Path
+
 import optuna
 import pandas as pd
 import pytest
@@ -74,3 +77,46 @@ def test_rungs_take_a_warmup_and_reduction_only():
 
     with pytest.raises(SkpError, match="--pruner-startup does not apply to --pruner rungs"):
         resolve_pruner_settings("rungs", PrunerSettings(startup=3), epochs=10)
+
+
+@pytest.mark.slow
+def test_continued_rungs_train_on_from_the_rungs_end(monkeypatch, tmp_path):
+    starts = []  # (rung length, first epoch trained, rate after the first step, after the last; shares of the peak)
+
+    class Recording(trial_module.EpochChecks):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if not hasattr(self, "first"):
+                self.first = (trainer.current_epoch, trainer.optimizers[0].param_groups[0]["lr"])
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if not hasattr(self, "stepped"):  # the first step's rate, after the scheduler moved it
+                self.stepped = trainer.optimizers[0].param_groups[0]["lr"]
+
+        def on_train_end(self, trainer, pl_module):
+            group = trainer.optimizers[0].param_groups[0]
+            starts.append((trainer.max_epochs, self.first[0], self.stepped / group["initial_lr"], group["lr"] / group["initial_lr"]))
+
+    monkeypatch.setattr(trial_module, "EpochChecks", Recording)
+    name = "continued-rungs-digits"
+    argv = ["digits.cfg_baseline", "--study", name, "--trials", "4", "--pruner", "rungs-continued", "--pruner-warmup", "1",
+            "--reduction-factor", "2", "--num_epochs", "4", "--limit_train_batches", "3", "--enable_progress_bar", "False",
+            "--no-export", "--scheduler_params.warmup", "0"]
+    assert tune_main(argv) == 0
+    study = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    survivors = [t for t in study.trials if t.state.name == "COMPLETE" and not t.user_attrs.get("baseline")]
+    assert survivors and any(t.state.name == "PRUNED" for t in study.trials)
+    # a rung of length L after one of length l starts at epoch l, not 0, and trains L - l epochs
+    continued = [(length, first) for length, first, *_ in starts if first > 0]
+    assert sorted(set(continued)) == [(2, 1), (4, 2)]
+    # the stretched schedule restarts where the longer cosine is at epoch l (half of the
+    # peak at l = L / 2), not where the shorter one had ended (0); every rung ends at 0
+    for length, first, stepped, last in starts:
+        step = first * 3 + 1  # 3 batches an epoch; the rate after the first step
+        assert stepped == pytest.approx(0.5 * (1 + math.cos(math.pi * step / (length * 3))), rel=1e-4)
+        assert last < 1e-3
+    for trial in survivors:
+        fold = Path(trial.user_attrs["run_dir"]) / "fold0"
+        history = pd.read_csv(fold / "history.csv")
+        assert list(history.epoch) == [0, 1, 2, 3]  # one history over the continued rungs
+        assert set(trial.user_attrs["rungs"]) == {"1", "2", "4"}
+        assert not (fold / "resume.ckpt").exists()  # kept between rungs only
