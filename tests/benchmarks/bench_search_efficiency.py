@@ -32,6 +32,10 @@ against epochs spent) go to a PNG.
     python tests/benchmarks/bench_search_efficiency.py [--seeds 0,1] [--trials 16] [--epochs 10]
         [--methods tpe,random,tpe-default,...] [--root DIR] [--plot PATH]
 
+`--config NAME` searches a project's own config and space instead (for example
+`fashion.cfg_baseline`, whose space includes the training length): trials then differ in
+length, and the budget is the reference's own epochs (the most any of its seeds spent).
+
 Studies are kept under --root and resumed: re-running the command only adds what is missing.
 """
 
@@ -85,7 +89,7 @@ def load(study_name: str, root: Path):
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def run_study(method: str, seed: int, trials: int, config: Path, root: Path, env: dict, extra=(), timed=True) -> None:
+def run_study(method: str, seed: int, trials: int, config: Path | str, root: Path, env: dict, extra=(), timed=True) -> None:
     """Run (or resume) one study; its wall seconds go beside the journal, kept across
     re-runs (`timed=False`: a follow-up command on a finished study, not timed)."""
     name = f"{method}-{seed}"
@@ -230,7 +234,8 @@ def main():
     parser.add_argument("--seeds", default="0,1", help="sampler seeds")
     parser.add_argument("--trials", type=int, default=16, help="trials of the unpruned searches (N)")
     parser.add_argument("--pruned-trials", type=int, help="trials of the pruned searches (default 3N)")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs of an unpruned trial")
+    parser.add_argument("--epochs", type=int, help="epochs of an unpruned trial of the digits config (default 10)")
+    parser.add_argument("--config", help="search this config and its own space instead of digits at --epochs")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--root", help="folder for data, runs and studies (default: a temporary one)")
     parser.add_argument("--plot", default="search_efficiency.png")
@@ -244,8 +249,13 @@ def main():
         parser.error(f"--methods takes names from {', '.join(METHODS)} and must include {REFERENCE}; got {unknown or methods}")
     root = Path(args.root or tempfile.mkdtemp(prefix="skp-search-"))
     root.mkdir(parents=True, exist_ok=True)
-    config = root / "cfg_search.py"
-    config.write_text(CONFIG.format(epochs=args.epochs))
+    if args.config and args.epochs:
+        parser.error("--epochs sets the digits config's training length; --config searches its own space (drop one)")
+    if args.config:
+        config = args.config
+    else:
+        config = root / "cfg_search.py"
+        config.write_text(CONFIG.format(epochs=args.epochs or 10))
     env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
            "SKP_STUDIES_DIR": f"{root}/studies", "RAY_USAGE_STATS_ENABLED": "0"}
     limit = ["--limit_train_batches", str(args.batches)] if args.batches else []
@@ -258,21 +268,26 @@ def main():
                 run_study(method, seed, trials, config, root, env, limit)
             if not seed_checked(seed, root):
                 run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
-    report(root, seeds, methods, args.trials, args.epochs, Path(args.plot))
+    report(root, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot))
 
 
-def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial: int, plot_path: Path) -> None:
-    """The table and the plot, over the (method, seed) studies that exist under `root`."""
-    budget = trials * epochs_per_trial
+def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial: int | None, plot_path: Path) -> None:
+    """The table and the plot, over the (method, seed) studies that exist under `root`.
+    Trials of varying length (`epochs_per_trial` None): the budget is the reference's own."""
     ran = {m: [s for s in seeds if (root / "studies" / f"{m}-{s}" / "wall_seconds").exists()] for m in methods}
     noise, checks = seed_noise(ran[REFERENCE], root)
     studies = {(m, s): load(f"{m}-{s}", root) for m in methods for s in ran[m]}
+    if epochs_per_trial:
+        budget, shape = trials * epochs_per_trial, f"{trials} trials x {epochs_per_trial} epochs"
+    else:
+        budget = max(curve(studies[REFERENCE, s])[-1][0] for s in ran[REFERENCE])
+        shape = f"{trials} trials of the config's own lengths"
     curves = {m: [within_budget(curve(studies[m, s], m in CONTINUED), budget) for s in ran[m]] for m in methods}
     reference = statistics.fmean(points[-1][2] for points in curves[REFERENCE])
     target = reference + noise
     reference_epochs = {s: reached(points, target) for s, points in zip(ran[REFERENCE], curves[REFERENCE])}
 
-    print(f"\n{trials} trials x {epochs_per_trial} epochs (budget {budget} epochs), reference seeds {ran[REFERENCE]}")
+    print(f"\n{shape} (budget {budget} epochs), reference seeds {ran[REFERENCE]}")
     for seed, number, values in checks:
         print(f"  seed noise: {REFERENCE}-{seed} trial {number} over 3 training seeds: {', '.join(f'{v:.4f}' for v in values)}")
     print(f"reference (unpruned TPE's final best, mean) {reference:.4f}; seed noise {noise:.4f}; target {target:.4f}\n")

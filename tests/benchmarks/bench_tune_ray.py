@@ -11,6 +11,11 @@ trials, epochs, TPE seed, and no pruning, so both train exactly the same epochs.
 
     python tests/benchmarks/bench_tune_ray.py [--trials 6] [--epochs 3] [--repeats 1] [--modes serial,parallel]
     python tests/benchmarks/bench_tune_ray.py --modes gpu1,gpu2 --trials 8   # on a GPU machine
+    python tests/benchmarks/bench_tune_ray.py --readme --modes serial
+
+--readme runs the README's study instead (`skp-tune digits.cfg_baseline --trials 12
+--pruner none`: its own space, training length included, and default seed) on each
+backend, so the ratio is the Ray backend's fixed cost on the study users start with.
 """
 
 import argparse
@@ -55,13 +60,18 @@ def main():
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--modes", default="serial,parallel")
     parser.add_argument("--gpu-cpus", default="4", help="--cpus-per-trial of Ray's GPU trials")
+    parser.add_argument("--readme", action="store_true", help="the README's study (12 trials, its space) instead of --trials x --epochs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
                "SKP_STUDIES_DIR": f"{root}/studies", "RAY_USAGE_STATS_ENABLED": "0"}
         os.environ.update(env)
-        common = ["digits.cfg_baseline", "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--seed", "0",
-                  "--pruner", "none", "--no-export"]
+        if args.readme:
+            args.trials = 12
+            common = ["digits.cfg_baseline", "--trials", "12", "--pruner", "none"]
+        else:
+            common = ["digits.cfg_baseline", "--trials", str(args.trials), "--num_epochs", str(args.epochs), "--seed", "0",
+                      "--pruner", "none", "--no-export"]
         results = {}
         for repeat in range(args.repeats):
             for mode in args.modes.split(","):
@@ -75,7 +85,8 @@ def main():
                     results.setdefault((mode, backend), []).append(seconds)
                     print(f"repeat {repeat} {mode:8s} {backend:6s}: {seconds:6.1f} s, {finished} trials, {epochs} epochs, "
                           f"{seconds / finished:5.1f} s per trial", flush=True)
-    print(f"\n{args.trials} trials x {args.epochs} epochs, {args.repeats} repeat(s); median wall seconds:")
+    shape = "the README's study (12 trials)" if args.readme else f"{args.trials} trials x {args.epochs} epochs"
+    print(f"\n{shape}, {args.repeats} repeat(s); median wall seconds:")
     print(f"{'mode':10s} {'optuna':>8s} {'ray':>8s} {'ray/optuna':>11s} {'s/trial optuna':>15s} {'s/trial ray':>12s}")
     for mode in args.modes.split(","):
         base, ours = (statistics.median(results[(mode, b)]) for b in ("optuna", "ray"))
