@@ -129,8 +129,6 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
     if args.race is not None:
         if not args.promote or args.race < args.promote:
             raise SkpError(f"--race N starts N candidates and keeps at least --promote K of them: give --promote K and N >= K, got --race {args.race} with --promote {args.promote}.")
-        if args.backend == "ray":
-            raise SkpError("--race trains folds round by round on skp's own workers; Ray's promotion does not race yet. Drop --race or use --backend optuna.")
         if args.promote_by == "ensemble":
             raise SkpError("--race stops trials that lose alone, and --promote-by ensemble picks trials for what they add to a blend: a race would stop the complements it chose. Use --race with --promote-by value.")
     for flag, value in (("--workers", args.workers), ("--trials-per-gpu", args.trials_per_gpu), ("--max-failures", args.max_failures)):

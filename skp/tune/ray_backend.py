@@ -222,27 +222,44 @@ def run_ray(options, ray_options: RayOptions, space: dict, cfg, study) -> None:
         print(f"skp-tune: trials {orphans} never finished in Ray and are marked failed.", file=sys.stderr)
 
 
-def run_ray_promotion(options, ray_options: RayOptions, jobs: list) -> None:
-    """Each missing fold of the promotion as a Ray task with a trial's resources. Ray
-    retries a task whose worker died; the fold resumes from its resume.ckpt."""
+def run_ray_promotion(options, ray_options: RayOptions, study) -> None:
+    """Each missing fold of the promotion as a Ray task with a trial's resources; in a race,
+    one round after another, each decided (skp.tune.promote.advance_race) before the next
+    is submitted. Ray retries a task whose worker died; the fold resumes from its resume.ckpt."""
     ray, _ = import_ray()
-    from skp.tune.promote import train_one
+    from skp.tune.promote import advance_race, missing_jobs, promotion
 
+    racing = bool((promotion(study) or {}).get("race"))
     start_ray(ray, ray_options.address)
     try:
         resources = trial_resources(ray, ray_options)
-        task = ray.remote(train_one).options(num_cpus=resources["cpu"], num_gpus=resources["gpu"], max_retries=ray_options.max_retries)
-        pending = {task.remote(options.study_name, options.storage, job, os.getcwd()): job for job in jobs}
-        print(f"skp-tune: promotion on Ray: {len(pending)} fold(s), {resources['cpu']:g} CPU and {resources['gpu']:g} GPU each")
-        failed = []
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            job = pending.pop(ready[0])
-            try:
-                print(f"skp-tune: promotion: trial {job.trial} fold {job.fold}: {ray.get(ready[0])}")
-            except ray.exceptions.RayError as err:
-                failed.append(f"trial {job.trial} fold {job.fold}: {err}")
-        if failed:
-            raise SkpError("Promotion left folds unfinished: " + "; ".join(failed))
+        while True:
+            advance_race(study)
+            jobs = missing_jobs(study)
+            if not jobs:
+                break
+            round_of = f" (race round: fold {jobs[0].fold})" if racing else ""
+            print(f"skp-tune: promotion on Ray: {len(jobs)} fold(s){round_of}, {resources['cpu']:g} CPU and {resources['gpu']:g} GPU each")
+            run_ray_jobs(ray, options, ray_options, resources, jobs)
+            if not racing:
+                break
     finally:
         ray.shutdown()
+
+
+def run_ray_jobs(ray, options, ray_options: RayOptions, resources: dict, jobs: list) -> None:
+    """Train `jobs` as Ray tasks and wait for all; a failed one is named after the others end."""
+    from skp.tune.promote import train_one
+
+    task = ray.remote(train_one).options(num_cpus=resources["cpu"], num_gpus=resources["gpu"], max_retries=ray_options.max_retries)
+    pending = {task.remote(options.study_name, options.storage, job, os.getcwd()): job for job in jobs}
+    failed = []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        job = pending.pop(ready[0])
+        try:
+            print(f"skp-tune: promotion: trial {job.trial} fold {job.fold}: {ray.get(ready[0])}")
+        except ray.exceptions.RayError as err:
+            failed.append(f"trial {job.trial} fold {job.fold}: {err}")
+    if failed:
+        raise SkpError("Promotion left folds unfinished: " + "; ".join(failed))

@@ -138,7 +138,7 @@ def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> No
     if missing and args.backend == "ray":
         from skp.tune.ray_backend import run_ray_promotion
 
-        run_ray_promotion(options, ray_options(args), missing)
+        run_ray_promotion(options, ray_options(args), study)
     elif missing:
         slots = worker_slots(args)
         if len(slots) == 1 and not slots[0]["CUDA_VISIBLE_DEVICES"]:

@@ -75,7 +75,6 @@ def test_candidates_equal_up_to_noise_never_stop(monkeypatch):
 @pytest.mark.parametrize("flags, message", [
     (["--race", "3"], "give --promote K"),
     (["--promote", "3", "--race", "2"], "N >= K"),
-    (["--promote", "1", "--race", "2", "--backend", "ray"], "does not race yet"),
     (["--promote", "1", "--race", "2", "--promote-by", "ensemble"], "would stop the complements"),
 ])
 def test_race_flags_are_checked(flags, message, capsys):

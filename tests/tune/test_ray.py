@@ -41,7 +41,7 @@ def _states(study):
         (["--address", "auto", "--max-concurrent", "2"], "--address, --max-concurrent only apply to the ray backend"),
         (["--backend", "ray", "--workers", "2"], "--workers only applies to the optuna backend"),
         (["--backend", "ray", "--trials-per-gpu", "2"], "--trials-per-gpu only applies to the optuna backend"),
-        (["--backend", "ray", "--pruner", "pbt"], "Unknown --pruner 'pbt'. Choose one of median, asha, hyperband, rungs, none."),
+        (["--backend", "ray", "--pruner", "pbt"], "Unknown --pruner 'pbt'. Choose one of median, asha, hyperband, rungs, rungs-continued, none."),
     ],
 )
 def test_flags_of_the_other_backend_are_refused(argv, message, capsys, monkeypatch):
@@ -219,6 +219,29 @@ def test_rungs_on_ray_train_complete_schedules_and_record_them_like_optuna():
             assert trial.value == pytest.approx(trial.user_attrs["rungs"]["2"])
             history = pd.read_csv(Path(trial.user_attrs["run_dir"]) / "fold0" / "history.csv")
             assert history.epoch.max() + 1 == 2  # the last rung's complete schedule, trained from scratch
+
+
+@pytest.mark.slow
+def test_a_raced_promotion_on_ray_stops_the_losers_round_by_round():
+    from skp.tune import race
+    from skp.tune.promote import promotion
+
+    name = "pytest_ray_race"
+    study = optuna.create_study(study_name=name, storage=make_storage(None, name), direction="minimize")
+    for lr in (1e-2, 8e-3, 1e-3, 1.1e-3):  # one epoch of ten batches: the two large rates lose badly
+        study.enqueue_trial({"num_epochs": 10, "optimizer_params.lr": lr, "optimizer_params.weight_decay": 1e-2})
+    tiny = ["--trials", "5", "--num_epochs", "1", "--limit_train_batches", "10", "--pruner", "none", "--scheduler_params.warmup", "0"]
+    _finish(_skp_tune("--study", name, *tiny))
+    out = _finish(_skp_tune("--backend", "ray", "--study", name, *tiny, "--promote", "1", "--race", "4",
+                            "--promote-folds", "0,1,2,3"), timeout=600)
+    assert "race round: fold 1" in out and "race round: fold 3" in out
+    record = promotion(_study(name))
+    stopped = race.stopped(record)
+    assert stopped
+    for number in record["trials"]:
+        run_dir = Path(study.trials[number].user_attrs["run_dir"])
+        finished = {f for f in record["folds"] if (run_dir / f"fold{f}" / "done.json").exists()}
+        assert finished == ({0, 1, 2} if number in stopped else {0, 1, 2, 3})  # as on skp's own workers
 
 
 @pytest.mark.slow
