@@ -21,7 +21,8 @@ its first trial. Once per sampler seed, each as a fresh `skp-tune` process:
 - ray-default:   the Ray backend with skp-tune's default pruner and settings, one trial at a time
 
 A pruned strategy gets --pruned-trials trials (default 3N) and is read only up to the
-reference's budget: N x epochs epochs. The unpruned TPE's best trial of each seed is then
+reference's budget: N x epochs epochs; it is stopped (Ctrl-C) once it has spent them, so
+its spare trials cost nothing. The unpruned TPE's best trial of each seed is then
 re-trained on two more training seeds (`--confirm 1`): the pooled standard deviation of
 those values is the seed noise. A strategy "reaches" the target when the best complete
 trial so far is within that noise of the reference value (the unpruned TPE's final best,
@@ -42,6 +43,7 @@ Studies are kept under --root and resumed: re-running the command only adds what
 import argparse
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -64,6 +66,7 @@ METHODS = {
     "ray-default": ["--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }
 UNPRUNED = {"tpe", "random"}
+POLL_SECONDS = 10
 CONTINUED = {"tpe-rungs-continued"}  # survivors' rungs continue: a trial trains its longest rung's epochs
 REFERENCE = "tpe"
 
@@ -89,9 +92,13 @@ def load(study_name: str, root: Path):
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def run_study(method: str, seed: int, trials: int, config: Path | str, root: Path, env: dict, extra=(), timed=True) -> None:
+def run_study(method: str, seed: int, trials: int, config: Path | str, root: Path, env: dict, extra=(), timed=True,
+              stop_at: int | None = None) -> None:
     """Run (or resume) one study; its wall seconds go beside the journal, kept across
-    re-runs (`timed=False`: a follow-up command on a finished study, not timed)."""
+    re-runs (`timed=False`: a follow-up command on a finished study, not timed).
+    `stop_at`: interrupt it (Ctrl-C) once its finished trials spent that many epochs,
+    since the report reads no further (a pruned strategy's spare trials cost hours on
+    Fashion-MNIST)."""
     name = f"{method}-{seed}"
     timing = root / "studies" / name / "wall_seconds"
     if timing.exists() and timed:
@@ -102,11 +109,28 @@ def run_study(method: str, seed: int, trials: int, config: Path | str, root: Pat
     started = time.time()
     log = root / f"{name}.log"
     with open(log, "a") as out:
-        done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed with status {done.returncode}; its output is in {log}")
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            time.sleep(POLL_SECONDS)
+            if stop_at is not None and process.poll() is None and spent(name, root, method in CONTINUED) > stop_at:
+                out.write(f"bench_search_efficiency: past the budget of {stop_at} epochs: stopping the study\n")
+                out.flush()
+                process.send_signal(signal.SIGINT)
+                process.wait()
+                timing.write_text(str(time.time() - started))
+                return
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed with status {process.returncode}; its output is in {log}")
     if timed:
         timing.write_text(str(time.time() - started))
+
+
+def spent(name: str, root: Path, continued: bool) -> int:
+    """Epochs the study's finished trials trained so far (0 before its journal exists)."""
+    if not (root / "studies" / name / "journal.log").exists():
+        return 0
+    points = curve(load(name, root), continued)
+    return points[-1][0] if points else 0
 
 
 def trial_epochs(trial, continued: bool = False) -> int:
@@ -149,6 +173,16 @@ def complete_within(study, budget: int, continued: bool = False) -> int:
             break
         count += trial.state == TrialState.COMPLETE
     return count
+
+
+def budget_so_far(root: Path, seeds: list, trials: int, epochs_per_trial: int | None) -> int | None:
+    """The epochs the report will read: trials x epochs, or with trials of varying length
+    half as much again as the most a finished reference study spent (later seeds' may
+    spend more); None before any did."""
+    if epochs_per_trial:
+        return trials * epochs_per_trial
+    spent_by = [spent(f"{REFERENCE}-{s}", root, False) for s in seeds if (root / "studies" / f"{REFERENCE}-{s}" / "wall_seconds").exists()]
+    return round(1.5 * max(spent_by)) if spent_by else None
 
 
 def within_budget(points: list, budget: int) -> list:
@@ -265,7 +299,8 @@ def main():
             for method in methods:
                 trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
                 print(f"{method}, seed {seed}: {trials} trials", flush=True)
-                run_study(method, seed, trials, config, root, env, limit)
+                stop_at = None if method in UNPRUNED else budget_so_far(root, seeds, args.trials, None if args.config else args.epochs or 10)
+                run_study(method, seed, trials, config, root, env, limit, stop_at=stop_at)
             if not seed_checked(seed, root):
                 run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
     report(root, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot))
