@@ -21,6 +21,8 @@ On fashion the members are bench_fashion_loop.py's top 3 trials, the tuned confi
 and their runs are the loop's own: give its --root, from the directory it ran in.
 
     python tests/benchmarks/bench_distil.py --project fashion --root bench-fashion
+
+Processes given different --seeds may run side by side on one root (one thread each).
 """
 
 import argparse
@@ -30,6 +32,7 @@ import sys
 from pathlib import Path
 
 from bench_fashion_loop import mean_std, seed_noise_verdict, work_in, written_scores  # this folder: run as a script
+from bench_fashion_loop import save as save_results
 
 FOLDS = "0,1,2,3,4"
 RESULTS = "distil.json"  # beside the fashion loop's results.json when they share a root
@@ -98,8 +101,8 @@ def measure(root: Path, project: str, seeds: list[int], temperature: float, weig
     results["settings"] = {"project": project, "temperature": temperature, "weight": weight}
     rows = results["rows"]
 
-    def save():
-        results_file.write_text(json.dumps(results, indent=2))
+    def save():  # rows another process (other --seeds) wrote meanwhile are kept
+        save_results(results, results_file)
 
     members = project_members(project, root)
     tuned_label = next(iter(members))
