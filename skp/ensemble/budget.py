@@ -17,14 +17,18 @@ gain from, and the budget is what limits it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 
 from skp.errors import SkpError
 
 MAX_SUBSET_MEMBERS = 10  # 1,023 member sets; beyond, members are added greedily
+# the choice as a recipe of its own, in the output folder: it predicts only the chosen pieces
+WITHIN_BUDGET_FILE = "within_budget.py"
 
 
 @dataclass
@@ -133,3 +137,58 @@ def pareto(summary: dict, direction: str) -> list[dict]:
             front.append(c)
             best = sign * c["score"]
     return front
+
+
+def run_source(member) -> str:
+    """`Run(...)` naming the member's run directory: by config and run id when they lead
+    back to it (portable: they resolve under the save directory of the machine that
+    runs the recipe), else by its path."""
+    from skp.training.runs import run_dir
+
+    directory = next(iter(member.fold_dirs.values())).parent.resolve()
+    if run_dir(member.cfg, directory.name).resolve() == directory:
+        return f"Run({member.cfg.config_name!r}, run_id={directory.name!r}, name={member.name!r})"
+    return f"Run(path={str(directory)!r}, name={member.name!r})"
+
+
+def within_budget_source(recipe, members: list, chosen: dict, folder: Path) -> str:
+    """A recipe, to live in `folder`, that predicts only the pieces the budget chose: the
+    chosen members, TTA views and fold checkpoints, with the recipe's blend and every other
+    setting. Run on the competition's machine, it writes the same submission without
+    weighing anything."""
+    views = [view for view in chosen["views"] if view != "none"]
+    runs = "".join(f"        {run_source(member)},\n" for member in members)
+    # a soup is one model of all the folds: there is no checkpoint count to keep
+    checkpoints = None if recipe.soup else chosen["checkpoints"]
+    header = (f'"""The inference budget\'s choice for {recipe.name}: {chosen["seconds"]:.3g} s of {recipe.budget:g} on the test set it was\n'
+              f"measured on. {', '.join(chosen['members'])}; views {', '.join(chosen['views'])}; {chosen['checkpoints']} fold checkpoint(s) each.\n"
+              f'Written by skp-ensemble: `skp-ensemble <this file>` predicts these pieces and nothing else."""\n\n')
+    if recipe.file:  # settings that are code (custom TTA views, to_submission) stay in the recipe file
+        tta = f"{{name: base.tta[name] for name in {views!r}}}" if isinstance(recipe.tta, dict) else repr(views)
+        original = os.path.relpath(Path(recipe.file).resolve(), folder.resolve())
+        return (header + "from dataclasses import replace\nfrom pathlib import Path\n\n"
+                "from skp.ensemble import Run\nfrom skp.ensemble.recipe import load_recipe\n\n"
+                f"base = load_recipe(str(Path(__file__).resolve().parent / {original!r}))\n"
+                f"recipe = replace(\n    base,\n    members=[\n{runs}    ],\n    tta={tta},\n    checkpoints={checkpoints!r},\n"
+                "    budget=None,\n    output=None,\n)\n")
+    settings = "".join(f"    {name}={value!r},\n" for name, value in _command_line_settings(recipe).items())
+    return (header + "from skp.ensemble import Recipe, Run\n\n"
+            f"recipe = Recipe(\n    members=[\n{runs}    ],\n    tta={views!r},\n    checkpoints={checkpoints!r},\n{settings})\n")
+
+
+def _command_line_settings(recipe) -> dict:
+    """The settings skp-ensemble's flags gave a recipe without a file, those the
+    within-budget recipe does not set itself."""
+    from dataclasses import fields
+
+    own = {"members", "tta", "checkpoints", "budget", "output", "name", "file"}
+    defaults = type(recipe)()
+    return {f.name: getattr(recipe, f.name) for f in fields(recipe)
+            if f.name not in own and getattr(recipe, f.name) != getattr(defaults, f.name)}
+
+
+def write_within_budget(recipe, members: list, chosen: dict, folder: Path) -> Path:
+    path = folder / WITHIN_BUDGET_FILE
+    folder.mkdir(parents=True, exist_ok=True)
+    path.write_text(within_budget_source(recipe, members, chosen, folder))
+    return path

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     options.add_argument("--test-file", help="annotations CSV of the test images")
     options.add_argument("--batch-size", type=int)
     options.add_argument("--budget", type=float, metavar="SECONDS", help="inference seconds on this test set: predict with the members, TTA views and fold checkpoints that fit it best")
+    options.add_argument("--checkpoints", type=int, metavar="C", help="predict the test set with each member's first C fold checkpoints (default: all)")
     options.add_argument("--output", help="output folder (default: beside the recipe)")
     distil = parser.add_argument_group("distillation (a student trained against the blend)")
     distil.add_argument("--distil", metavar="CONFIG", help="train CONFIG on every fold against the blend's predictions")
@@ -87,7 +88,7 @@ def recipe_from_args(args):
             raise SkpError(f"--folds takes comma-separated integers, got {args.folds!r}.") from None
     if args.tta:
         recipe.tta = [] if args.tta == "none" else args.tta.split(",")
-    for field in ("blend", "metric", "direction", "weights", "soup", "sample_submission", "test_file", "batch_size", "budget", "output"):
+    for field in ("blend", "metric", "direction", "weights", "soup", "sample_submission", "test_file", "batch_size", "budget", "checkpoints", "output"):
         value = getattr(args, field)
         if value is not None:
             setattr(recipe, field, value)

@@ -70,7 +70,7 @@ def recipe_key(recipe) -> str:
         "members": [repr(m) for m in recipe.members],
         "folds": recipe.folds,
         "tta": tta,
-        **{k: getattr(recipe, k) for k in ("weights", "soup", "test_file", "sample_submission", "solution", "metric", "direction", "budget")},
+        **{k: getattr(recipe, k) for k in ("weights", "soup", "test_file", "sample_submission", "solution", "metric", "direction", "budget", "checkpoints")},
         "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("SKP_")},
         "cwd": os.getcwd(),
     }

@@ -87,7 +87,13 @@ class Predictor:
 
     def _test_groups(self, member: Member) -> list[list[Path]]:
         paths = self.checkpoints(member)
-        return [paths] if self.recipe.soup else [[p] for p in paths]
+        if self.recipe.soup:
+            return [paths]
+        wanted = self.recipe.checkpoints or len(paths)
+        if wanted > len(paths):
+            raise SkpError(f"The recipe asks for {wanted} fold checkpoints per member, and {member.name} has {len(paths)} "
+                           f"(folds {', '.join(map(str, self.reference.folds))}). Lower checkpoints, or train the missing folds.")
+        return [[p] for p in paths[:wanted]]
 
     def _passes(self, member: Member):
         """(groups, mode, fold, view) of every prediction the member needs."""
@@ -242,9 +248,10 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     costs = [member_cost(predictor.costs.get(m.name)) for m in members]
     predicted_members, budget = members, None
     if recipe.budget is not None:
-        from skp.ensemble.budget import apply_budget
+        from skp.ensemble.budget import apply_budget, write_within_budget
 
         chosen, budget = apply_budget(members, predictor.pieces, costs, list(predictor.views), scorer, recipe.budget, len(test.ids))
+        budget["recipe"] = str(write_within_budget(recipe, chosen, budget["chosen"], Path(recipe.output)))
         kept = {member.name for member in chosen}
         costs = [cost for member, cost in zip(members, costs) if member.name in kept]
         members = chosen

@@ -98,6 +98,9 @@ class Recipe:
     # inference seconds on this test set: the members, TTA views and fold checkpoints that
     # fit it best (skp.ensemble.budget); None predicts with everything
     budget: float | None = None
+    # test predictions from each member's first C fold checkpoints (None: all); what
+    # a budget's within_budget.py sets
+    checkpoints: int | None = None
     distil: Distil | None = None  # train a student against the blend after blending
     output: str | None = None
     name: str = "ensemble"
@@ -168,6 +171,11 @@ def check_recipe(recipe: Recipe) -> None:
         problems.append(f"direction {recipe.direction!r} is not 'max' or 'min'")
     if recipe.budget is not None and not (isinstance(recipe.budget, (int, float)) and recipe.budget > 0):
         problems.append(f"budget {recipe.budget!r} is not a number of seconds above 0")
+    if recipe.checkpoints is not None:
+        if not (isinstance(recipe.checkpoints, int) and recipe.checkpoints >= 1):
+            problems.append(f"checkpoints {recipe.checkpoints!r} is not a number of fold checkpoints of at least 1")
+        elif recipe.soup:
+            problems.append("checkpoints picks fold checkpoints, and soup averages all of them into one model: drop one")
     problems += distil_problems(recipe)
     if problems:
         raise SkpError(f"Recipe {recipe.name!r} cannot run: " + "; ".join(problems) + ".")
@@ -186,7 +194,7 @@ def distil_problems(recipe: Recipe) -> list[str]:
         problems.append(f"distil temperature {distil.temperature!r} is not a number above 0")
     if not (isinstance(distil.weight, (int, float)) and 0 <= distil.weight <= 1):
         problems.append(f"distil weight {distil.weight!r} is not within [0, 1]")
-    if recipe.budget is not None:
-        problems.append("a student is distilled from the full blend, not from pieces chosen under a budget: "
-                        "distil first, then give the student to a recipe with a budget")
+    if recipe.budget is not None or recipe.checkpoints is not None:
+        problems.append("a student is distilled from the full blend, not from pieces chosen under a budget or a few "
+                        "checkpoints: distil first, then give the student to a recipe with a budget")
     return problems

@@ -76,7 +76,12 @@ def budget_verdict(summary: dict) -> str:
     chosen = summary["budget"]["chosen"]
     return (f"the budget chose {', '.join(chosen['members'])} with {len(chosen['views'])} view(s) ({', '.join(chosen['views'])}) "
             f"and {chosen['checkpoints']} fold checkpoint(s) each: about {chosen['seconds']:.2f} s of {summary['budget']['seconds']:g}; "
-            f"the blend ran on these")
+            f"the blend ran on these{_within_budget_hint(summary['budget'])}")
+
+
+def _within_budget_hint(budget: dict) -> str:
+    recipe = budget.get("recipe")
+    return f". `skp-ensemble {recipe}` predicts only them: the same submission, within the budget" if recipe else ""
 
 
 def write_budget_figure(path: Path, summary: dict) -> None:

@@ -256,6 +256,32 @@ def test_a_budget_chooses_what_fits_and_says_so(trained, tmp_path):
     assert "## Inference budget" in (tmp_path / "budget" / "report.md").read_text()
     submission = pd.read_csv(tmp_path / "budget" / "submission.csv")
     assert len(submission) == images
+    # the choice as a recipe: on the competition's machine it predicts the chosen pieces only
+    within = tmp_path / "budget" / "within_budget.py"
+    assert summary["budget"]["recipe"] == str(within) and f"skp-ensemble {within}" in (tmp_path / "budget" / "report.md").read_text()
+    assert main([str(within)]) == 0
+    again = summary_of(tmp_path / "budget" / "within_budget")
+    assert again["cache"]["misses"] == 0  # nothing beyond the chosen pieces was predicted
+    assert [m["name"] for m in again["members"]] == chosen["members"] and again["tta"] == chosen["views"]
+    assert [len(next(iter(m["cost"]["views"].values()))["models"]) for m in again["members"]] == [chosen["checkpoints"]] * len(chosen["members"])
+    assert (tmp_path / "budget" / "within_budget" / "submission.csv").read_bytes() == (tmp_path / "budget" / "submission.csv").read_bytes()
+
+
+def test_a_recipe_files_budget_choice_keeps_its_settings(trained, write_recipe):
+    folder = write_recipe("digits", "ens_budget", RECIPE.replace("Recipe(members=", "Recipe(blend='geometric', budget=1e6, members="))
+    assert main(["digits.ens_budget"]) == 0  # a budget everything fits in: every piece is chosen
+    assert main([str(folder / "within_budget.py")]) == 0
+    first, again = summary_of(folder), summary_of(folder / "within_budget")
+    assert again["method"] == first["method"] == "geometric" and again["cache"]["misses"] == 0
+    assert (folder / "within_budget" / "submission.csv").read_bytes() == (folder / "submission.csv").read_bytes()
+
+
+def test_checkpoints_predict_with_the_first_fold_checkpoints(trained, tmp_path):
+    members = ["--run", "digits.cfg_baseline:pytest", "--blend", "mean", "--output", str(tmp_path / "two")]
+    assert main([*members, "--checkpoints", "2"]) == 0
+    (member,) = summary_of(tmp_path / "two")["members"]
+    assert len(member["cost"]["views"]["none"]["models"]) == 2
+    assert main([*members, "--checkpoints", "6"]) == 2  # five folds were trained
 
 
 STUDENT = """from skp.ensemble import Distil, Recipe, Run

@@ -84,6 +84,8 @@ def test_flags_build_a_recipe():
         (["--run", "digits.cfg_baseline", "--distil-weight", "0.3", "--output", "o"], "name its config with --distil CONFIG"),
         (["--run", "digits.cfg_baseline", "--distil", "digits.cfg_baseline", "--distil-weight", "1.5", "--output", "o"], "distil weight 1.5 is not within [0, 1]"),
         (["--run", "digits.cfg_baseline", "--distil", "digits.cfg_baseline", "--budget", "3", "--output", "o"], "distil first, then give the student"),
+        (["--run", "digits.cfg_baseline", "--checkpoints", "0", "--output", "o"], "checkpoints 0 is not a number of fold checkpoints"),
+        (["--run", "digits.cfg_baseline", "--checkpoints", "2", "--soup", "--output", "o"], "soup averages all of them"),
         ([], "Name a recipe"),
     ],
 )
