@@ -1,5 +1,6 @@
 """DICOM and NIfTI inputs, on the real files pydicom and nibabel ship."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -300,6 +301,10 @@ def test_3d_items_refuse_2d_transforms(small_config):
         resolve("datasets", "nifti3d")(cfg, "val")
 
 
+FEEDER_RACE = re.compile(r'Traceback \(most recent call last\):\n  File "[^"]*multiprocessing/queues\.py", line \d+, in _feed\n'
+                         r"(?:  .*\n)*?OSError: \[Errno 9\] Bad file descriptor\n")
+
+
 @pytest.mark.parametrize("workers", [0, 2])  # a loader worker's error comes back with its traceback in front
 @pytest.mark.parametrize("bad", ["needs a plugin", "not DICOM"])
 def test_a_file_that_cannot_be_read_ends_in_one_paragraph(bad, workers, tmp_path, capsys):
@@ -314,6 +319,8 @@ def test_a_file_that_cannot_be_read_ends_in_one_paragraph(bad, workers, tmp_path
     argv = ["medical.cfg_dicom", "--data_dir", str(tmp_path), "--prepare_data", "None", "--annotations_file", "train.csv",
             "--kfold", "0", "--save_dir", str(tmp_path / "runs"), "--num_classes", "2", "--num_workers", str(workers)]
     assert main(argv) == 2
-    error = capsys.readouterr().err
+    # CPython's queue feeder thread can race the loader's shutdown and print a traceback of its
+    # own (EBADF in multiprocessing/queues.py's _feed; seen in 1 of 5 CI runs): not skp's to cut
+    error = FEEDER_RACE.sub("", capsys.readouterr().err)
     assert "Traceback" not in error and "Caught SkpError" not in error and expected in error
     assert error.strip().splitlines()[-1].startswith("skp-train: error: Could not")  # one paragraph
