@@ -11,6 +11,12 @@ does the chosen blend beat the tuned config, beyond the seed noise?
    (methods: auto, geometric, greedy); the CV log loss of a blend is cross-validated.
 Test scores use solution.csv (10,000 images), on which nothing was fitted or selected.
 
+Each entry is also scored on the test set with its first fold model alone (`NAME@1`,
+skp-ensemble's `checkpoints=1`, from the cached predictions). CV judges one model per row
+(each row's out-of-fold model), whereas a test prediction averages every fold model of
+every member, itself an ensemble: the @1 rows show how much of a blend's CV gain is that
+averaging, which the fold average of a single config already has on test.
+
 Every step is resumable: skp-tune and skp-train continue where they stopped, an
 ensemble reads its cached predictions, and rows already scored are read from
 results.json. Re-run the same command after an interruption.
@@ -90,13 +96,15 @@ def compute(run: Path) -> tuple[int, float]:
     return sum(d["epochs"] for d in done), sum(d["seconds"] for d in done)
 
 
-def ensemble(name: str, runs: list[Path], method: str, root: Path) -> dict:
-    """CV (blend: cross-validated) and test scores of skp-ensemble's blend of `runs`."""
+def ensemble(name: str, runs: list[Path], method: str, root: Path, checkpoints: int | None = None) -> dict:
+    """CV (blend: cross-validated) and test scores of skp-ensemble's blend of `runs`
+    (`checkpoints`: test predictions from each member's first fold models only)."""
     from skp.ensemble import Recipe, Run
     from skp.ensemble.pipeline import run_ensemble
 
     output = root / "bench-ensembles" / name
-    summary = run_ensemble(Recipe(members=[Run(path=str(r)) for r in runs], blend=method, output=str(output), name=name))
+    recipe = Recipe(members=[Run(path=str(r)) for r in runs], blend=method, checkpoints=checkpoints, output=str(output), name=name)
+    summary = run_ensemble(recipe)
     return written_scores(summary, output, CONFIG)
 
 
@@ -147,11 +155,13 @@ def measure(root: Path, seeds: list[int], results_file: Path, top_k: int = TOP) 
             epochs, seconds = compute(run)
             entry(rows, f"{member['label']}|{seed}", lambda: {**ensemble(f"{member['label']}-seed{seed}", [run], "mean", root),
                                                                  "epochs": epochs, "seconds": seconds})
+            entry(rows, f"{member['label']}@1|{seed}", lambda: ensemble(f"{member['label']}@1-seed{seed}", [run], "mean", root, 1))
             save(results, results_file)
         for k in [k for k in (3, 5) if k <= top_k]:
             chosen = [runs[m["label"]] for m in top[:k]]
             for method in BLENDS:
                 entry(rows, f"top{k}-{method}|{seed}", lambda: ensemble(f"top{k}-{method}-seed{seed}", chosen, method, root))
+                entry(rows, f"top{k}-{method}@1|{seed}", lambda: ensemble(f"top{k}-{method}@1-seed{seed}", chosen, method, root, 1))
                 save(results, results_file)
     if all(f"{m['label']}|{FIRST_SEED}" in rows for m in top):
         results["tuned"] = min((m["label"] for m in top), key=lambda label: rows[f"{label}|{FIRST_SEED}"]["cv_logloss"])
@@ -188,6 +198,24 @@ def report(results: dict, seeds: list[int]) -> None:
             continue
         for key in ("cv_logloss", "test_logloss"):
             print(f"{other} vs {reference}, {key}: {seed_noise_verdict(stats[reference][key], stats[other][key])}")
+    fold_averaging(rows, seeds, tuned)
+
+
+def fold_averaging(rows: dict, seeds: list[int], tuned: str | None) -> None:
+    """Each blend's gain over the tuned config on CV, on test, and on test with one fold
+    model per member (`@1`): the CV gain compares single models, as the @1 test gain does."""
+    if not tuned:
+        return
+    print("\n| blend vs the tuned config | seeds | CV gain | test gain, all fold models | test gain, first fold model |")
+    print("|---|---|---|---|---|")
+    for blend in [f"top{k}-{m}" for k in (3, 5) for m in BLENDS]:
+        both = [s for s in seeds if all(f"{name}|{s}" in rows for name in (tuned, blend, f"{tuned}@1", f"{blend}@1"))]
+        if not both:
+            continue
+        gains = [[rows[f"{tuned}{at}|{s}"][key] - rows[f"{blend}{at}|{s}"][key] for s in both]
+                 for at, key in (("", "cv_logloss"), ("", "test_logloss"), ("@1", "test_logloss"))]
+        cells = [f"{mean:+.4f} ± {std:.4f}" for mean, std in map(mean_std, gains)]
+        print(f"| {blend} | {len(both)} | " + " | ".join(cells) + " |")
 
 
 def seed_noise_verdict(reference: tuple[float, float], other: tuple[float, float]) -> str:
@@ -196,6 +224,8 @@ def seed_noise_verdict(reference: tuple[float, float], other: tuple[float, float
     (base, base_std), (mean, std) = reference, other
     spread = math.sqrt((base_std**2 + std**2) / 2)
     gain = base - mean
+    if math.isnan(spread):
+        return f"gain {gain:+.4f}; one seed, no spread: no verdict"
     verdict = "beyond the noise" if gain > NOISE_FACTOR * spread else "within the noise"
     ratio = gain / spread if spread > 0 else math.inf
     return f"gain {gain:+.4f} = {ratio:.1f}x the pooled seed spread ({spread:.4f}): {verdict}"
