@@ -222,6 +222,26 @@ def test_rungs_on_ray_train_complete_schedules_and_record_them_like_optuna():
 
 
 @pytest.mark.slow
+def test_continued_rungs_on_ray_train_each_survivor_on_from_its_rung():
+    name = "pytest_ray_rungs_continued"
+    _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "4", "--pruner", "rungs-continued",
+                      "--pruner-warmup", "1", "--reduction-factor", "2", *FAST), timeout=600)
+    study = _study(name)
+    survivors = [t for t in study.trials if t.state == TrialState.COMPLETE and not t.user_attrs.get("baseline")]
+    assert survivors and any(t.state == TrialState.PRUNED for t in study.trials)
+    for trial in survivors:
+        fold = Path(trial.user_attrs["run_dir"]) / "fold0"
+        history = pd.read_csv(fold / "history.csv")
+        assert list(history.epoch) == [0, 1]  # one history over both rungs
+        # epoch 0 is rung 1's own epoch, which rung 2 continued (from scratch, rung 2's
+        # first epoch would have trained under another schedule and scored otherwise)
+        assert history["val/logloss"][0] == pytest.approx(trial.user_attrs["rungs"]["1"])
+        assert set(trial.user_attrs["rungs"]) == {"1", "2"}
+        assert trial.value == pytest.approx(trial.user_attrs["rungs"]["2"])
+        assert not (fold / "resume.ckpt").exists()
+
+
+@pytest.mark.slow
 def test_a_raced_promotion_on_ray_stops_the_losers_round_by_round():
     from skp.tune import race
     from skp.tune.promote import promotion
