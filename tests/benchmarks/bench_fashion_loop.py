@@ -17,6 +17,11 @@ skp-ensemble's `checkpoints=1`, from the cached predictions). CV judges one mode
 every member, itself an ensemble: the @1 rows show how much of a blend's CV gain is that
 averaging, which the fold average of a single config already has on test.
 
+Once the tuned config has run at every seed, its runs are blended too (`tuned-seeds`,
+skp-ensemble's `auto`): the same 15 models per prediction as a top-3 blend, from one
+config at three seeds. It tells whether blending the top trials adds anything beyond
+training the best one more times.
+
 Every step is resumable: skp-tune and skp-train continue where they stopped, an
 ensemble reads its cached predictions, and rows already scored are read from
 results.json. Re-run the same command after an interruption.
@@ -166,7 +171,20 @@ def measure(root: Path, seeds: list[int], results_file: Path, top_k: int = TOP) 
     if all(f"{m['label']}|{FIRST_SEED}" in rows for m in top):
         results["tuned"] = min((m["label"] for m in top), key=lambda label: rows[f"{label}|{FIRST_SEED}"]["cv_logloss"])
         save(results, results_file)
+        blend_seeds(results, results_file, root)
     return results
+
+
+def blend_seeds(results: dict, results_file: Path, root: Path) -> None:
+    """The tuned config's runs at every seed scored so far (any process's), blended."""
+    tuned, rows = results["tuned"], results["rows"]
+    seeds = sorted(int(key.split("|")[1]) for key in rows if key.startswith(f"{tuned}|"))
+    key = f"tuned-seeds|{'+'.join(map(str, seeds))}"
+    if len(seeds) < 2 or key in rows:
+        return
+    runs = [train(tuned, next(m["overrides"] for m in results["top"] if m["label"] == tuned), seed) for seed in seeds]
+    rows[key] = {**ensemble(f"tuned-seeds-{'+'.join(map(str, seeds))}", runs, "auto", root), "seeds": seeds}
+    save(results, results_file)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -190,6 +208,7 @@ def report(results: dict, seeds: list[int]) -> None:
         cells = [f"{stats[name][key][0]:.4f} ± {stats[name][key][1]:.4f}" for key in METRICS]
         work = [f"{statistics.fmean(r['epochs'] for r in mine):.0f}", f"{statistics.fmean(r['seconds'] for r in mine):.0f}"] if "epochs" in mine[0] else ["", ""]
         print(f"| {label} | {len(mine)} | " + " | ".join(cells) + " | " + " | ".join(work) + " |")
+    seed_blends(rows, stats, tuned)
     methods = {f"top{k}-auto": sorted({rows[key]['method'] for key in rows if key.startswith(f'top{k}-auto|')}) for k in (3, 5)}
     print("\nauto chose: " + "; ".join(f"{name}: {', '.join(m)}" for name, m in methods.items() if m))
     comparisons = [("baseline", tuned)] + [(tuned, f"top{k}-{m}") for k in (3, 5) for m in BLENDS]
@@ -199,6 +218,20 @@ def report(results: dict, seeds: list[int]) -> None:
         for key in ("cv_logloss", "test_logloss"):
             print(f"{other} vs {reference}, {key}: {seed_noise_verdict(stats[reference][key], stats[other][key])}")
     fold_averaging(rows, seeds, tuned)
+
+
+def seed_blends(rows: dict, stats: dict, tuned: str | None) -> None:
+    """Rows of the tuned config blended over its seeds, then each top-K auto blend's mean
+    over seeds against them."""
+    keys = sorted(k for k in rows if k.startswith("tuned-seeds|"))
+    for key in keys:
+        row = rows[key]
+        cells = " | ".join(f"{row[metric]:.4f}" for metric in METRICS)
+        print(f"| {tuned} at seeds {', '.join(map(str, row['seeds']))}, blended ({row['method']}) | 1 | {cells} | | |")
+    for key in keys:
+        for blend in (f"top{k}-auto" for k in (3, 5) if f"top{k}-auto" in stats):
+            lower = rows[key]["test_logloss"] - stats[blend]["test_logloss"][0]
+            print(f"\n{blend}, mean over seeds, against {key.replace('|', ' at ')}: test log loss {lower:+.4f} lower")
 
 
 def fold_averaging(rows: dict, seeds: list[int], tuned: str | None) -> None:
