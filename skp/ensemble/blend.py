@@ -8,7 +8,9 @@ members were.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 import numpy as np
 
@@ -143,6 +145,9 @@ class BlendResult:
     test: np.ndarray
     cv_oof: np.ndarray  # each fold's rows blended with what was fitted on the other folds
     choice: dict | None = None  # auto: what it chose, every candidate's score, the gain's noise
+    # blends any predictions of the members (all of them, in order) as `test` was blended:
+    # the blend of each fold model alone (skp.ensemble.fold_pooling)
+    apply_to: Callable[[list[np.ndarray]], np.ndarray] | None = field(default=None, repr=False)
 
 
 def cv_groups(row_folds: np.ndarray) -> list[np.ndarray]:
@@ -191,15 +196,16 @@ class Blend:
         everything = np.arange(len(oofs[0]))
         fitted = self.fit(oofs, scorer, everything, problem, options)
         test = self.apply(fitted, tests, problem)
+        apply_to = partial(self.apply, fitted, problem=problem)
         if not self.learns:
             oof = self.apply(fitted, oofs, problem)
-            return BlendResult(self.name, self.weights(fitted), oof, test, oof)
+            return BlendResult(self.name, self.weights(fitted), oof, test, oof, apply_to=apply_to)
         cv_oof = np.zeros_like(oofs[0])
         for held_out in cv_groups(row_folds):
             fold_fit = self.fit(oofs, scorer, np.setdiff1d(everything, held_out), problem, options)
             cv_oof[held_out] = self.apply(fold_fit, [p[held_out] for p in oofs], problem)
         oof = cv_oof if self.oof_is_cross_validated else self.apply(fitted, oofs, problem)
-        return BlendResult(self.name, self.weights(fitted), oof, test, cv_oof)
+        return BlendResult(self.name, self.weights(fitted), oof, test, cv_oof, apply_to=apply_to)
 
 
 BLENDS: dict[str, Blend] = {}
@@ -234,7 +240,7 @@ class Auto(Blend):
         scores = [scorer(p) for p in oofs]
         order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
         best = order[0]
-        chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best])
+        chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best], apply_to=lambda preds: preds[0])
         chosen_score, chosen_kept = scores[best], [best]
         candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
         for k in range(2, len(oofs) + 1):
@@ -256,12 +262,17 @@ class Auto(Blend):
             "candidates": candidates,
             "gain_over_best_member": paired_gain(chosen.cv_oof, oofs[best], scorer, row_folds),
         }
-        return BlendResult("auto", weights, chosen.oof, chosen.test, chosen.cv_oof, choice)
+        return BlendResult("auto", weights, chosen.oof, chosen.test, chosen.cv_oof, choice,
+                           apply_to=partial(_apply_kept, chosen.apply_to, chosen_kept))
 
     def mask_counts(self, sources, true):
         # masks have no cross-validated choice among methods (yet): greedy's first round is
         # the best member alone, so it is never worse than that member on the OOF masks
         return BLENDS["greedy"].mask_counts(sources, true)
+
+
+def _apply_kept(apply_to, kept: list[int], preds: list[np.ndarray]) -> np.ndarray:
+    return apply_to([preds[i] for i in kept])
 
 
 def auto_candidates() -> list[Blend]:

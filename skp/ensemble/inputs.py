@@ -24,7 +24,7 @@ from skp.files import atomic_write, write_text
 
 ARRAYS = "blend_inputs.npz"
 MANIFEST = "blend_inputs.json"
-VERSION = 1
+VERSION = 2  # 2: fold_tests
 
 
 @dataclass
@@ -48,6 +48,9 @@ class BlendInputs:
     device: str  # where the members' test predictions were computed
     costs: list | None = None  # per member: skp.ensemble.costs.member_cost, or None
     budget: dict | None = None  # the inference budget's choice (skp.ensemble.budget), when the recipe set one
+    # per member, (checkpoints, N_test, K): each fold model's test predictions, TTA views
+    # averaged (skp.ensemble.fold_pooling); None when a member has none (files, a soup)
+    fold_tests: list[np.ndarray] | None = None
 
     def scorer(self, cfg=None, test: bool = False):
         """The Scorer of the recipe's metric on the OOF rows (or the test rows); without
@@ -92,8 +95,9 @@ def file_stats(paths) -> dict[str, list[int]]:
 def save_snapshot(folder: Path, recipe, inputs: BlendInputs, depends: list) -> None:
     arrays = {f"oof_{i}": a for i, a in enumerate(inputs.oofs)}
     arrays.update({f"test_{i}": a for i, a in enumerate(inputs.tests)})
+    arrays.update({f"fold_test_{i}": a for i, a in enumerate(inputs.fold_tests or [])})
     arrays.update({k: getattr(inputs, k) for k in _ARRAY_FIELDS if getattr(inputs, k) is not None})
-    scalars = {f.name: getattr(inputs, f.name) for f in fields(inputs) if f.name not in (*_ARRAY_FIELDS, "oofs", "tests")}
+    scalars = {f.name: getattr(inputs, f.name) for f in fields(inputs) if f.name not in (*_ARRAY_FIELDS, "oofs", "tests", "fold_tests")}
     manifest = {"key": recipe_key(recipe), "files": file_stats(depends), "inputs": scalars}
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / ARRAYS, lambda tmp: np.savez(tmp, **arrays))
@@ -119,6 +123,7 @@ def load_snapshot(folder: Path, recipe) -> BlendInputs | None:
             return BlendInputs(
                 oofs=[arrays[f"oof_{i}"] for i in range(count)],
                 tests=[arrays[f"test_{i}"] for i in range(count)],
+                fold_tests=[arrays[f"fold_test_{i}"] for i in range(count)] if "fold_test_0" in arrays else None,
                 **loaded,
                 **scalars,
             )

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from skp.ensemble.blend import blend
+from skp.ensemble.fold_pooling import expected_test_gain
 from skp.ensemble.inputs import BlendInputs
 from skp.ensemble.report import write_report
 from skp.ensemble.submission import check_submission, default_submission, write_csv_atomically
@@ -98,6 +99,7 @@ def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> di
     best = max(rows, key=lambda r: r["oof"] if scorer.direction == "max" else -r["oof"])
     blend_oof, blend_cv = scorer(result.oof), scorer(result.cv_oof)
     gain = blend_cv - best["oof"] if scorer.direction == "max" else best["oof"] - blend_cv
+    on_test = expected_test_gain(result, inputs.fold_tests, rows.index(best), gain, (inputs.metric["class"], inputs.metric["name"]), inputs.problem)
     return {
         "recipe": recipe.name,
         "method": describe_method(result),
@@ -116,6 +118,8 @@ def make_summary(recipe, inputs: BlendInputs, result, scorer, test_scorer) -> di
             # measured on rows the weights were not fitted on, so the gain is not optimistic;
             # positive is better whatever the metric's direction
             "gain_over_best_member": gain,
+            # the same gain expected on test, where the best member is a fold average too
+            "expected_on_test": on_test,
         },
         "auto": result.choice,
         "budget": inputs.budget,

@@ -186,6 +186,18 @@ class Predictor:
         member.test = self._test_pred(member, progress)
 
 
+def fold_tests(members: list[Member], pieces: dict) -> list[np.ndarray] | None:
+    """Each member's fold models' test predictions, views averaged, as (checkpoints, N, K);
+    None when a member has none (predictions from files)."""
+    stacked = []
+    for member in members:
+        views = pieces.get(member.name, {}).get("test")
+        if not views:
+            return None
+        stacked.append(np.mean([np.stack(groups) for groups in views.values()], axis=0).astype(np.float32))
+    return stacked
+
+
 def input_files(recipe: Recipe, members: list[Member], reference: Reference, test: TestSet) -> list[str] | None:
     """Every file the blend inputs came from, for the snapshot's freshness check; None
     when one of them cannot be checked that way (a study in a database)."""
@@ -276,6 +288,7 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
         device=device_name(),
         costs=costs,
         budget=budget,
+        fold_tests=None if budget else fold_tests(members, predictor.pieces),
     )
     folder = Path(recipe.output)
     depends = input_files(recipe, predicted_members, reference, test)  # an unchosen member may change the choice

@@ -30,6 +30,8 @@ def print_table(summary: dict) -> None:
     table.add_row("blend (cross-validated)", "", _fmt(blend["oof_cross_validated"]), *([""] if has_test else []))
     Console().print(table)
     print(f"gain over the best member ({summary['best_member']}): {blend['gain_over_best_member']:+.4f} (cross-validated OOF; positive is better)")
+    if blend.get("expected_on_test"):
+        print(expected_on_test(blend))
     if summary.get("auto"):
         Console().print(candidates_table(summary))
         print(auto_verdict(summary))
@@ -217,6 +219,16 @@ def _candidate_grid(choice: dict) -> tuple[list[int], list[tuple[str, list[str]]
     return widths, rows
 
 
+def expected_on_test(blend: dict) -> str:
+    estimate = blend["expected_on_test"]
+    return (
+        f"Expected on test: {estimate['expected_test_gain']:+.4f} over the best member. CV scores one model per row; on "
+        f"test each member is the mean of its {estimate['checkpoints']} fold models, an ensemble already, which lowers "
+        f"the best member's log loss by about {estimate['pooling_gain_best_member']:.4f} and the blend's by "
+        f"{estimate['pooling_gain_blend']:.4f} (estimated from the test predictions, without labels: skp.ensemble.fold_pooling)."
+    )
+
+
 def auto_verdict(summary: dict) -> str:
     choice = summary["auto"]
     gain = choice["gain_over_best_member"]
@@ -300,6 +312,7 @@ def markdown(summary: dict, names: list[str], matrix: np.ndarray) -> str:
         f"(cross-validated: each fold blended with weights fitted on the other folds; positive "
         f"is better, whatever the metric's direction).",
         "",
+        *([expected_on_test(blend), ""] if blend.get("expected_on_test") else []),
         *_auto_markdown(summary),
         *_cost_markdown(summary),
         *_budget_markdown(summary),

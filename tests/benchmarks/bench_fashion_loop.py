@@ -8,7 +8,9 @@ does the chosen blend beat the tuned config, beyond the seed noise?
 3. The tuned config is what promotion exports: of the top K, the best mean over folds at
    the first seed. It is then scored at every seed, as is everything else.
 4. Blends of the top 3 and top 5 trials at each seed, by skp-ensemble's own pipeline
-   (methods: auto, geometric, greedy); the CV log loss of a blend is cross-validated.
+   (methods: auto, geometric, greedy), and auto on them with the baseline added (another
+   architecture and length: the most different model trained); the CV log loss of a
+   blend is cross-validated.
 Test scores use solution.csv (10,000 images), on which nothing was fitted or selected.
 
 Each entry is also scored on the test set with its first fold model alone (`NAME@1`,
@@ -126,8 +128,9 @@ def written_scores(summary: dict, output: Path, config: str) -> dict:
     columns = [c for c in oof.columns if c.startswith("pred_")]
     test_loss, test_acc = scores(test[columns].to_numpy(), solution[cfg.targets[0]].to_numpy())
     _, cv_acc = scores(oof[columns].to_numpy(), train[cfg.targets[0]].to_numpy())
+    expected = summary["blend"].get("expected_on_test") or {}
     return {"cv_logloss": summary["blend"]["oof_cross_validated"], "cv_accuracy": cv_acc, "test_logloss": test_loss,
-            "test_accuracy": test_acc, "method": summary["method"]}
+            "test_accuracy": test_acc, "method": summary["method"], "expected_test_gain": expected.get("expected_test_gain")}
 
 
 def entry(rows: dict, key: str, make) -> dict:
@@ -164,6 +167,10 @@ def measure(root: Path, seeds: list[int], results_file: Path, top_k: int = TOP) 
             save(results, results_file)
         for k in [k for k in (3, 5) if k <= top_k]:
             chosen = [runs[m["label"]] for m in top[:k]]
+            if runs["baseline"] not in chosen:
+                blended = chosen + [runs["baseline"]]
+                entry(rows, f"top{k}+baseline-auto|{seed}", lambda: ensemble(f"top{k}+baseline-auto-seed{seed}", blended, "auto", root))
+                entry(rows, f"top{k}+baseline-auto@1|{seed}", lambda: ensemble(f"top{k}+baseline-auto@1-seed{seed}", blended, "auto", root, 1))
             for method in BLENDS:
                 entry(rows, f"top{k}-{method}|{seed}", lambda: ensemble(f"top{k}-{method}-seed{seed}", chosen, method, root))
                 entry(rows, f"top{k}-{method}@1|{seed}", lambda: ensemble(f"top{k}-{method}@1-seed{seed}", chosen, method, root, 1))
@@ -187,6 +194,10 @@ def blend_seeds(results: dict, results_file: Path, root: Path) -> None:
     save(results, results_file)
 
 
+def blend_names() -> list[str]:
+    return [name for k in (3, 5) for name in (*(f"top{k}-{m}" for m in BLENDS), f"top{k}+baseline-auto")]
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
 
@@ -195,7 +206,7 @@ def report(results: dict, seeds: list[int]) -> None:
     rows = results["rows"]
     tuned = results.get("tuned")
     entries = list(dict.fromkeys(["baseline"] + ([tuned] if tuned else []) + [m["label"] for m in results.get("top", [])]))
-    entries += [f"top{k}-{m}" for k in (3, 5) for m in BLENDS]
+    entries += blend_names()
     print("\n| entry | seeds | CV log loss | CV accuracy | test log loss | test accuracy | epochs | train seconds |")
     print("|---|---|---|---|---|---|---|---|")
     stats = {}
@@ -211,7 +222,7 @@ def report(results: dict, seeds: list[int]) -> None:
     seed_blends(rows, stats, tuned)
     methods = {f"top{k}-auto": sorted({rows[key]['method'] for key in rows if key.startswith(f'top{k}-auto|')}) for k in (3, 5)}
     print("\nauto chose: " + "; ".join(f"{name}: {', '.join(m)}" for name, m in methods.items() if m))
-    comparisons = [("baseline", tuned)] + [(tuned, f"top{k}-{m}") for k in (3, 5) for m in BLENDS]
+    comparisons = [("baseline", tuned)] + [(tuned, name) for name in blend_names()]
     for reference, other in comparisons:
         if reference not in stats or other not in stats:
             continue
@@ -239,16 +250,18 @@ def fold_averaging(rows: dict, seeds: list[int], tuned: str | None) -> None:
     model per member (`@1`): the CV gain compares single models, as the @1 test gain does."""
     if not tuned:
         return
-    print("\n| blend vs the tuned config | seeds | CV gain | test gain, all fold models | test gain, first fold model |")
-    print("|---|---|---|---|---|")
-    for blend in [f"top{k}-{m}" for k in (3, 5) for m in BLENDS]:
+    print("\n| blend vs the tuned config | seeds | CV gain | test gain, all fold models | test gain, first fold model "
+          "| expected test gain over the best member (no labels) |")
+    print("|---|---|---|---|---|---|")
+    for blend in blend_names():
         both = [s for s in seeds if all(f"{name}|{s}" in rows for name in (tuned, blend, f"{tuned}@1", f"{blend}@1"))]
         if not both:
             continue
         gains = [[rows[f"{tuned}{at}|{s}"][key] - rows[f"{blend}{at}|{s}"][key] for s in both]
                  for at, key in (("", "cv_logloss"), ("", "test_logloss"), ("@1", "test_logloss"))]
-        cells = [f"{mean:+.4f} ± {std:.4f}" for mean, std in map(mean_std, gains)]
-        print(f"| {blend} | {len(both)} | " + " | ".join(cells) + " |")
+        expected = [rows[f"{blend}|{s}"].get("expected_test_gain") for s in both]
+        cells = [f"{mean:+.4f} ± {std:.4f}" for mean, std in map(mean_std, gains + ([expected] if None not in expected else []))]
+        print(f"| {blend} | {len(both)} | " + " | ".join(cells) + (" |" if None not in expected else " | |"))
 
 
 def seed_noise_verdict(reference: tuple[float, float], other: tuple[float, float]) -> str:

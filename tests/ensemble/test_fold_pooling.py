@@ -1,0 +1,74 @@
+"""The blend's gain expected on test, where each member is already the mean of its fold models."""
+
+import numpy as np
+import pytest
+
+from skp.ensemble.blend import blend
+from skp.ensemble.fold_pooling import expected_test_gain
+from skp.oof.fast_metrics import logloss
+from skp.oof.scoring import Scorer
+
+FOLDS, CLASSES, ROWS = 5, 4, 20_000
+LOG_LOSS = ("classification.LogLoss", "logloss")
+
+
+def softmax(logits):
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def noisy_models(fold_noise: float, seed: int = 0):
+    """Three members of one quality: each model sees the true log-probabilities plus its
+    member's own bias and, per fold model, noise of `fold_noise`. OOF rows are predicted
+    by one fold model; test rows by all five. Returns oofs, fold test predictions,
+    OOF labels, row folds, test labels."""
+    rng = np.random.default_rng(seed)
+    truth = {part: softmax(rng.normal(0, 2.0, (ROWS, CLASSES))) for part in ("oof", "test")}
+    labels = {part: np.array([rng.choice(CLASSES, p=p) for p in truth[part]]) for part in truth}
+    row_folds = np.arange(ROWS) % FOLDS
+    oofs, fold_tests = [], []
+    for _ in range(3):
+        bias = {part: rng.normal(0, 0.5, (ROWS, CLASSES)) for part in truth}
+        oofs.append(softmax(np.log(truth["oof"]) + bias["oof"] + rng.normal(0, fold_noise, (ROWS, CLASSES))))
+        fold_tests.append(np.stack([softmax(np.log(truth["test"]) + bias["test"] + rng.normal(0, fold_noise, (ROWS, CLASSES)))
+                                    for _ in range(FOLDS)]))
+    return oofs, fold_tests, labels["oof"], row_folds, labels["test"]
+
+
+def estimate(oofs, fold_tests, targets, row_folds, method="geometric"):
+    scorer = Scorer("logloss", "min", "multiclass", targets[:, None], LOG_LOSS[0])
+    result = blend(method, oofs, [member.mean(0) for member in fold_tests], scorer, row_folds, "multiclass")
+    scores = [scorer(oof) for oof in oofs]
+    best = int(np.argmin(scores))
+    cv_gain = scores[best] - scorer(result.cv_oof)
+    return result, best, cv_gain, expected_test_gain(result, fold_tests, best, cv_gain, LOG_LOSS, "multiclass")
+
+
+def test_the_expected_test_gain_tracks_the_test_gain_where_cv_overstates_it():
+    oofs, fold_tests, targets, row_folds, test_labels = noisy_models(fold_noise=1.0)
+    result, best, cv_gain, expected = estimate(oofs, fold_tests, targets, row_folds)
+    test_gain = logloss(fold_tests[best].mean(0), test_labels[:, None], "multiclass") - logloss(result.test, test_labels[:, None], "multiclass")
+    # the fold noise is most of what blending removes on CV; on test five fold models have
+    # averaged most of it already
+    assert cv_gain > 2 * test_gain > 0
+    assert expected["expected_test_gain"] == pytest.approx(test_gain, abs=0.25 * (cv_gain - test_gain))
+    assert expected["checkpoints"] == FOLDS
+    assert expected["pooling_gain_best_member"] > expected["pooling_gain_blend"] > 0
+
+
+def test_without_fold_noise_the_expected_gain_is_the_cv_gain():
+    oofs, fold_tests, targets, row_folds, _ = noisy_models(fold_noise=0.0)
+    fold_tests = [np.repeat(member[:1], FOLDS, axis=0) for member in fold_tests]  # five identical fold models
+    _, _, cv_gain, expected = estimate(oofs, fold_tests, targets, row_folds, method="auto")
+    assert expected["pooling_gain_blend"] == pytest.approx(0, abs=1e-9)
+    assert expected["expected_test_gain"] == pytest.approx(cv_gain)
+
+
+def test_no_estimate_without_fold_models_or_for_another_metric():
+    oofs, fold_tests, targets, row_folds, _ = noisy_models(fold_noise=1.0)
+    result, best, cv_gain, _ = estimate(oofs, fold_tests, targets, row_folds)
+    one_model = [member[:1] for member in fold_tests]  # a soup, or checkpoints=1
+    assert expected_test_gain(result, one_model, best, cv_gain, LOG_LOSS, "multiclass") is None
+    assert expected_test_gain(result, None, best, cv_gain, LOG_LOSS, "multiclass") is None  # predictions from files
+    accuracy = ("classification.Accuracy", "accuracy")
+    assert expected_test_gain(result, fold_tests, best, cv_gain, accuracy, "multiclass") is None
