@@ -46,18 +46,22 @@ def print_table(summary: dict) -> None:
         print(distil_verdict(summary))
 
 
-BUDGET_COLUMNS = ("members", "views", "checkpoints", "seconds", "OOF score of their mean")
+def budget_columns(summary: dict) -> tuple[str, ...]:
+    expected = ("expected on test",) if summary["budget"]["chosen"].get("expected") is not None else ()
+    return ("members", "views", "checkpoints", "seconds", "OOF score of their mean", *expected)
 
 
 def budget_rows(summary: dict) -> list[tuple[str, ...]]:
-    """The cheapest candidate for each score it reaches (the trade-off), the chosen one starred."""
+    """The cheapest candidate for each value it reaches (the trade-off), the chosen one starred."""
     from skp.ensemble.budget import pareto
 
     chosen = summary["budget"]["chosen"]
+    has_expected = chosen.get("expected") is not None
     rows = []
     for c in pareto(summary["budget"], summary["direction"]):
         star = "*" if (c["members"], c["views"], c["checkpoints"]) == (chosen["members"], len(chosen["views"]), chosen["checkpoints"]) else ""
-        rows.append((", ".join(c["members"]), str(c["views"]), str(c["checkpoints"]), f"{c['seconds']:.2f}", f"{c['score']:.4f}{star}"))
+        scores = (f"{c['score']:.4f}", f"{c['expected']:.4f}{star}") if has_expected else (f"{c['score']:.4f}{star}",)
+        rows.append((", ".join(c["members"]), str(c["views"]), str(c["checkpoints"]), f"{c['seconds']:.2f}", *scores))
     return rows
 
 
@@ -67,7 +71,7 @@ def budget_table(summary: dict):
     budget = summary["budget"]
     table = Table(title=f"inference budget {budget['seconds']:g} s on {budget['images']} images: the trade-off (* chosen)",
                   caption=f"{len(budget['candidates'])} candidates weighed; views: the first V of {', '.join(summary['tta'])}")
-    for column in BUDGET_COLUMNS:
+    for column in budget_columns(summary):
         table.add_column(column, justify="left" if column == "members" else "right")
     for row in budget_rows(summary):
         table.add_row(*row)
@@ -93,22 +97,23 @@ def write_budget_figure(path: Path, summary: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skp.ensemble.budget import pareto
+    from skp.ensemble.budget import pareto, weighed
 
     budget = summary["budget"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     seconds = [c["seconds"] for c in budget["candidates"]]
-    ax.scatter(seconds, [c["score"] for c in budget["candidates"]], s=14, color="0.4", label="candidates within the budget")
+    ax.scatter(seconds, [weighed(c) for c in budget["candidates"]], s=14, color="0.4", label="candidates within the budget")
     over = budget.get("over_budget") or []
     if over:
-        ax.scatter([c["seconds"] for c in over], [c["score"] for c in over], s=14, color="0.8", label="over the budget")
+        ax.scatter([c["seconds"] for c in over], [weighed(c) for c in over], s=14, color="0.8", label="over the budget")
     front = pareto(budget, summary["direction"])
-    ax.step([c["seconds"] for c in front], [c["score"] for c in front], where="post", color="tab:blue", label="best within its cost")
+    ax.step([c["seconds"] for c in front], [weighed(c) for c in front], where="post", color="tab:blue", label="best within its cost")
     chosen = budget["chosen"]
-    ax.scatter([chosen["seconds"]], [chosen["score"]], marker="*", s=220, color="tab:red", zorder=3, label="chosen")
+    ax.scatter([chosen["seconds"]], [weighed(chosen)], marker="*", s=220, color="tab:red", zorder=3, label="chosen")
     ax.axvline(budget["seconds"], color="tab:red", linestyle="--", linewidth=1, label=f"budget {budget['seconds']:g} s")
     ax.set_xlabel(f"inference seconds on {budget['images']} test images")
-    ax.set_ylabel(f"OOF {summary['metric']} of the plain mean")
+    what = "expected test" if chosen.get("expected") is not None else "OOF"
+    ax.set_ylabel(f"{what} {summary['metric']} of the plain mean")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -357,8 +362,8 @@ def _budget_markdown(summary: dict) -> list[str]:
         return []
     budget = summary["budget"]
     lines = [f"## Inference budget: {budget['seconds']:g} s on {budget['images']} test images", "",
-             "The cheapest candidate for each score it reaches (* chosen):", "",
-             "| " + " | ".join(BUDGET_COLUMNS) + " |", "|---|" + "---|" * (len(BUDGET_COLUMNS) - 1)]
+             "The cheapest candidate for each value it reaches (* chosen):", "",
+             "| " + " | ".join(budget_columns(summary)) + " |", "|---|" + "---|" * (len(budget_columns(summary)) - 1)]
     lines += ["| " + " | ".join(row) + " |" for row in budget_rows(summary)]
     return lines + ["", budget_verdict(summary) + ".", "", "![score against inference seconds](budget.png)", ""]
 

@@ -17,20 +17,21 @@ def softmax(logits):
     return e / e.sum(1, keepdims=True)
 
 
-def noisy_models(fold_noise: float, seed: int = 0):
-    """Three members of one quality: each model sees the true log-probabilities plus its
-    member's own bias and, per fold model, noise of `fold_noise`. OOF rows are predicted
-    by one fold model; test rows by all five. Returns oofs, fold test predictions,
-    OOF labels, row folds, test labels."""
+def noisy_models(fold_noise, seed: int = 0, bias: float = 0.5):
+    """Three members: each model sees the true log-probabilities plus its member's own
+    bias (standard deviation `bias`) and, per fold model, noise of `fold_noise` (one
+    value, or one per member). OOF rows are predicted by one fold model; test rows by all
+    five. Returns oofs, fold test predictions, OOF labels, row folds, test labels."""
+    noises = fold_noise if isinstance(fold_noise, tuple) else (fold_noise,) * 3
     rng = np.random.default_rng(seed)
     truth = {part: softmax(rng.normal(0, 2.0, (ROWS, CLASSES))) for part in ("oof", "test")}
     labels = {part: np.array([rng.choice(CLASSES, p=p) for p in truth[part]]) for part in truth}
     row_folds = np.arange(ROWS) % FOLDS
     oofs, fold_tests = [], []
-    for _ in range(3):
-        bias = {part: rng.normal(0, 0.5, (ROWS, CLASSES)) for part in truth}
-        oofs.append(softmax(np.log(truth["oof"]) + bias["oof"] + rng.normal(0, fold_noise, (ROWS, CLASSES))))
-        fold_tests.append(np.stack([softmax(np.log(truth["test"]) + bias["test"] + rng.normal(0, fold_noise, (ROWS, CLASSES)))
+    for noise in noises:
+        own = {part: rng.normal(0, bias, (ROWS, CLASSES)) for part in truth}
+        oofs.append(softmax(np.log(truth["oof"]) + own["oof"] + rng.normal(0, noise, (ROWS, CLASSES))))
+        fold_tests.append(np.stack([softmax(np.log(truth["test"]) + own["test"] + rng.normal(0, noise, (ROWS, CLASSES)))
                                     for _ in range(FOLDS)]))
     return oofs, fold_tests, labels["oof"], row_folds, labels["test"]
 
