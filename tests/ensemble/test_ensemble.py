@@ -52,8 +52,11 @@ def test_recipe_gives_a_validated_submission_and_report(trained, write_recipe):
     assert summary["metric"] == "logloss" and summary["direction"] == "min"  # the members' val_metric
     assert summary["method"].startswith("auto: ") and len(summary["auto"]["candidates"]) == 1 + 6  # the default blend
     assert summary["blend"]["gain_over_best_member"] >= 0  # auto: never worse on CV than the best member
+    expected = summary["blend"]["expected_on_test"]  # log loss, five fold checkpoints per member
+    assert expected["checkpoints"] == 5 and expected["pooling_gain_best_member"] > 0
     assert len(pd.read_csv(folder / "oof.csv")) == 1437
     assert (folder / "report.md").read_text().startswith("# digits.ens_pytest")
+    assert "Expected on test: " in (folder / "report.md").read_text()
     assert (folder / "report.png").stat().st_size > 10_000
 
 
