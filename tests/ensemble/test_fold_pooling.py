@@ -73,3 +73,24 @@ def test_no_estimate_without_fold_models_or_for_another_metric():
     assert expected_test_gain(result, None, best, cv_gain, LOG_LOSS, "multiclass") is None  # predictions from files
     accuracy = ("classification.Accuracy", "accuracy")
     assert expected_test_gain(result, fold_tests, best, cv_gain, accuracy, "multiclass") is None
+
+
+@pytest.mark.parametrize("problem", ["multiclass", "binary", "multilabel"])
+def test_the_pooling_gain_is_exact_for_geometric_pooling_whatever_the_labels(problem):
+    """mean over k of log loss(X_k) - log loss(normalized geometric mean of X_k) = -log Z,
+    for any labels: the estimate needs none."""
+    from skp.ensemble.fold_pooling import pooling_gain
+
+    rng = np.random.default_rng(1)
+    width = {"multiclass": CLASSES, "binary": 1, "multilabel": 3}[problem]
+    if problem == "multiclass":
+        folds = np.stack([softmax(rng.normal(0, 2, (500, width))) for _ in range(FOLDS)])
+        pooled = softmax(np.log(folds).mean(0))
+        labels = rng.integers(0, width, (500, 1))
+    else:
+        folds = 1 / (1 + np.exp(-rng.normal(0, 2, (FOLDS, 500, width))))
+        yes, no = np.exp(np.log(folds).mean(0)), np.exp(np.log1p(-folds).mean(0))
+        pooled = yes / (yes + no)
+        labels = rng.integers(0, 2, (500, width))
+    gain = np.mean([logloss(f, labels, problem) for f in folds]) - logloss(pooled, labels, problem)
+    assert pooling_gain(lambda preds: preds[0], [folds], problem) == pytest.approx(gain, rel=1e-9)
