@@ -186,16 +186,23 @@ class Predictor:
         member.test = self._test_pred(member, progress)
 
 
+# the fold models' test predictions also go into the blend-input snapshot; beyond this
+# (many members, classes and test rows) the expected test gain is not estimated
+FOLD_TESTS_LIMIT_BYTES = 1 << 30
+
+
 def fold_tests(members: list[Member], pieces: dict) -> list[np.ndarray] | None:
     """Each member's fold models' test predictions, views averaged, as (checkpoints, N, K);
-    None when a member has none (predictions from files)."""
-    stacked = []
-    for member in members:
-        views = pieces.get(member.name, {}).get("test")
-        if not views:
-            return None
-        stacked.append(np.mean([np.stack(groups) for groups in views.values()], axis=0).astype(np.float32))
-    return stacked
+    None when a member has none (predictions from files) or they are too large to keep."""
+    views_of = [pieces.get(member.name, {}).get("test") for member in members]
+    if not all(views_of):
+        return None
+    size = sum(4 * sum(p.size for p in next(iter(views.values()))) for views in views_of)
+    if size > FOLD_TESTS_LIMIT_BYTES:
+        print(f"skp-ensemble: the fold models' test predictions take {size / 2**30:.1f} GiB, more than "
+              f"{FOLD_TESTS_LIMIT_BYTES / 2**30:.0f} GiB: the blend's expected test gain is not estimated.")
+        return None
+    return [np.mean([np.stack(groups) for groups in views.values()], axis=0).astype(np.float32) for views in views_of]
 
 
 def input_files(recipe: Recipe, members: list[Member], reference: Reference, test: TestSet) -> list[str] | None:

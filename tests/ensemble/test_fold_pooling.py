@@ -94,3 +94,18 @@ def test_the_pooling_gain_is_exact_for_geometric_pooling_whatever_the_labels(pro
         labels = rng.integers(0, 2, (500, width))
     gain = np.mean([logloss(f, labels, problem) for f in folds]) - logloss(pooled, labels, problem)
     assert pooling_gain(lambda preds: preds[0], [folds], problem) == pytest.approx(gain, rel=1e-9)
+
+
+def test_fold_predictions_too_large_to_keep_are_said_and_not_estimated(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from skp.ensemble import pipeline
+
+    members = [SimpleNamespace(name=name) for name in ("a", "b")]
+    pieces = {name: {"test": {"none": [np.full((100, CLASSES), 0.25)] * FOLDS}} for name in ("a", "b")}
+    stacked = pipeline.fold_tests(members, pieces)
+    assert [s.shape for s in stacked] == [(FOLDS, 100, CLASSES)] * 2
+    assert pipeline.fold_tests(members, {"a": pieces["a"]}) is None  # b's predictions came from files
+    monkeypatch.setattr(pipeline, "FOLD_TESTS_LIMIT_BYTES", 1000)
+    assert pipeline.fold_tests(members, pieces) is None
+    assert "the blend's expected test gain is not estimated" in capsys.readouterr().out
