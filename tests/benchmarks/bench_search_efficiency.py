@@ -38,6 +38,13 @@ against epochs spent) go to a PNG.
 length, and the budget is the reference's own epochs (the most any of its seeds spent).
 
 Studies are kept under --root and resumed: re-running the command only adds what is missing.
+
+`--keep-baseline` keeps the config's own settings as every study's first trial (on
+Fashion-MNIST they are far from the best, so digits' reason to drop them does not hold).
+`--reuse-reference JOURNAL:STUDY` takes an earlier unpruned TPE study of the same config
+and sampler seed (for example bench_fashion_loop.py's, seed 0) as the first seed's
+reference instead of running it again: its finished trials, without failed ones, are
+copied as the study `tpe-<seed>`, and their training seconds are its wall time.
 """
 
 import argparse
@@ -92,8 +99,33 @@ def load(study_name: str, root: Path):
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
+def reuse_reference(source: str, seed: int, root: Path, keep_baseline: bool) -> None:
+    """Copy the study `source` (JOURNAL:STUDY) as the reference of `seed`, once."""
+    import optuna
+    from optuna.trial import TrialState
+
+    name = f"{REFERENCE}-{seed}"
+    timing = root / "studies" / name / "wall_seconds"
+    if timing.exists():
+        return
+    journal, _, study_name = source.rpartition(":")
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(journal))
+    original = optuna.load_study(study_name=study_name, storage=storage)
+    trials = [t for t in original.trials if t.state != TrialState.FAIL]
+    if any(t.user_attrs.get("baseline") for t in trials) and not keep_baseline:
+        sys.exit(f"{source} holds the config's baseline trial: give --keep-baseline so that every strategy's study has it too.")
+    (root / "studies" / name).mkdir(parents=True, exist_ok=True)
+    copy = optuna.create_study(study_name=name, direction=original.direction, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(root / "studies" / name / "journal.log"))))
+    for key, value in original.user_attrs.items():
+        copy.set_user_attr(key, value)
+    copy.add_trials(trials)
+    timing.write_text(str(sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)))
+    print(f"{name}: {len(trials)} trials of {source} (failed ones left out)", flush=True)
+
+
 def run_study(method: str, seed: int, trials: int, config: Path | str, root: Path, env: dict, extra=(), timed=True,
-              stop_at: int | None = None) -> None:
+              stop_at: int | None = None, keep_baseline: bool = False) -> None:
     """Run (or resume) one study; its wall seconds go beside the journal, kept across
     re-runs (`timed=False`: a follow-up command on a finished study, not timed).
     `stop_at`: interrupt it (Ctrl-C) once its finished trials spent that many epochs,
@@ -104,8 +136,8 @@ def run_study(method: str, seed: int, trials: int, config: Path | str, root: Pat
     if timing.exists() and timed:
         return
     command = [sys.executable, "-m", "skp.tune.cli", str(config), "--study", name, "--seed", str(seed),
-               "--trials", str(trials), "--enable_progress_bar", "False", "--no-export", "--no-baseline",
-               *METHODS[method], *extra]
+               "--trials", str(trials), "--enable_progress_bar", "False", "--no-export",
+               *([] if keep_baseline else ["--no-baseline"]), *METHODS[method], *extra]
     started = time.time()
     log = root / f"{name}.log"
     with open(log, "a") as out:
@@ -275,6 +307,8 @@ def main():
     parser.add_argument("--plot", default="search_efficiency.png")
     parser.add_argument("--batches", type=int, help="training batches per epoch (for a quick try; default: all)")
     parser.add_argument("--report", action="store_true", help="run nothing: report the studies already under --root")
+    parser.add_argument("--keep-baseline", action="store_true", help="every study starts with the config's own settings")
+    parser.add_argument("--reuse-reference", metavar="JOURNAL:STUDY", help="the first seed's reference: an earlier unpruned TPE study")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = args.methods.split(",")
@@ -295,14 +329,17 @@ def main():
     limit = ["--limit_train_batches", str(args.batches)] if args.batches else []
 
     if not args.report:
+        if args.reuse_reference:
+            reuse_reference(args.reuse_reference, seeds[0], root, args.keep_baseline)
         for seed in seeds:
             for method in methods:
                 trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
                 print(f"{method}, seed {seed}: {trials} trials", flush=True)
                 stop_at = None if method in UNPRUNED else budget_so_far(root, seeds, args.trials, None if args.config else args.epochs or 10)
-                run_study(method, seed, trials, config, root, env, limit, stop_at=stop_at)
+                run_study(method, seed, trials, config, root, env, limit, stop_at=stop_at, keep_baseline=args.keep_baseline)
             if not seed_checked(seed, root):
-                run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False)
+                run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False,
+                          keep_baseline=args.keep_baseline)
     report(root, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot))
 
 
