@@ -51,7 +51,7 @@ class Candidate:
     @property
     def value(self) -> float:
         """What the choice weighs: the expected test score where there is one."""
-        return self.score if self.expected is None else self.expected
+        return weighed({"score": self.score, "expected": self.expected})
 
 
 def piece_seconds(cost: dict, views: list[str], checkpoints: int, images: int) -> float:
@@ -94,8 +94,10 @@ def candidates(pieces: list[dict], costs: list[dict], view_order: list[str], sco
     fold_tests = _fold_tests(pieces, view_order) if (scorer.metric, scorer.name) == LOG_LOSS else None
 
     def expected(members, views, checkpoints, score):
-        if fold_tests is None or checkpoints < 2:
-            return None if fold_tests is None else score
+        if fold_tests is None:
+            return None
+        if checkpoints < 2:  # one model per member: nothing averaged beyond what OOF scores
+            return score
         tests = [fold_tests[m, views][:checkpoints] for m in members]
         return score - pooling_gain(_mean, tests, scorer.problem)
 
