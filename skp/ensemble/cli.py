@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     members = parser.add_argument_group("members (added to the recipe's)")
     members.add_argument("--run", action="append", default=[], metavar="CONFIG[:RUN_ID]", help="an skp-train run")
     members.add_argument("--run-dir", action="append", default=[], metavar="PATH", help="a run directory")
-    members.add_argument("--study", action="append", default=[], metavar="NAME[:TOP_K]", help="best trials of a study (top 5)")
+    members.add_argument("--study", action="append", default=[], metavar="NAME[:TOP_K][+baseline]", help="best trials of a study (top 5), and with +baseline its baseline trial")
     members.add_argument("--storage", help="storage URL of the --study studies (default: studies/<name>/journal.log)")
     members.add_argument("--files", action="append", default=[], metavar="NAME=OOF,TEST", help="prediction files")
     options = parser.add_argument_group("options (override the recipe)")
@@ -71,10 +71,14 @@ def recipe_from_args(args):
         recipe.members.append(Run(config, run_id))
     recipe.members += [Run(path=path) for path in args.run_dir]
     for text in args.study:
-        name, top_k = _split(text, "--study")
-        if top_k is not None and not top_k.isdigit():
-            raise SkpError(f"--study {text!r}: the part after ':' is the number of trials, e.g. {name}:5.")
-        recipe.members.append(Study(name, int(top_k or 5), args.storage))
+        name, tail = _split(text, "--study")
+        top_k, plus, extra = (tail or "").partition("+")
+        if (top_k and not top_k.isdigit()) or (plus and extra != "baseline"):
+            raise SkpError(
+                f"--study {text!r}: the part after ':' is the number of trials, optionally with the study's "
+                f"baseline trial: {name}:5 or {name}:5+baseline."
+            )
+        recipe.members.append(Study(name, int(top_k or 5), args.storage, baseline=bool(plus)))
     for text in args.files:
         name, _, paths = text.partition("=")
         oof, _, test = paths.partition(",")

@@ -56,6 +56,23 @@ def ranked_trials(study, complete: list) -> list:
     return sorted(complete, key=lambda t: -t.value if maximize else t.value)
 
 
+def study_baseline(study, spec: Study):
+    """The study's baseline trial: the one promotion trained on every fold, else the finished one."""
+    from skp.tune.baseline import baseline_trial
+    from skp.tune.promote import promotion
+
+    record = promotion(study) or {}
+    if record.get("baseline") is not None:
+        return study.trials[record["baseline"]]
+    trial = baseline_trial(study)
+    if trial is None:
+        raise SkpError(
+            f"Study {spec.study!r} has no finished baseline trial, which Study(..., baseline=True) adds "
+            f"(skp-tune runs it first in every study it starts). Drop baseline=True, or run the study's trials first."
+        )
+    return trial
+
+
 def study_members(spec: Study) -> list[Member]:
     from skp.tune.study import default_storage_path, import_optuna, make_storage, studies_root
 
@@ -78,6 +95,9 @@ def study_members(spec: Study) -> list[Member]:
     best = ranked_trials(study, complete)[: spec.top_k]
     if len(best) < spec.top_k:
         print(f"skp-ensemble: study {spec.study!r} has {len(best)} ranked trials, fewer than top_k={spec.top_k}.")
+    if spec.baseline:
+        baseline = study_baseline(study, spec)
+        best += [baseline] if baseline.number not in {t.number for t in best} else []
     members = []
     for trial in best:
         directory = Path(trial.user_attrs.get("run_dir", ""))

@@ -38,11 +38,16 @@ class Study:
     """The `top_k` best finished trials of an skp-tune study: its promoted trials when it
     has some (skp-tune --promote: they have every fold), best mean over folds first
     (promoted by ensemble: in the greedy selection's order), else the best values (fold 0
-    only, unless the study trained more per trial)."""
+    only, unless the study trained more per trial). `baseline` adds the study's baseline
+    trial after them (promotion trains it on every fold as the reference): the most
+    different model of the study, which a blend can use where near-copies of the best
+    add little on test (docs/benchmarks.md, Fashion-MNIST); `auto` keeps it only when
+    cross-validation prefers it."""
 
     study: str
     top_k: int = 5
     storage: str | None = None
+    baseline: bool = False
 
 
 @dataclass

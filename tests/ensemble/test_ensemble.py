@@ -203,6 +203,13 @@ def test_study_trials_are_members(trained, tmp_path, capsys):
     assert summary["folds"] == [0]
     assert len(pd.read_csv(tmp_path / "oof.csv")) == 288  # the rows of fold 0
 
+    # +baseline adds the baseline trial (skp-tune's first) after the best, never twice
+    for top_k, count in ((1, {1, 2}), (2, {2})):
+        assert main(["--study", f"pytest_ens:{top_k}+baseline", "--folds", "0", "--output", str(tmp_path / f"b{top_k}")]) == 0
+        names = [m["name"] for m in summary_of(tmp_path / f"b{top_k}")["members"]]
+        assert names[-1] == "pytest_ens#0" or "pytest_ens#0" in names[:1]
+        assert len(set(names)) == len(names) and len(names) in count
+
 
 def test_regression_with_metadata_blends_into_a_float_submission(boneage_dir, tmp_path):
     small = ["--data_dir", str(boneage_dir), "--pretrained", "False", "--backbone", "resnet10t", "--image_height", "32",

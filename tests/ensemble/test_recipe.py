@@ -66,11 +66,12 @@ def test_distil_flags_set_up_the_student():
 
 def test_flags_build_a_recipe():
     args = build_parser().parse_args(
-        ["--run", "digits.cfg_baseline", "--run", "digits.cfg_regnet:run-1", "--study", "s:3", "--files", "x=a.csv,b.csv",
-         "--folds", "0,1", "--tta", "hflip", "--blend", "stacker", "--output", "out"]
+        ["--run", "digits.cfg_baseline", "--run", "digits.cfg_regnet:run-1", "--study", "s:3", "--study", "t:2+baseline",
+         "--files", "x=a.csv,b.csv", "--folds", "0,1", "--tta", "hflip", "--blend", "stacker", "--output", "out"]
     )
     recipe = recipe_from_args(args)
-    assert recipe.members == [Run("digits.cfg_baseline"), Run("digits.cfg_regnet", "run-1"), Study("s", 3), Files("x", "a.csv", "b.csv")]
+    assert recipe.members == [Run("digits.cfg_baseline"), Run("digits.cfg_regnet", "run-1"), Study("s", 3), Study("t", 2, baseline=True),
+                              Files("x", "a.csv", "b.csv")]
     assert recipe.folds == [0, 1] and recipe.tta == ["hflip"] and recipe.blend == "stacker" and recipe.output == "out"
 
 
@@ -79,6 +80,7 @@ def test_flags_build_a_recipe():
     [
         (["--run", "digits.cfg_baseline"], "--output FOLDER"),
         (["--study", "s:best", "--output", "o"], "number of trials"),
+        (["--study", "s:3+best", "--output", "o"], "s:5+baseline"),
         (["--files", "x=a.csv", "--output", "o"], "NAME=OOF_FILE,TEST_FILE"),
         (["--run", "digits.cfg_baseline", "--folds", "a", "--output", "o"], "comma-separated integers"),
         (["--run", "digits.cfg_baseline", "--distil-weight", "0.3", "--output", "o"], "name its config with --distil CONFIG"),
@@ -103,3 +105,14 @@ def test_shipped_recipes_load():
             check_recipe(load_recipe(name))
     finally:
         os.environ["SKP_ENSEMBLES_DIR"] = previous
+
+
+def test_a_study_without_a_baseline_trial_says_so():
+    import optuna
+
+    from skp.ensemble.members import study_baseline
+
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    with pytest.raises(SkpError, match="no finished baseline trial"):
+        study_baseline(study, Study("s", baseline=True))
