@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skp.ensemble.fold_pooling import LOG_LOSS, pooling_gain
+from skp.ensemble.fold_pooling import LOG_LOSS, pooling_gain, views_averaged
 from skp.errors import SkpError
 
 MAX_SUBSET_MEMBERS = 10  # 1,023 member sets; beyond, members are added greedily
@@ -78,7 +78,7 @@ def _best_first(pieces: list[dict], view: str, scorer) -> list[int]:
 def _fold_tests(pieces: list[dict], view_order: list[str]) -> dict:
     """(member, views) -> its checkpoints' test predictions under the first `views` views,
     averaged over them: (checkpoints, N_test, K)."""
-    return {(m, views): np.mean([np.stack(piece["test"][v]) for v in view_order[:views]], axis=0)
+    return {(m, views): views_averaged(piece["test"], view_order[:views])
             for m, piece in enumerate(pieces) for views in range(1, len(view_order) + 1)}
 
 

@@ -37,6 +37,12 @@ from skp.oof.fast_metrics import EPS
 LOG_LOSS = ("classification.LogLoss", "logloss")
 
 
+def views_averaged(views: dict, names: list[str] | None = None) -> np.ndarray:
+    """A member's fold models' test predictions, {view: [per checkpoint (N, K)]}, averaged
+    over the views `names` (default: all): (checkpoints, N, K)."""
+    return np.mean([np.stack(views[name]) for name in (list(views) if names is None else names)], axis=0)
+
+
 def pooling_gain(apply_to, fold_tests: list[np.ndarray], problem: str) -> float:
     """-log Z, mean over test rows: how much lower the geometric mean of the fold blends
     X_k scores than X_k do on average, whatever the labels (see above)."""

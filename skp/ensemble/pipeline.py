@@ -12,6 +12,7 @@ import pandas as pd
 from skp.console import is_terminal, progress_bar
 from skp.datasets.annotations import data_file
 from skp.ensemble.costs import member_cost
+from skp.ensemble.fold_pooling import views_averaged
 from skp.ensemble.inputs import BlendInputs, save_snapshot
 from skp.ensemble.members import resolve_members
 from skp.ensemble.output import blend_and_write
@@ -202,7 +203,7 @@ def fold_tests(members: list[Member], pieces: dict) -> list[np.ndarray] | None:
         print(f"skp-ensemble: the fold models' test predictions take {size / 2**30:.1f} GiB, more than "
               f"{FOLD_TESTS_LIMIT_BYTES / 2**30:.0f} GiB: the blend's expected test gain is not estimated.")
         return None
-    return [np.mean([np.stack(groups) for groups in views.values()], axis=0).astype(np.float32) for views in views_of]
+    return [views_averaged(views).astype(np.float32) for views in views_of]
 
 
 def input_files(recipe: Recipe, members: list[Member], reference: Reference, test: TestSet) -> list[str] | None:
