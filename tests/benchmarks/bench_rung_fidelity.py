@@ -17,6 +17,8 @@ last value against the from-scratch final says whether a continued survivor ends
         [--first 3] [--reduction 3] [--root DIR] [--report]
 
 Each trained schedule is kept in --root/results.json; re-running adds only what is missing.
+`--shard K/N` trains only the sets whose index is K modulo N, so N processes (one thread
+each) share the work and the results file.
 """
 
 import argparse
@@ -88,8 +90,10 @@ def main():
     parser.add_argument("--reduction", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", default="bench-rung-fidelity")
+    parser.add_argument("--shard", default="0/1", help="K/N: train only the sets whose index is K modulo N")
     parser.add_argument("--report", action="store_true", help="print the table from what is trained, train nothing")
     args = parser.parse_args()
+    shard, shards = (int(part) for part in args.shard.split("/"))
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     results_file = root / "results.json"
@@ -101,9 +105,18 @@ def main():
     if cfg.prepare_data is not None:
         cfg.prepare_data(cfg)
     def save():
-        results_file.write_text(json.dumps(results, indent=1))
+        """Write this shard's schedules, keeping those other shards wrote meanwhile."""
+        if results_file.exists():
+            for key, value in json.loads(results_file.read_text()).items():
+                if int(key.split("|")[0]) % shards != shard:
+                    results[key] = value
+        partial = results_file.with_suffix(f".{shard}.partial")
+        partial.write_text(json.dumps(results, indent=1))
+        partial.replace(results_file)
 
     for index, params in enumerate(draw(args.config, args.configs, args.seed)):
+        if index % shards != shard:
+            continue
         full = int(params.get("num_epochs", cfg.num_epochs))
         lengths = rung_lengths(args.first, args.reduction, full)
         for length in lengths:
