@@ -18,7 +18,7 @@ already scored are read from results.json.
     python tests/benchmarks/bench_distil.py --root bench-distil --report
 
 On fashion the members are bench_fashion_loop.py's top 3 trials, the tuned config first,
-and their runs are the loop's own: give its --root, from the directory it ran in.
+and its baseline, and their runs are the loop's own: give its --root, from the directory it ran in.
 
     python tests/benchmarks/bench_distil.py --project fashion --root bench-fashion
 
@@ -45,7 +45,9 @@ DIGITS = {
 
 
 def fashion_members(root: Path) -> dict:
-    """bench_fashion_loop.py's top 3 trials, its tuned config first, as that loop trains them."""
+    """bench_fashion_loop.py's top 3 trials, its tuned config first, and the baseline, as
+    that loop trains them: the top 3 are near-copies, and the baseline is what their blend
+    gained from on test (`Study(..., baseline=True)`)."""
     from bench_fashion_loop import CONFIG, tokens
 
     loop = root / "results.json"
@@ -54,7 +56,8 @@ def fashion_members(root: Path) -> dict:
     results = json.loads(loop.read_text())
     top = results["top"][:3]
     tuned = results.get("tuned", top[0]["label"])
-    return {m["label"]: (CONFIG, tokens(m["overrides"])) for m in sorted(top, key=lambda m: m["label"] != tuned)}
+    members = {m["label"]: (CONFIG, tokens(m["overrides"])) for m in sorted(top, key=lambda m: m["label"] != tuned)}
+    return {**members, "baseline": (CONFIG, [])}
 
 
 def project_members(project: str, root: Path) -> dict:
