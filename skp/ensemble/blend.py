@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from skp.ensemble.fold_pooling import pooling_applies, pooling_gain
 from skp.ensemble.mask_blend import greedy_weights
 from skp.errors import SkpError
 from skp.registry import choose
@@ -231,26 +232,34 @@ class Auto(Blend):
     in_auto = False
 
     def run(self, oofs, tests, scorer, row_folds, problem, options) -> BlendResult:
-        """The best by cross-validated OOF score of: the best member alone, and every method of
-        auto_candidates() on the top 2, 3, ..., K members by OOF score. The best member alone is a
-        candidate whose cross-validated score is its OOF score, so the choice is never worse
-        than it on CV. Ties go to the candidate listed first: fewer members, simpler method.
-        The chosen score is the best of many, so it is a little optimistic; test labels (or
-        new folds) judge it without that bias."""
+        """The best of: the best member alone, and every method of auto_candidates() on the top
+        2, 3, ..., K members by OOF score. Best by cross-validated OOF score; for log loss with
+        every member's fold models' test predictions (options["fold_tests"]), best by the
+        expected test score (CV minus what averaging the fold models buys on test,
+        skp.ensemble.fold_pooling) among the candidates no worse on CV than the best member.
+        Either way the choice is never worse than the best member on CV. Ties go to the
+        candidate listed first: fewer members, simpler method. The chosen score is the best
+        of many, so it is a little optimistic; test labels (or new folds) judge it without
+        that bias."""
         scores = [scorer(p) for p in oofs]
         order = sorted(range(len(oofs)), key=lambda i: -scores[i] if scorer.direction == "max" else scores[i])
         best = order[0]
-        chosen = BlendResult("best member", None, oofs[best], tests[best], oofs[best], apply_to=lambda preds: preds[0])
-        chosen_score, chosen_kept = scores[best], [best]
-        candidates = [{"method": "best member", "members": 1, "cv": chosen_score}]
+        fold_tests = options.get("fold_tests") if pooling_applies(options.get("fold_tests"), (scorer.metric, scorer.name), problem) else None
+        alone = BlendResult("best member", None, oofs[best], tests[best], oofs[best], apply_to=lambda preds: preds[0])
+        weighed = [(alone, [best])]
         for k in range(2, len(oofs) + 1):
             kept = order[:k]
             for method in auto_candidates():
-                result = method.run([oofs[i] for i in kept], [tests[i] for i in kept], scorer, row_folds, problem, options)
-                cv = scorer(result.cv_oof)
-                candidates.append({"method": method.name, "members": k, "cv": cv})
-                if scorer.better(cv, chosen_score):
-                    chosen, chosen_score, chosen_kept = result, cv, kept
+                weighed.append((method.run([oofs[i] for i in kept], [tests[i] for i in kept], scorer, row_folds, problem, options), kept))
+        candidates = []
+        for result, kept in weighed:
+            cv = scorer(result.cv_oof)
+            entry = {"method": result.method, "members": len(kept), "cv": cv}
+            if fold_tests is not None:
+                entry["expected"] = cv - pooling_gain(result.apply_to, [fold_tests[i] for i in kept], problem)
+            candidates.append(entry)
+        at = _chosen(candidates, scorer, by_expected=fold_tests is not None)
+        chosen, chosen_kept = weighed[at]
         weights = None  # the stacker has none
         if chosen.method != "stacker":
             weights = np.zeros(len(oofs))
@@ -259,6 +268,7 @@ class Auto(Blend):
             "method": chosen.method,
             "members": len(chosen_kept),
             "kept": [int(i) for i in chosen_kept],
+            "by": "expected" if fold_tests is not None else "cv",
             "candidates": candidates,
             "gain_over_best_member": paired_gain(chosen.cv_oof, oofs[best], scorer, row_folds),
         }
@@ -269,6 +279,19 @@ class Auto(Blend):
         # masks have no cross-validated choice among methods (yet): greedy's first round is
         # the best member alone, so it is never worse than that member on the OOF masks
         return BLENDS["greedy"].mask_counts(sources, true)
+
+
+def _chosen(candidates: list[dict], scorer: Scorer, by_expected: bool) -> int:
+    """The index of auto's choice; candidates[0] is the best member alone."""
+    at = 0
+    for i, candidate in enumerate(candidates):
+        if by_expected:
+            admissible = not scorer.better(candidates[0]["cv"], candidate["cv"])
+            if admissible and candidate["expected"] < candidates[at]["expected"]:  # log loss: lower is better
+                at = i
+        elif scorer.better(candidate["cv"], candidates[at]["cv"]):
+            at = i
+    return at
 
 
 def _apply_kept(apply_to, kept: list[int], preds: list[np.ndarray]) -> np.ndarray:
@@ -365,5 +388,8 @@ def mask_blends() -> list[str]:
     return [name for name, method in BLENDS.items() if type(method).mask_counts is not Blend.mask_counts]
 
 
-def blend(method: str, oofs, tests, scorer: Scorer, row_folds, problem: str, power=2.0, rounds=50) -> BlendResult:
-    return choose(BLENDS, method, "blend").run(oofs, tests, scorer, row_folds, problem, {"power": power, "rounds": rounds})
+def blend(method: str, oofs, tests, scorer: Scorer, row_folds, problem: str, power=2.0, rounds=50, fold_tests=None) -> BlendResult:
+    """`fold_tests`: each member's fold models' test predictions, (checkpoints, N, K), which
+    auto weighs its candidates by (log loss); None: by CV alone."""
+    options = {"power": power, "rounds": rounds, "fold_tests": fold_tests}
+    return choose(BLENDS, method, "blend").run(oofs, tests, scorer, row_folds, problem, options)

@@ -55,14 +55,18 @@ def pooling_gain(apply_to, fold_tests: list[np.ndarray], problem: str) -> float:
     return float(-np.log(z).mean())
 
 
+def pooling_applies(fold_tests: list[np.ndarray] | None, metric: tuple, problem: str) -> bool:
+    """Whether the estimate holds: log loss, and every member with the same number (> 1) of fold models."""
+    return bool(
+        metric == LOG_LOSS and problem != "regression" and fold_tests
+        and len({len(member) for member in fold_tests}) == 1 and len(fold_tests[0]) > 1
+    )
+
+
 def expected_test_gain(result, fold_tests: list[np.ndarray] | None, best: int, cv_gain: float, metric: tuple, problem: str) -> dict | None:
     """The blend's CV gain over the best member (`best`: its index), corrected for the fold
     averaging both already have on test; None when it cannot be estimated (see above)."""
-    usable = (
-        metric == LOG_LOSS and problem != "regression" and result.apply_to is not None and fold_tests
-        and len({len(member) for member in fold_tests}) == 1 and len(fold_tests[0]) > 1
-    )
-    if not usable:
+    if result.apply_to is None or not pooling_applies(fold_tests, metric, problem):
         return None
     blend_pooling = pooling_gain(result.apply_to, fold_tests, problem)
     best_pooling = pooling_gain(lambda preds: preds[0], [fold_tests[best]], problem)

@@ -25,6 +25,7 @@ def blend_and_write(recipe, inputs: BlendInputs, folder: Path, cfg=None, extra: 
     scorer = inputs.scorer(cfg)
     result = blend(
         recipe.blend, inputs.oofs, inputs.tests, scorer, inputs.row_folds, inputs.problem, recipe.power, recipe.greedy_rounds,
+        inputs.fold_tests,
     )
     sample = pd.read_csv(inputs.sample_file)
     to_submission = recipe.to_submission or (

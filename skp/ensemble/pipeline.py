@@ -192,18 +192,19 @@ class Predictor:
 FOLD_TESTS_LIMIT_BYTES = 1 << 30
 
 
-def fold_tests(members: list[Member], pieces: dict) -> list[np.ndarray] | None:
-    """Each member's fold models' test predictions, views averaged, as (checkpoints, N, K);
-    None when a member has none (predictions from files) or they are too large to keep."""
+def fold_tests(members: list[Member], pieces: dict, views: list[str] | None = None, checkpoints: int | None = None) -> list[np.ndarray] | None:
+    """Each member's fold models' test predictions, averaged over `views` (default: all),
+    its first `checkpoints` (default: all), as (checkpoints, N, K); None when a member has
+    none (predictions from files) or they are too large to keep."""
     views_of = [pieces.get(member.name, {}).get("test") for member in members]
     if not all(views_of):
         return None
-    size = sum(4 * sum(p.size for p in next(iter(views.values()))) for views in views_of)
+    size = sum(4 * sum(p.size for p in next(iter(member.values()))) for member in views_of)
     if size > FOLD_TESTS_LIMIT_BYTES:
         print(f"skp-ensemble: the fold models' test predictions take {size / 2**30:.1f} GiB, more than "
               f"{FOLD_TESTS_LIMIT_BYTES / 2**30:.0f} GiB: the blend's expected test gain is not estimated.")
         return None
-    return [views_averaged(views).astype(np.float32) for views in views_of]
+    return [views_averaged(member, views)[:checkpoints].astype(np.float32) for member in views_of]
 
 
 def input_files(recipe: Recipe, members: list[Member], reference: Reference, test: TestSet) -> list[str] | None:
@@ -276,6 +277,7 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
         costs = [cost for member, cost in zip(members, costs) if member.name in kept]
         members = chosen
 
+    chosen = (budget or {}).get("chosen", {})
     inputs = BlendInputs(
         names=[m.name for m in members],
         sources=[m.source for m in members],
@@ -296,7 +298,8 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
         device=device_name(),
         costs=costs,
         budget=budget,
-        fold_tests=None if budget else fold_tests(members, predictor.pieces),
+        # under a budget, the chosen pieces only: as the within-budget recipe will predict them
+        fold_tests=fold_tests(members, predictor.pieces, chosen.get("views"), chosen.get("checkpoints")),
     )
     folder = Path(recipe.output)
     depends = input_files(recipe, predicted_members, reference, test)  # an unchosen member may change the choice

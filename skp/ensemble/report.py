@@ -200,7 +200,7 @@ def candidates_table(summary: dict):
     from rich.table import Table
 
     widths, rows = _candidate_grid(summary["auto"])
-    table = Table(title=f"auto's candidates: cross-validated OOF {summary['metric']}", caption="top k: the k members best by OOF")
+    table = Table(title=f"auto's candidates: {_grid_values(summary)}", caption="top k: the k members best by OOF")
     table.add_column("method")
     for k in widths:
         table.add_column(f"top {k}", justify="right")
@@ -212,16 +212,24 @@ def candidates_table(summary: dict):
 def _candidate_grid(choice: dict) -> tuple[list[int], list[tuple[str, list[str]]]]:
     """(numbers of members kept, [(method, its formatted scores, the chosen one starred)])."""
     widths = sorted({c["members"] for c in choice["candidates"]})
-    cells = {(c["method"], c["members"]): c["cv"] for c in choice["candidates"]}
+    cells = {(c["method"], c["members"]): c for c in choice["candidates"]}
     rows = []
     for method in dict.fromkeys(c["method"] for c in choice["candidates"]):
         row = []
         for k in widths:
-            value = cells.get((method, k))
+            cell = cells.get((method, k))
             mark = "*" if (method, k) == (choice["method"], choice["members"]) else ""
-            row.append("" if value is None else f"{value:.4f}{mark}")
+            expected = f" ({cell['expected']:.4f})" if cell and "expected" in cell else ""
+            row.append("" if cell is None else f"{cell['cv']:.4f}{expected}{mark}")
         rows.append((method, row))
     return widths, rows
+
+
+def _grid_values(summary: dict) -> str:
+    if summary["auto"].get("by") == "expected":
+        return (f"cross-validated OOF {summary['metric']} (in brackets: expected on test, CV less what averaging "
+                f"each member's fold models buys there)")
+    return f"cross-validated OOF {summary['metric']}"
 
 
 def expected_on_test(blend: dict) -> str:
@@ -239,11 +247,13 @@ def auto_verdict(summary: dict) -> str:
     gain = choice["gain_over_best_member"]
     folds = len(gain["fold_gains"])
     if choice["method"] == "best member":
-        return (f"auto chose the best member alone ({summary['best_member']}): no blend of the top members "
-                f"scored better on cross-validated OOF {summary['metric']}.")
+        by = "is expected to score better on test" if choice.get("by") == "expected" else f"scored better on cross-validated OOF {summary['metric']}"
+        return f"auto chose the best member alone ({summary['best_member']}): no blend of the top members {by}."
     better = sum(g > 0 for g in gain["fold_gains"])
     verdict = "beyond" if gain["beyond_noise"] else "inside"
-    return (f"auto chose {choice['method']} of the top {choice['members']} (* above). Fold by fold it beats the best "
+    rule = (", the best expected test score among the candidates no worse than the best member on CV"
+            if choice.get("by") == "expected" else "")
+    return (f"auto chose {choice['method']} of the top {choice['members']} (* above){rule}. Fold by fold it beats the best "
             f"member by {gain['mean']:+.4f} ± {gain['standard_error']:.4f} (mean ± standard error over {folds} folds; "
             f"better on {better} of {folds}): {verdict} the fold-to-fold noise (2 standard errors). The chosen score "
             f"is the best of {len(choice['candidates'])} candidates, so slightly optimistic.")
@@ -339,7 +349,7 @@ def _auto_markdown(summary: dict) -> list[str]:
         return []
     widths, rows = _candidate_grid(summary["auto"])
     lines = [
-        f"## auto: cross-validated OOF {summary['metric']} of each candidate (* chosen)",
+        f"## auto: {_grid_values(summary)} of each candidate (* chosen)",
         "",
         "| method | " + " | ".join(f"top {k}" for k in widths) + " |",
         "|---|" + "---|" * len(widths),

@@ -19,16 +19,17 @@ def softmax(logits):
 
 def noisy_models(fold_noise, seed: int = 0, bias: float = 0.5):
     """Three members: each model sees the true log-probabilities plus its member's own
-    bias (standard deviation `bias`) and, per fold model, noise of `fold_noise` (one
+    bias (standard deviation `bias`, one value or one per member) and, per fold model, noise of `fold_noise` (one
     value, or one per member). OOF rows are predicted by one fold model; test rows by all
     five. Returns oofs, fold test predictions, OOF labels, row folds, test labels."""
     noises = fold_noise if isinstance(fold_noise, tuple) else (fold_noise,) * 3
+    biases = bias if isinstance(bias, tuple) else (bias,) * len(noises)
     rng = np.random.default_rng(seed)
     truth = {part: softmax(rng.normal(0, 2.0, (ROWS, CLASSES))) for part in ("oof", "test")}
     labels = {part: np.array([rng.choice(CLASSES, p=p) for p in truth[part]]) for part in truth}
     row_folds = np.arange(ROWS) % FOLDS
     oofs, fold_tests = [], []
-    for noise in noises:
+    for noise, bias in zip(noises, biases):
         own = {part: rng.normal(0, bias, (ROWS, CLASSES)) for part in truth}
         oofs.append(softmax(np.log(truth["oof"]) + own["oof"] + rng.normal(0, noise, (ROWS, CLASSES))))
         fold_tests.append(np.stack([softmax(np.log(truth["test"]) + own["test"] + rng.normal(0, noise, (ROWS, CLASSES)))
@@ -63,6 +64,24 @@ def test_without_fold_noise_the_expected_gain_is_the_cv_gain():
     _, _, cv_gain, expected = estimate(oofs, fold_tests, targets, row_folds, method="auto")
     assert expected["pooling_gain_blend"] == pytest.approx(0, abs=1e-9)
     assert expected["expected_test_gain"] == pytest.approx(cv_gain)
+
+
+def test_auto_chooses_by_the_expected_test_score_when_it_has_the_fold_models():
+    """One good member and two noisier, more biased ones: on CV (one model per row) blending
+    all three removes much fold noise, which the five fold models average away on test."""
+    oofs, fold_tests, targets, row_folds, test_labels = noisy_models(fold_noise=1.5, bias=(0.3, 0.8, 0.8))
+    scorer = Scorer("logloss", "min", "multiclass", targets[:, None], LOG_LOSS[0])
+    tests = [member.mean(0) for member in fold_tests]
+    by_cv = blend("auto", oofs, tests, scorer, row_folds, "multiclass")
+    by_expected = blend("auto", oofs, tests, scorer, row_folds, "multiclass", fold_tests=fold_tests)
+    assert (by_cv.choice["by"], by_expected.choice["by"]) == ("cv", "expected")
+    on_test = {name: logloss(result.test, test_labels[:, None], "multiclass") for name, result in (("cv", by_cv), ("expected", by_expected))}
+    assert on_test["expected"] < on_test["cv"] - 0.005
+    candidates = by_expected.choice["candidates"]
+    best_alone = candidates[0]["cv"]
+    assert scorer(by_expected.cv_oof) <= best_alone  # still never worse than the best member on CV
+    chosen = next(c for c in candidates if (c["method"], c["members"]) == (by_expected.choice["method"], by_expected.choice["members"]))
+    assert chosen["expected"] == min(c["expected"] for c in candidates if c["cv"] <= best_alone)
 
 
 def test_no_estimate_without_fold_models_or_for_another_metric():
