@@ -63,7 +63,7 @@ def study_baseline(study, spec: Study):
 
     record = promotion(study) or {}
     if record.get("baseline") is not None:
-        return study.trials[record["baseline"]]
+        return study.get_trials(deepcopy=False)[record["baseline"]]
     trial = baseline_trial(study)
     if trial is None:
         raise SkpError(
