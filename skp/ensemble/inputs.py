@@ -115,9 +115,16 @@ def load_snapshot(folder: Path, recipe) -> BlendInputs | None:
         return None
     if manifest.get("key") != recipe_key(recipe) or file_stats(manifest["files"]) != manifest["files"]:
         return None
-    scalars = manifest["inputs"]
+    return read_snapshot(folder, manifest)
+
+
+def read_snapshot(folder: Path, manifest: dict | None = None) -> BlendInputs | None:
+    """The snapshot's inputs as written, whatever changed since (benchmarks re-blend them);
+    None when it is missing or damaged."""
     try:
-        with np.load(arrays_file, allow_pickle=True) as arrays:
+        manifest = manifest or json.loads((folder / MANIFEST).read_text())
+        scalars = manifest["inputs"]
+        with np.load(folder / ARRAYS, allow_pickle=True) as arrays:
             count = len(scalars["names"])
             loaded = {k: arrays[k] if k in arrays else None for k in _ARRAY_FIELDS}
             return BlendInputs(

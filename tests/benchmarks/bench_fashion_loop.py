@@ -33,6 +33,7 @@ results.json. Re-run the same command after an interruption.
 """
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -183,15 +184,18 @@ def measure(root: Path, seeds: list[int], results_file: Path, top_k: int = TOP) 
 
 
 def blend_seeds(results: dict, results_file: Path, root: Path) -> None:
-    """The tuned config's runs at every seed scored so far (any process's), blended."""
+    """The tuned config's runs blended over every two or more seeds scored so far (any
+    process's), alone and with the baseline at the first of those seeds."""
     tuned, rows = results["tuned"], results["rows"]
-    seeds = sorted(int(key.split("|")[1]) for key in rows if key.startswith(f"{tuned}|"))
-    key = f"tuned-seeds|{'+'.join(map(str, seeds))}"
-    if len(seeds) < 2 or key in rows:
-        return
-    runs = [train(tuned, next(m["overrides"] for m in results["top"] if m["label"] == tuned), seed) for seed in seeds]
-    rows[key] = {**ensemble(f"tuned-seeds-{'+'.join(map(str, seeds))}", runs, "auto", root), "seeds": seeds}
-    save(results, results_file)
+    scored = sorted(int(key.split("|")[1]) for key in rows if key.startswith(f"{tuned}|"))
+    overrides = next(m["overrides"] for m in results["top"] if m["label"] == tuned)
+    for size in range(2, len(scored) + 1):
+        for seeds in itertools.combinations(scored, size):
+            joined = "+".join(map(str, seeds))
+            runs = [train(tuned, overrides, seed) for seed in seeds]
+            for name, members in (("tuned-seeds", runs), ("tuned-seeds+baseline", runs + [train("baseline", [], seeds[0])])):
+                entry(rows, f"{name}|{joined}", lambda: {**ensemble(f"{name}-{joined}", members, "auto", root), "seeds": list(seeds)})
+                save(results, results_file)
 
 
 def blend_names() -> list[str]:
@@ -202,7 +206,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
 
 
-def report(results: dict, seeds: list[int]) -> None:
+def report(results: dict, seeds: list[int], root: Path) -> None:
     rows = results["rows"]
     tuned = results.get("tuned")
     entries = list(dict.fromkeys(["baseline"] + ([tuned] if tuned else []) + [m["label"] for m in results.get("top", [])]))
@@ -229,20 +233,52 @@ def report(results: dict, seeds: list[int]) -> None:
         for key in ("cv_logloss", "test_logloss"):
             print(f"{other} vs {reference}, {key}: {seed_noise_verdict(stats[reference][key], stats[other][key])}")
     fold_averaging(rows, seeds, tuned)
+    auto_rules(rows, root)
 
 
 def seed_blends(rows: dict, stats: dict, tuned: str | None) -> None:
-    """Rows of the tuned config blended over its seeds, then each top-K auto blend's mean
-    over seeds against them."""
-    keys = sorted(k for k in rows if k.startswith("tuned-seeds|"))
+    """Rows of the tuned config blended over its seeds (and with the baseline), then each
+    top-K auto blend's mean over seeds against them."""
+    keys = sorted((k for k in rows if k.startswith("tuned-seeds")), key=lambda k: (k.split("|")[0], -len(rows[k]["seeds"]), k))
     for key in keys:
         row = rows[key]
         cells = " | ".join(f"{row[metric]:.4f}" for metric in METRICS)
-        print(f"| {tuned} at seeds {', '.join(map(str, row['seeds']))}, blended ({row['method']}) | 1 | {cells} | | |")
-    for key in keys:
+        extra = " and the baseline" if key.startswith("tuned-seeds+baseline") else ""
+        print(f"| {tuned} at seeds {', '.join(map(str, row['seeds']))}{extra}, blended ({row['method']}) | 1 | {cells} | | |")
+    for key in (k for k in keys if k.startswith("tuned-seeds|") and len(rows[k]["seeds"]) >= 3):
         for blend in (f"top{k}-auto" for k in (3, 5) if f"top{k}-auto" in stats):
             lower = rows[key]["test_logloss"] - stats[blend]["test_logloss"][0]
             print(f"\n{blend}, mean over seeds, against {key.replace('|', ' at ')}: test log loss {lower:+.4f} lower")
+
+
+def auto_rules(rows: dict, root: Path) -> None:
+    """What auto chose for each auto blend (by the expected test score), what the CV rule
+    would have chosen, and the best candidate on test: every candidate re-blended from the
+    blend's snapshot, the test labels used for the scores only."""
+    from skp.ensemble.blend import BLENDS, blend
+    from skp.ensemble.inputs import read_snapshot
+
+    print("\n| auto blend | by CV | its test | by the expected score | its test | best candidate on test |")
+    print("|---|---|---|---|---|---|")
+    for key in sorted(k for k in rows if "auto" in k.split("|")[0] and "@1" not in k or k.startswith("tuned-seeds")):
+        name, seeds = key.split("|")
+        inputs = read_snapshot(root / "bench-ensembles" / (f"{name}-{seeds}" if name.startswith("tuned-seeds") else f"{name}-seed{seeds}"))
+        if inputs is None or inputs.fold_tests is None:
+            continue
+        scorer, test_scorer = inputs.scorer(), inputs.scorer(test=True)
+        choice = blend("auto", inputs.oofs, inputs.tests, scorer, inputs.row_folds, inputs.problem, fold_tests=inputs.fold_tests).choice
+        order = sorted(range(len(inputs.oofs)), key=lambda i: scorer(inputs.oofs[i]))
+        tests = []
+        for candidate in choice["candidates"]:
+            kept = order[:candidate["members"]]
+            test = inputs.tests[kept[0]] if candidate["method"] == "best member" else BLENDS[candidate["method"]].run(
+                [inputs.oofs[i] for i in kept], [inputs.tests[i] for i in kept], scorer, inputs.row_folds, inputs.problem,
+                {"power": 2.0, "rounds": 50}).test
+            tests.append(test_scorer(test))
+        by_cv = min(range(len(tests)), key=lambda i: choice["candidates"][i]["cv"])
+        by_expected = next(i for i, c in enumerate(choice["candidates"]) if (c["method"], c["members"]) == (choice["method"], choice["members"]))
+        label = lambda i: f"{choice['candidates'][i]['method']}, {choice['candidates'][i]['members']}"  # noqa: E731
+        print(f"| {name} ({seeds}) | {label(by_cv)} | {tests[by_cv]:.4f} | {label(by_expected)} | {tests[by_expected]:.4f} | {min(tests):.4f} |")
 
 
 def fold_averaging(rows: dict, seeds: list[int], tuned: str | None) -> None:
@@ -301,12 +337,12 @@ def main() -> None:
     if args.report:
         if not results_file.is_file():
             sys.exit(f"No results under {root} yet: the study and the seed runs come first (run without --report).")
-        report(json.loads(results_file.read_text()), seeds)
+        report(json.loads(results_file.read_text()), seeds, root)
         return
     work_in(root)
     train("baseline", [], seeds[0])  # first, so that its seconds are timed on an idle machine
     run_study(args.trials, args.sampler_seed)
-    report(measure(root, seeds, results_file, args.top), seeds)
+    report(measure(root, seeds, results_file, args.top), seeds, root)
 
 
 if __name__ == "__main__":
