@@ -95,16 +95,21 @@ def decide(study, record: dict, decided_folds: list[int], search_folds: set[int]
         return {}
     trials = study.get_trials(deepcopy=False)
     values, row_folds = _row_values([trials[n] for n in live], counted)
-    values = dict(zip(live, values))
-    losers = {}
-    for number in live:
-        beaten_by = {other: _beats(values[other], values[number], row_folds, race["alpha"]) for other in live if other != number}
+    return losers(dict(zip(live, values)), row_folds, race["keep"], race["alpha"])
+
+
+def losers(values: dict[int, np.ndarray], row_folds: np.ndarray, keep: int, alpha: float) -> dict:
+    """Of the live candidates' per-row values (lower is better) on the folds counted, the
+    ones at least `keep` others beat: {number: (p, behind)}, never so many that fewer than
+    `keep` remain (the best-ranked losers stay)."""
+    out = {}
+    for number in values:
+        beaten_by = {other: _beats(values[other], values[number], row_folds, alpha) for other in values if other != number}
         behind = sorted(other for other, p in beaten_by.items() if p is not None)
-        if len(behind) >= race["keep"]:
-            losers[number] = (max(beaten_by[o] for o in behind), behind)
-    # never stop so many that fewer than K remain: the best-ranked losers stay
-    room = len(live) - race["keep"]
-    if len(losers) > room:
-        order = sorted(losers, key=lambda n: (-len(losers[n][1]), n))
-        losers = {n: losers[n] for n in order[:room]}
-    return losers
+        if len(behind) >= keep:
+            out[number] = (max(beaten_by[o] for o in behind), behind)
+    room = len(values) - keep
+    if len(out) > room:
+        order = sorted(out, key=lambda n: (-len(out[n][1]), n))
+        out = {n: out[n] for n in order[:room]}
+    return out
