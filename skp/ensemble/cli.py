@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     members = parser.add_argument_group("members (added to the recipe's)")
     members.add_argument("--run", action="append", default=[], metavar="CONFIG[:RUN_ID]", help="an skp-train run")
     members.add_argument("--run-dir", action="append", default=[], metavar="PATH", help="a run directory")
-    members.add_argument("--study", action="append", default=[], metavar="NAME[:TOP_K][+baseline]", help="best trials of a study (top 5), and with +baseline its baseline trial")
+    members.add_argument("--study", action="append", default=[], metavar="NAME[:TOP_K][+baseline][+seeds]", help="best trials of a study (top 5); +baseline: its baseline trial; +seeds: the trials' seed copies (skp-tune --promote-seeds)")
     members.add_argument("--storage", help="storage URL of the --study studies (default: studies/<name>/journal.log)")
     members.add_argument("--files", action="append", default=[], metavar="NAME=OOF,TEST", help="prediction files")
     options = parser.add_argument_group("options (override the recipe)")
@@ -72,13 +72,15 @@ def recipe_from_args(args):
     recipe.members += [Run(path=path) for path in args.run_dir]
     for text in args.study:
         name, tail = _split(text, "--study")
-        top_k, plus, extra = (tail or "").partition("+")
-        if (top_k and not top_k.isdigit()) or (plus and extra != "baseline"):
+        name, *named = name.split("+")  # NAME+baseline: the default number of trials
+        top_k, *extras = (tail or "").split("+")
+        extras += named
+        if (top_k and not top_k.isdigit()) or not set(extras) <= {"baseline", "seeds"} or len(set(extras)) < len(extras):
             raise SkpError(
                 f"--study {text!r}: the part after ':' is the number of trials, optionally with the study's "
-                f"baseline trial: {name}:5 or {name}:5+baseline."
+                f"baseline trial and the trials' seed copies: {name}:5, {name}:5+baseline, {name}:5+seeds or {name}:5+baseline+seeds."
             )
-        recipe.members.append(Study(name, int(top_k or 5), args.storage, baseline=bool(plus)))
+        recipe.members.append(Study(name, int(top_k or 5), args.storage, baseline="baseline" in extras, seeds="seeds" in extras))
     for text in args.files:
         name, _, paths = text.partition("=")
         oof, _, test = paths.partition(",")

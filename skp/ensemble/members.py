@@ -108,7 +108,34 @@ def study_members(spec: Study) -> list[Member]:
             )
         source = f"study {spec.study} trial {trial.number} ({trial.value:.6g})"
         members.append(member_from_run_dir(directory, f"{spec.study}#{trial.number}", source))
+        for seed, copy in study_seed_copies(study, spec, trial).items():
+            members.append(member_from_run_dir(copy, f"{spec.study}#{trial.number}-seed{seed}", f"{source} at seed {seed}"))
     return members
+
+
+def study_seed_copies(study, spec: Study, trial) -> dict:
+    """{seed: run directory} of the trial's seed copies when the recipe asks for them and
+    promotion trained them (skp-tune --promote-seeds); none for the baseline promoted as
+    the reference only."""
+    from skp.tune.baseline import is_baseline
+    from skp.tune.promote import Job, kept_trials, promotion, seed_runs
+
+    record = promotion(study) or {}
+    if not spec.seeds or (is_baseline(trial) and trial.number not in record.get("trials", [])):
+        return {}
+    if not record.get("seeds") or trial.number not in kept_trials(record):
+        raise SkpError(
+            f"Study {spec.study!r} has no seed copies of trial {trial.number}, which Study(..., seeds=True) adds: "
+            f"train them with skp-tune CONFIG --study {spec.study} --promote K --promote-seeds S (the trial among the K), or drop seeds=True."
+        )
+    copies = dict(list(seed_runs(trial, record["seeds"]).items())[1:])
+    unfinished = sorted(seed for seed, run in copies.items() if not all(Job(trial.number, f, run).done() for f in record["folds"]))
+    if unfinished:
+        raise SkpError(
+            f"Trial {trial.number} of study {spec.study!r} has seed copies with folds missing (seeds {unfinished}): "
+            f"re-run skp-tune CONFIG --study {spec.study} --promote K --promote-seeds {record['seeds']} to finish them."
+        )
+    return copies
 
 
 def resolve_members(recipe: Recipe) -> list[Member]:

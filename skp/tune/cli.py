@@ -4,6 +4,7 @@
     skp-tune boneage.cfg_baseline --trials 100 --gpus 0,1,2,3 --trials-per-gpu 2
     skp-tune boneage.cfg_baseline --trials 100 --backend ray --address auto --gpus-per-trial 0.5
     skp-tune digits.cfg_baseline --promote 3       # the 3 best trials on every fold
+    skp-tune digits.cfg_baseline --promote 1 --promote-seeds 2   # the best trial on every fold at 3 seeds
     skp-tune digits.cfg_baseline --report          # table, plots, tuned config
     skp-tune digits.cfg_baseline --dashboard       # optuna-dashboard on 127.0.0.1
 """
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--promote", type=int, default=0, metavar="K", help="train the K best finished trials on every fold (--promote-folds), in their run directories")
     parser.add_argument("--promote-by", default="value", choices=PROMOTE_BY, help="value: the K best values; ensemble: greedy ensemble selection on their out-of-fold predictions")
     parser.add_argument("--promote-folds", help="folds of promoted trials (default: every fold of the config's fold column)")
+    parser.add_argument("--promote-seeds", type=int, default=0, metavar="S", help="train each promoted trial again on every fold with S other seeds (its seed + 1, ..., + S), to blend with Study(..., seeds=True)")
     parser.add_argument("--race", type=int, metavar="N", help="start N >= K candidates and train their folds round by round; a candidate stops once K others beat it beyond the noise (paired per-row test)")
     parser.add_argument("--promote-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", action="store_true", help="print the table, write plots and the tuned config, then exit")

@@ -10,10 +10,15 @@ def trial_oofs(trials, folds: list[int]):
     """Each trial's out-of-fold predictions on `folds`, a Scorer of the config's val_metric
     for them (the ensemble's own, so a choice is judged as the blend will be), and the
     rows' Reference (ids, targets, folds)."""
+    return run_oofs({f"trial {t.number}": Path(t.user_attrs["run_dir"]) for t in trials}, folds)
+
+
+def run_oofs(runs: dict[str, Path], folds: list[int]):
+    """trial_oofs for run directories ({name: directory}): a trial's seed copies too."""
     from skp.oof.members import build_reference, load_oof, member_from_run_dir
     from skp.oof.scoring import make_scorer, problem_of
 
-    members = [member_from_run_dir(Path(t.user_attrs["run_dir"]), f"trial {t.number}", "") for t in trials]
+    members = [member_from_run_dir(directory, name, "") for name, directory in runs.items()]
     reference = build_reference(members, folds)
     oofs = [load_oof(m, reference) for m in members]
     cfg = reference.cfg

@@ -120,6 +120,9 @@ def prepare(args, tokens) -> tuple[TuneOptions, dict, object]:
         raise SkpError(f"--trials must be at least 1, got {args.trials}.")
     if args.promote < 0:
         raise SkpError(f"--promote takes K >= 1 trials, got {args.promote}.")
+    if args.promote_seeds < 0 or (args.promote_seeds and not args.promote):
+        raise SkpError(f"--promote-seeds S trains each trial --promote K promotes with S >= 1 other seeds: give --promote K and S >= 1, "
+                       f"got --promote-seeds {args.promote_seeds} with --promote {args.promote}.")
     if args.warm_start is not None:
         from skp.tune.warm_start import parse
 

@@ -1,6 +1,6 @@
 """Promotion: a study's best trials trained on every fold, inside their own run directories.
 
-    skp-tune digits.cfg_baseline --promote 3 [--promote-by ensemble] [--promote-folds 0,1,2,3,4]
+    skp-tune digits.cfg_baseline --promote 3 [--promote-by ensemble] [--promote-folds 0,1,2,3,4] [--promote-seeds 2]
 
 Trials train fold 0 (or --folds); a submission wants every fold. Promotion picks K
 finished trials, by value, or by greedy ensemble selection on their out-of-fold
@@ -19,6 +19,15 @@ a worker that dies is free again at once. Optuna keeps a finished trial's attrib
 choice and the cross-validated values live in the study's user attributes: `promotion`
 (the trials, in order, and the baseline) and `cv:<trial>` (value per fold, their mean
 and std, and the value of the concatenated out-of-fold predictions).
+
+`--promote-seeds S` trains each kept trial again on every fold with S other seeds (its
+own seed + 1, ..., + S) into the seed check's run directories (`<trial run id>-seed<s>`,
+whose fold 0 a seed check has already trained). On Fashion-MNIST the tuned config's runs
+at three seeds, averaged, beat a blend of the three best trials (docs/benchmarks.md): a
+trial's fold models gain more from other seeds than from near-copies. `cv:<trial>` then
+also holds each seed's mean over folds and the value of the seeds' averaged out-of-fold
+predictions; skp-ensemble's `Study(..., seeds=True)` takes the copies as members. In a
+race, the copies train once the race is decided, for the trials it kept.
 """
 
 from __future__ import annotations
@@ -43,6 +52,11 @@ class Job:
     trial: int
     fold: int
     run_dir: Path
+    seed: int | None = None  # a seed copy's seed; None: the trial's own run
+
+    @property
+    def label(self) -> str:
+        return f"trial {self.trial}" + ("" if self.seed is None else f" seed {self.seed}")
 
     @property
     def fold_dir(self) -> Path:
@@ -133,7 +147,7 @@ def choose_trials(study, k: int, by: str) -> list:
     return [candidates[i] for i in select_by_ensemble(oofs, scorer, k)]
 
 
-def record_promotion(study, trials, by: str, folds: list[int], race_keep: int | None = None) -> dict:
+def record_promotion(study, trials, by: str, folds: list[int], race_keep: int | None = None, seeds: int = 0) -> dict:
     """Record the choice; a race keeps the stops it decided when the same command runs again."""
     from skp.tune.baseline import baseline_trial
     from skp.tune.race import race_record
@@ -141,6 +155,8 @@ def record_promotion(study, trials, by: str, folds: list[int], race_keep: int | 
     baseline = baseline_trial(study)
     reference = baseline.number if baseline is not None and _has_run(baseline) else None
     record = {"by": by, "folds": folds, "trials": [t.number for t in trials], "baseline": reference}
+    if seeds:
+        record["seeds"] = seeds
     if race_keep is not None:
         old = promotion(study) or {}
         same = all(old.get(k) == record[k] for k in record) and (old.get("race") or {}).get("keep") == race_keep
@@ -167,9 +183,19 @@ def promoted_numbers(record: dict) -> list[int]:
     return kept_trials(record) + ([baseline] if baseline is not None and baseline not in record["trials"] else [])
 
 
+def seed_runs(trial, count: int) -> dict[int, Path]:
+    """{seed: run directory}: the trial's own run, then its `count` seed copies (the seeds
+    after its own, in the seed check's run directories)."""
+    from skp.training.runs import read_run_meta
+
+    run_dir = Path(trial.user_attrs["run_dir"])
+    own = read_run_meta(run_dir)["provenance"]["seed"]
+    return {own: run_dir, **{own + i: run_dir.parent / f"{trial.user_attrs['run_id']}-seed{own + i}" for i in range(1, count + 1)}}
+
+
 def jobs_of(study) -> list[Job]:
     """Every (trial, fold) of the recorded promotion: trial by trial, or in a race, round by
-    round (every candidate's fold, then the next fold)."""
+    round (every candidate's fold, then the next fold); then the kept trials' seed copies."""
     record = promotion(study)
     if record is None:
         return []
@@ -177,14 +203,20 @@ def jobs_of(study) -> list[Job]:
     pairs = [(n, f) for n in promoted_numbers(record) for f in record["folds"]]
     if record.get("race"):
         pairs.sort(key=lambda pair: record["folds"].index(pair[1]))
-    return [Job(number, fold, Path(trials[number].user_attrs["run_dir"])) for number, fold in pairs]
+    jobs = [Job(number, fold, Path(trials[number].user_attrs["run_dir"])) for number, fold in pairs]
+    for number in kept_trials(record) if record.get("seeds") else []:
+        copies = list(seed_runs(trials[number], record["seeds"]).items())[1:]
+        jobs += [Job(number, f, run_dir, seed) for seed, run_dir in copies for f in record["folds"]]
+    return jobs
 
 
 def missing_jobs(study) -> list[Job]:
-    """The jobs left; in a race, those of the first unfinished round only."""
+    """The jobs left; in a race, those of the first unfinished round only, and the seed
+    copies once every round is decided (a stopped trial gets none)."""
     missing = [job for job in jobs_of(study) if not job.done()]
-    if missing and (promotion(study) or {}).get("race"):
-        return [job for job in missing if job.fold == missing[0].fold]
+    own = [job for job in missing if job.seed is None]
+    if own and (promotion(study) or {}).get("race"):
+        return [job for job in own if job.fold == own[0].fold]
     return missing
 
 
@@ -214,9 +246,10 @@ def advance_race(study) -> None:
 
 
 # -- training one job -------------------------------------------------------------------
-def job_config(trial, fold: int):
-    """The trial's config for `fold`, refused when its config files changed since the trial:
-    the new folds would train another model than the one the study measured."""
+def job_config(trial, fold: int, seed: int | None = None):
+    """The trial's config for `fold` (with `seed`: its seed copy's), refused when its config
+    files changed since the trial: the new folds would train another model than the one
+    the study measured."""
     from skp.configs import load_config
     from skp.training.runs import config_fingerprint, read_run_meta
 
@@ -228,8 +261,25 @@ def job_config(trial, fold: int):
             f"Trial {trial.number}'s config files changed since it ran ({trial.user_attrs['run_dir']}/config_src "
             f"keeps them as they were): its other folds would train another model. Restore them, or promote other trials."
         )
+    trainer_kwargs = meta.get("trainer_kwargs", {})
+    if seed is not None:
+        cfg = seed_copy_run(trial, settings, seed, trainer_kwargs)
     cfg.fold = fold
-    return cfg, meta.get("trainer_kwargs", {})
+    return cfg, trainer_kwargs
+
+
+def seed_copy_run(trial, settings: list, seed: int, trainer_kwargs: dict):
+    """The config of a trial's seed copy, its run directory created (or checked) as the
+    seed check's skp-train creates it, so either command continues the other's folds."""
+    from skp.configs import load_config
+    from skp.training.runs import prepare_run_dir, run_fingerprint
+
+    overrides = [*settings, ("seed", seed)]
+    cfg = load_config(trial.user_attrs["config_name"], overrides)
+    fingerprint = run_fingerprint(cfg, overrides, False, trainer_kwargs)
+    prepare_run_dir(cfg, f"{trial.user_attrs['run_id']}-seed{seed}", fingerprint, overwrite=False, overrides=overrides,
+                    trainer_kwargs=trainer_kwargs)
+    return cfg
 
 
 def train_job(study, job: Job) -> str:
@@ -237,6 +287,8 @@ def train_job(study, job: Job) -> str:
     from skp.training.runs import fold_claim, fold_state
     from skp.training.folds import fit_fold
 
+    trial = study.get_trials(deepcopy=False)[job.trial]
+    cfg, trainer_kwargs = job_config(trial, job.fold, job.seed)  # before the claim: a seed copy's run directory
     with fold_claim(job.run_dir, job.fold) as mine:
         if not mine:
             return "busy"
@@ -244,14 +296,13 @@ def train_job(study, job: Job) -> str:
         state = fold_state(job.fold_dir)  # only under the lock: it clears an unstarted fold
         if state == "done":
             return "done"
-        cfg, trainer_kwargs = job_config(study.get_trials(deepcopy=False)[job.trial], job.fold)
         verb = "resuming" if state == "resumable" else "training"
-        print(f"skp-tune: promotion: {verb} trial {job.trial} fold {job.fold} in {job.fold_dir}", flush=True)
+        print(f"skp-tune: promotion: {verb} {job.label} fold {job.fold} in {job.fold_dir}", flush=True)
         result = fit_fold(cfg, job.fold_dir, trainer_kwargs, resume=state == "resumable")
         jobs = jobs_of(study)
         done = sum(j.done() for j in jobs)
         value = "no finite value" if result["best_value"] is None else f"{cfg.val_metric} {result['best_value']:.4f}"
-        print(f"skp-tune: promotion: trial {job.trial} fold {job.fold}: {value} in {result['seconds']:.0f} s  "
+        print(f"skp-tune: promotion: {job.label} fold {job.fold}: {value} in {result['seconds']:.0f} s  "
               f"({done}/{len(jobs)} folds done)", flush=True)
         return "trained"
 
@@ -277,7 +328,7 @@ def train_missing_folds(study) -> int:
     while True:
         advance_race(study)
         missing = missing_jobs(study)
-        jobs = [job for job in missing if (job.trial, job.fold) not in failed]
+        jobs = [job for job in missing if (job.trial, job.fold, job.seed) not in failed]
         if not jobs or (racing and len(jobs) < len(missing)):
             break  # done, or a round holds a failed fold: the race cannot go on
         outcomes = []
@@ -285,7 +336,7 @@ def train_missing_folds(study) -> int:
             try:
                 outcomes.append(train_job(study, job))
             except SkpError as err:
-                failed[(job.trial, job.fold)] = f"trial {job.trial} fold {job.fold}: {err}"
+                failed[(job.trial, job.fold, job.seed)] = f"{job.label} fold {job.fold}: {err}"
         trained += outcomes.count("trained")
         if not racing:
             break
@@ -342,22 +393,34 @@ def record_cv(study) -> dict[int, dict]:
             "folds": {str(f): v for f, v in values.items()},
             "mean": statistics.fmean(finite) if finite else None,
             "std": statistics.stdev(finite) if len(finite) > 1 else None,
-            "oof": _oof_value(trial, folds),
+            "oof": _oof_value({f"trial {number}": run_dir}, folds),
+            **_seed_cv(trial, record, folds),
         }
         study.set_user_attr(f"{CV_PREFIX}{number}", recorded[number])
     return recorded
 
 
-def _oof_value(trial, folds: list[int]) -> float | None:
-    """The metric of the trial's concatenated out-of-fold predictions; None when they do
-    not cover the folds (a study run with --limit_val_batches)."""
-    try:
-        from skp.tune.oofs import trial_oofs
+def _seed_cv(trial, record: dict, folds: list[int]) -> dict:
+    """With every seed copy's folds done: each seed's mean over folds, the trial's own seed
+    first, and the value of the seeds' averaged out-of-fold predictions."""
+    runs = seed_runs(trial, record["seeds"]) if record.get("seeds") and trial.number in kept_trials(record) else {}
+    if not runs or not all(Job(trial.number, f, run_dir).done() for run_dir in runs.values() for f in folds):
+        return {}
+    means = {str(seed): statistics.fmean(v for v in fold_values(run_dir, folds).values() if v is not None) for seed, run_dir in runs.items()}
+    return {"seeds": means, "seeds_oof": _oof_value({f"seed {seed}": run_dir for seed, run_dir in runs.items()}, folds, averaged=True)}
 
-        (oof,), scorer, _ = trial_oofs([trial], folds)
+
+def _oof_value(runs: dict[str, Path], folds: list[int], averaged: bool = False) -> float | None:
+    """The metric of the runs' concatenated out-of-fold predictions (`averaged`: of their
+    mean over the runs); None when they do not cover the folds (a study run with
+    --limit_val_batches)."""
+    try:
+        from skp.tune.oofs import run_oofs
+
+        oofs, scorer, _ = run_oofs(runs, folds)
     except SkpError:
         return None
-    return scorer(oof)
+    return scorer(sum(oofs) / len(oofs) if averaged else oofs[0])
 
 
 def cv_records(study) -> dict[int, dict]:

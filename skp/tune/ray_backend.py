@@ -238,7 +238,7 @@ def run_ray_promotion(options, ray_options: RayOptions, study) -> None:
             jobs = missing_jobs(study)
             if not jobs:
                 break
-            round_of = f" (race round: fold {jobs[0].fold})" if racing else ""
+            round_of = f" (race round: fold {jobs[0].fold})" if racing and jobs[0].seed is None else ""
             print(f"skp-tune: promotion on Ray: {len(jobs)} fold(s){round_of}, {resources['cpu']:g} CPU and {resources['gpu']:g} GPU each")
             run_ray_jobs(ray, options, ray_options, resources, jobs)
             if not racing:
@@ -258,8 +258,8 @@ def run_ray_jobs(ray, options, ray_options: RayOptions, resources: dict, jobs: l
         ready, _ = ray.wait(list(pending), num_returns=1)
         job = pending.pop(ready[0])
         try:
-            print(f"skp-tune: promotion: trial {job.trial} fold {job.fold}: {ray.get(ready[0])}")
+            print(f"skp-tune: promotion: {job.label} fold {job.fold}: {ray.get(ready[0])}")
         except ray.exceptions.RayError as err:
-            failed.append(f"trial {job.trial} fold {job.fold}: {err}")
+            failed.append(f"{job.label} fold {job.fold}: {err}")
     if failed:
         raise SkpError("Promotion left folds unfinished: " + "; ".join(failed))

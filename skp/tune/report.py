@@ -107,18 +107,26 @@ def print_promotion(study) -> None:
         return
     cv, trials = cv_records(study), study.get_trials(deepcopy=False)
     table = Table(title=f"promoted by {record['by']} to folds {','.join(map(str, record['folds']))}")
-    for column in ("trial", "study value", "CV mean ± std", "CV out-of-fold", "fold values"):
+    columns = ["trial", "study value", "CV mean ± std", "CV out-of-fold", "fold values"]
+    seeded = bool(record.get("seeds"))
+    columns += ["mean over folds, by seed", "seeds averaged, out-of-fold"] if seeded else []
+    for column in columns:
         table.add_column(column, justify="right")
     for number in promoted_numbers(record):
         trial, row = trials[number], cv.get(number)
         label = f"{number} (baseline)" if is_baseline(trial) else str(number)
         if row is None:
-            table.add_row(label, f"{trial.value:.5g}", "folds missing: re-run --promote", "", "")
+            table.add_row(label, f"{trial.value:.5g}", "folds missing: re-run --promote", *[""] * (len(columns) - 3))
             continue
         spread = f" ± {row['std']:.2g}" if row["std"] is not None else ""
         folds = ", ".join(f"{f}: {v:.4g}" for f, v in row["folds"].items())
         oof = "" if row["oof"] is None else f"{row['oof']:.5g}"
-        table.add_row(label, f"{trial.value:.5g}", f"{row['mean']:.5g}{spread}", oof, folds)
+        cells = [label, f"{trial.value:.5g}", f"{row['mean']:.5g}{spread}", oof, folds]
+        if seeded:
+            by_seed = ", ".join(f"{s}: {v:.4g}" for s, v in row.get("seeds", {}).items())
+            averaged = "" if row.get("seeds_oof") is None else f"{row['seeds_oof']:.5g}"
+            cells += [by_seed, averaged]
+        table.add_row(*cells)
     console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
     for line in race_summary(study):

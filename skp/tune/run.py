@@ -127,13 +127,15 @@ def run_promotion(argv: list[str], args, options: TuneOptions, cfg, study) -> No
         from skp.tune.race import check_raceable
 
         check_raceable(study, chosen, folds)
-    baseline = promote.record_promotion(study, chosen, args.promote_by, folds, race_keep=args.promote if args.race else None)["baseline"]
+    baseline = promote.record_promotion(study, chosen, args.promote_by, folds, race_keep=args.promote if args.race else None,
+                                        seeds=args.promote_seeds)["baseline"]
     missing = promote.missing_jobs(study)
     reference = f", and the baseline (trial {baseline}) as the reference," if baseline not in (None, *[t.number for t in chosen]) else ""
     race = f", racing them to keep at least {args.promote}" if args.race else ""
+    seeds = f", each kept one with {args.promote_seeds} more seed(s)" if args.promote_seeds else ""
     print(
         f"skp-tune: promoting trials {', '.join(str(t.number) for t in chosen)} (by {args.promote_by}){reference} "
-        f"to folds {','.join(map(str, folds))}{race}: {len(missing)} fold(s) to train{' in this round' if args.race else ''}"
+        f"to folds {','.join(map(str, folds))}{race}{seeds}: {len(missing)} fold(s) to train{' in this round' if args.race else ''}"
     )
     if missing and args.backend == "ray":
         from skp.tune.ray_backend import run_ray_promotion

@@ -67,11 +67,11 @@ def test_distil_flags_set_up_the_student():
 def test_flags_build_a_recipe():
     args = build_parser().parse_args(
         ["--run", "digits.cfg_baseline", "--run", "digits.cfg_regnet:run-1", "--study", "s:3", "--study", "t:2+baseline",
-         "--files", "x=a.csv,b.csv", "--folds", "0,1", "--tta", "hflip", "--blend", "stacker", "--output", "out"]
+         "--study", "u:1+seeds", "--study", "v+seeds+baseline", "--files", "x=a.csv,b.csv", "--folds", "0,1", "--tta", "hflip", "--blend", "stacker", "--output", "out"]
     )
     recipe = recipe_from_args(args)
     assert recipe.members == [Run("digits.cfg_baseline"), Run("digits.cfg_regnet", "run-1"), Study("s", 3), Study("t", 2, baseline=True),
-                              Files("x", "a.csv", "b.csv")]
+                              Study("u", 1, seeds=True), Study("v", 5, baseline=True, seeds=True), Files("x", "a.csv", "b.csv")]
     assert recipe.folds == [0, 1] and recipe.tta == ["hflip"] and recipe.blend == "stacker" and recipe.output == "out"
 
 
@@ -81,6 +81,7 @@ def test_flags_build_a_recipe():
         (["--run", "digits.cfg_baseline"], "--output FOLDER"),
         (["--study", "s:best", "--output", "o"], "number of trials"),
         (["--study", "s:3+best", "--output", "o"], "s:5+baseline"),
+        (["--study", "s:3+seeds+seeds", "--output", "o"], "s:5+baseline+seeds"),
         (["--files", "x=a.csv", "--output", "o"], "NAME=OOF_FILE,TEST_FILE"),
         (["--run", "digits.cfg_baseline", "--folds", "a", "--output", "o"], "comma-separated integers"),
         (["--run", "digits.cfg_baseline", "--distil-weight", "0.3", "--output", "o"], "name its config with --distil CONFIG"),
