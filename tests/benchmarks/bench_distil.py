@@ -6,7 +6,10 @@ then skp-ensemble's own pipeline scores
 - the full blend (auto), which also trains the student: the tuned config again, distilled
   from that blend on every fold (Recipe(distil=Distil(...)), teacher="folds"),
 - the blend under budgets of 1/3 and 2/3 of the full blend's inference seconds,
-- the student alone.
+- the student alone,
+- the tuned config and the student with their first fold model only (`@1`, skp-ensemble's
+  `checkpoints=1`): CV scores one model per row, so these show on test what a single
+  model gained, before the five fold models' averaging, which the tuned config has too.
 CV is the OOF score (a blend's: cross-validated); test is scored against solution.csv,
 which nothing was fitted or chosen on. Inference is in seconds per 1000 test images, as
 measured by skp-ensemble on this machine.
@@ -125,6 +128,10 @@ def measure(root: Path, project: str, seeds: list[int], temperature: float, weig
             student_run = Path(rows[f"blend|{seed}"]["student_run"])
             rows[f"student|{seed}"], _ = ensemble(root, f"student-seed{seed}", [student_run], tuned_config, blend="mean")
             save()
+        for name, run in (("tuned@1", runs[tuned_label]), ("student@1", Path(rows[f"blend|{seed}"]["student_run"]))):
+            if f"{name}|{seed}" not in rows:  # one fold model: what a single model learned, before fold averaging
+                rows[f"{name}|{seed}"], _ = ensemble(root, f"{name}-seed{seed}", [run], tuned_config, blend="mean", checkpoints=1)
+                save()
         full = rows[f"blend|{seed}"]
         for fraction in BUDGETS:
             key = f"budget {fraction:.2f}|{seed}"
@@ -149,7 +156,7 @@ def report(results: dict, seeds: list[int]) -> None:
             print(f"| {name} | {seed} | {row['cv_logloss']:.4f} | {row['test_logloss']:.4f} | {row['per_1000']:.2f} | {row['method']} |")
     print("\n| entry | seeds | CV log loss | CV accuracy | test log loss | test accuracy | inference s / 1000 images |")
     print("|---|---|---|---|---|---|---|")
-    entries = ["tuned", "blend", *(f"budget {f:.2f}" for f in BUDGETS), "student"]
+    entries = ["tuned", "blend", *(f"budget {f:.2f}" for f in BUDGETS), "student", "tuned@1", "student@1"]
     stats = {}
     for name in entries:
         mine = [rows[f"{name}|{s}"] for s in seeds if f"{name}|{s}" in rows]
@@ -167,6 +174,9 @@ def report(results: dict, seeds: list[int]) -> None:
             closed = (tuned - student) / (tuned - blend) if tuned > blend else math.nan
             print(f"student vs tuned, {key}: {seed_noise_verdict(stats['tuned'][key], stats['student'][key])}; "
                   f"it closes {100 * closed:.0f}% of the gap to the blend ({tuned - blend:+.4f})")
+    if {"tuned@1", "student@1"} <= set(stats):
+        print(f"student vs tuned, one fold model each, test_logloss: "
+              f"{seed_noise_verdict(stats['tuned@1']['test_logloss'], stats['student@1']['test_logloss'])}")
 
 
 def main() -> None:
