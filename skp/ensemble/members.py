@@ -118,7 +118,7 @@ def study_seed_copies(study, spec: Study, trial) -> dict:
     promotion trained them (skp-tune --promote-seeds); none for the baseline promoted as
     the reference only."""
     from skp.tune.baseline import is_baseline
-    from skp.tune.promote import Job, kept_trials, promotion, seed_runs
+    from skp.tune.promote import Job, kept_trials, promotion, seed_copies
 
     record = promotion(study) or {}
     if not spec.seeds or (is_baseline(trial) and trial.number not in record.get("trials", [])):
@@ -128,7 +128,7 @@ def study_seed_copies(study, spec: Study, trial) -> dict:
             f"Study {spec.study!r} has no seed copies of trial {trial.number}, which Study(..., seeds=True) adds: "
             f"train them with skp-tune CONFIG --study {spec.study} --promote K --promote-seeds S (the trial among the K), or drop seeds=True."
         )
-    copies = dict(list(seed_runs(trial, record["seeds"]).items())[1:])
+    copies = seed_copies(trial, record["seeds"])
     unfinished = sorted(seed for seed, run in copies.items() if not all(Job(trial.number, f, run).done() for f in record["folds"]))
     if unfinished:
         raise SkpError(

@@ -38,8 +38,8 @@ class SeedCheck:
         return statistics.stdev(self.values.values()) if len(self.values) > 1 else math.nan
 
 
-def trial_seed(trial, default: int) -> int:
-    """The seed a trial trained with: its run's recorded seed, else the config's."""
+def trial_seed(trial, default: int | None) -> int | None:
+    """The seed a trial trained with: its run's recorded seed, else `default` (the config's)."""
     seed = (trial.user_attrs.get("provenance") or {}).get("seed")
     return default if seed is None else int(seed)
 

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from skp.errors import SkpError
 from skp.faults import reach
+from skp.tune.confirm import trial_seed
 
 PROMOTION = "promotion"
 CV_PREFIX = "cv:"
@@ -184,13 +185,24 @@ def promoted_numbers(record: dict) -> list[int]:
 
 
 def seed_runs(trial, count: int) -> dict[int, Path]:
-    """{seed: run directory}: the trial's own run, then its `count` seed copies (the seeds
-    after its own, in the seed check's run directories)."""
+    """{seed: run directory}: the trial's own run, then its `count` seed copies."""
+    return {_own_seed(trial): Path(trial.user_attrs["run_dir"]), **seed_copies(trial, count)}
+
+
+def seed_copies(trial, count: int) -> dict[int, Path]:
+    """{seed: run directory} of the trial's `count` seed copies: the seeds after its own, in
+    the seed check's run directories (named as `confirm` names them)."""
+    own, run_dir = _own_seed(trial), Path(trial.user_attrs["run_dir"])
+    return {own + i: run_dir.parent / f"{trial.user_attrs['run_id']}-seed{own + i}" for i in range(1, count + 1)}
+
+
+def _own_seed(trial) -> int:
+    """The trial's seed as the seed check reads it; from run.json only for trials that
+    ended before trials kept their provenance (no file read on the supervisor's poll)."""
     from skp.training.runs import read_run_meta
 
-    run_dir = Path(trial.user_attrs["run_dir"])
-    own = read_run_meta(run_dir)["provenance"]["seed"]
-    return {own: run_dir, **{own + i: run_dir.parent / f"{trial.user_attrs['run_id']}-seed{own + i}" for i in range(1, count + 1)}}
+    seed = trial_seed(trial, None)
+    return read_run_meta(Path(trial.user_attrs["run_dir"]))["provenance"]["seed"] if seed is None else seed
 
 
 def jobs_of(study) -> list[Job]:
@@ -205,8 +217,8 @@ def jobs_of(study) -> list[Job]:
         pairs.sort(key=lambda pair: record["folds"].index(pair[1]))
     jobs = [Job(number, fold, Path(trials[number].user_attrs["run_dir"])) for number, fold in pairs]
     for number in kept_trials(record) if record.get("seeds") else []:
-        copies = list(seed_runs(trials[number], record["seeds"]).items())[1:]
-        jobs += [Job(number, f, run_dir, seed) for seed, run_dir in copies for f in record["folds"]]
+        copies = seed_copies(trials[number], record["seeds"])
+        jobs += [Job(number, f, run_dir, seed) for seed, run_dir in copies.items() for f in record["folds"]]
     return jobs
 
 
