@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--distil-weight", type=float, help="share of the loss on the blend's predictions (default 0.5)")
     distil.add_argument("--distil-pseudo-labels", action="store_true", default=None, help="add the test images, labelled by the teacher")
     parser.add_argument("--no-cache", action="store_true", help="predict again instead of reading cached predictions")
+    parser.add_argument("--remeasure-costs", action="store_true", help="time the cached test predictions again (10 batches per model and view) "
+                        "and keep the new inference costs: for costs measured on a busy machine or another device")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
     return parser
 
@@ -131,11 +133,11 @@ def ensemble(args) -> int:
 
     recipe = recipe_from_args(args)
     # Nothing heavy is imported on the way to a blend from the snapshot.
-    summary = None if args.no_cache or recipe.distil else reblend_from_snapshot(recipe)
+    summary = None if args.no_cache or args.remeasure_costs or recipe.distil else reblend_from_snapshot(recipe)
     if summary is None:
         from skp.ensemble.pipeline import run_ensemble
 
-        summary = run_ensemble(recipe, use_cache=not args.no_cache)
+        summary = run_ensemble(recipe, use_cache=not args.no_cache, remeasure_costs=args.remeasure_costs)
     if summary.get("task") == "segmentation":  # its report is printed as it is written
         cache = summary["cache"]
         print(f"skp-ensemble: wrote {recipe.output}/submission.csv (and weights.json, report.md); "

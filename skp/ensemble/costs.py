@@ -2,8 +2,11 @@
 
 A member's test prediction is, for every TTA view, one pass over the test images (read,
 decode, transform: "load") through each of its fold checkpoints (or their soup): "model",
-per checkpoint. Both are measured once, when the prediction is computed, and kept with it
-in the prediction cache, so a later command reports them without predicting again.
+per checkpoint. Both are measured once, when the prediction is computed (the median
+batch's seconds per image), and kept with it in the prediction cache, so a later command
+reports them without predicting again. Costs measured while the machine was busy, or on
+another device than the one that will predict, are timed again by `skp-ensemble
+--remeasure-costs` (ten batches per model and view; predictions stay as cached).
 Predictions cached by a version of skp that did not measure have no cost ("not measured").
 """
 

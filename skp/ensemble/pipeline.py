@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from skp.console import is_terminal, progress_bar
 from skp.datasets.annotations import data_file
@@ -39,12 +40,15 @@ from skp.oof.members import Member, Reference, align, build_reference, check_fol
 from skp.oof.scoring import make_scorer, problem_of
 from skp.provenance import device_name
 
+REMEASURE_BATCHES = 10  # timed batches per model and view with --remeasure-costs (after one warm-up batch)
+
 
 class Predictor:
     """Test (and with TTA, OOF) predictions of skp members from their fold checkpoints."""
 
-    def __init__(self, recipe: Recipe, reference: Reference, test_ids, cache: PredictionCache):
+    def __init__(self, recipe: Recipe, reference: Reference, test_ids, cache: PredictionCache, remeasure_costs: bool = False):
         self.recipe, self.reference, self.test_ids, self.cache = recipe, reference, test_ids, cache
+        self.remeasure_costs = remeasure_costs
         self.views = tta_views(recipe.tta)
         self.states: dict[Path, dict] = {}  # memory-mapped: read from disk once, when used
         self.prepared: dict[tuple, tuple] = {}
@@ -116,26 +120,48 @@ class Predictor:
         keys, cfg, dataset = self._prepare(member, groups, mode, fold, view_name, rows_file)
         preds = [self.cache.get(key) for key in keys]
         todo = [i for i, pred in enumerate(preds) if pred is None]
+        test_set = mode == "inference" and rows_file is None
         if todo:
             task = build_task(cfg)
-            models = []
-            for i in todo:
-                model = copy.deepcopy(task.model) if models else task.model
-                paths = groups[i]
-                model.load_state_dict(soup([self.state(p) for p in paths]) if len(paths) > 1 else self.state(paths[0]))
-                models.append(model)
             loader = inference_loader(dataset, cfg, self.recipe.batch_size)
-            where = f"fold {fold}" if mode == "val" or rows_file else f"{len(models)} model(s)"
+            where = f"fold {fold}" if mode == "val" or rows_file else f"{len(todo)} model(s)"
             job = progress.add_task(f"{member.name} {mode} {where} {view_name}", total=len(loader))
             timing = {}
-            computed = run_inference(task, models, loader, lambda: progress.advance(job), timing)
+            computed = run_inference(task, self._models(task, groups, todo), loader, lambda: progress.advance(job), timing)
             progress.remove_task(job)
             for j, (i, pred) in enumerate(zip(todo, computed)):
                 self.cache.put(keys[i], pred, {"load": timing["load"], "model": timing["models"][j], "device": device_name()})
                 preds[i] = pred
-        if mode == "inference" and rows_file is None:
+        cached = [i for i in range(len(keys)) if i not in todo]
+        if test_set and self.remeasure_costs and cached:
+            self._remeasure(member, cfg, dataset, groups, [keys[i] for i in cached], [preds[i] for i in cached], cached, view_name, progress)
+        if test_set:
             self.costs.setdefault(member.name, {})[view_name] = [self.cache.costs.get(key) for key in keys]
         return preds, np.asarray(dataset.ids)
+
+    def _models(self, task, groups: list[list[Path]], indices: list[int]) -> list:
+        """The task's model with each chosen group's weights (one checkpoint, or their soup)."""
+        models = []
+        for i in indices:
+            model = copy.deepcopy(task.model) if models else task.model
+            paths = groups[i]
+            model.load_state_dict(soup([self.state(p) for p in paths]) if len(paths) > 1 else self.state(paths[0]))
+            models.append(model)
+        return models
+
+    def _remeasure(self, member: Member, cfg, dataset, groups, keys, preds, indices, view_name, progress) -> None:
+        """Time cached test predictions again on the first REMEASURE_BATCHES + 1 batches and
+        keep the new costs with them (the predictions are not recomputed)."""
+        task = build_task(cfg)
+        batch_size = inference_loader(dataset, cfg, self.recipe.batch_size).batch_size
+        sample = torch.utils.data.Subset(dataset, range(min(len(dataset), (REMEASURE_BATCHES + 1) * batch_size)))
+        loader = inference_loader(sample, cfg, self.recipe.batch_size)
+        job = progress.add_task(f"{member.name} timing {len(indices)} model(s) {view_name}", total=len(loader))
+        timing = {}
+        run_inference(task, self._models(task, groups, indices), loader, lambda: progress.advance(job), timing)
+        progress.remove_task(job)
+        for j, (key, pred) in enumerate(zip(keys, preds)):
+            self.cache.put(key, pred, {"load": timing["load"], "model": timing["models"][j], "device": device_name()})
 
     def _test_pred(self, member: Member, progress) -> np.ndarray:
         groups = self._test_groups(member)
@@ -235,8 +261,10 @@ def input_files(recipe: Recipe, members: list[Member], reference: Reference, tes
     return [str(f) for f in files]
 
 
-def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
-    """Everything skp-ensemble does for a recipe; returns the summary written to weights.json."""
+def run_ensemble(recipe: Recipe, use_cache: bool = True, remeasure_costs: bool = False) -> dict:
+    """Everything skp-ensemble does for a recipe; returns the summary written to weights.json.
+    `remeasure_costs`: time cached test predictions again (costs first measured on a busy
+    machine or another device)."""
     started = time.time()
     check_recipe(recipe)
     members = resolve_members(recipe)
@@ -245,6 +273,8 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
             raise SkpError("An inference budget chooses among classification and regression members; segmentation ensembles do not take one yet. Drop --budget.")
         if recipe.distil is not None:
             raise SkpError("Distillation trains classification and regression students; segmentation ensembles cannot teach one yet. Drop --distil.")
+        if remeasure_costs:
+            raise SkpError("Segmentation ensembles record no inference costs to measure again. Drop --remeasure-costs.")
         return run_segmentation_ensemble(recipe, members, use_cache)
     reference = build_reference(members, recipe.folds)
     check_folds(members, reference)
@@ -254,7 +284,7 @@ def run_ensemble(recipe: Recipe, use_cache: bool = True) -> dict:
     scorer = make_scorer(cfg, problem, recipe.metric, recipe.direction, members[0].oof, reference.targets)
     test = load_test_set(recipe, cfg)
     cache = PredictionCache(ensembles_root() / ".cache" if use_cache else None)
-    predictor = Predictor(recipe, reference, test.ids, cache)
+    predictor = Predictor(recipe, reference, test.ids, cache, remeasure_costs)
     predictor.preflight([m for m in members if not predictor.all_cached(m)])
 
     with progress_bar() as progress:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -225,8 +226,9 @@ def run_inference(task, models: list, loader, progress=None, timing: dict | None
     """task.predict of every model over the loader's batches, in one pass: [(N, K) float32].
 
     `timing` receives seconds per image: "load" (reading, decoding, transforms, the copy to
-    the device; shared by the models of the pass) and "models" (each model's forward). The
-    first batch is left out of both when there are others: it pays one-off start-up costs."""
+    the device; shared by the models of the pass) and "models" (each model's forward), of
+    the median batch: another process's burst of work slows a few batches, not the median.
+    The first batch is left out when there are others: it pays one-off start-up costs."""
     dev = device()
     models = [model.to(dev).eval() for model in models]
     outputs = [[] for _ in models]
@@ -247,6 +249,6 @@ def run_inference(task, models: list, loader, progress=None, timing: dict | None
             started = time.perf_counter()
     if timing is not None and batches:
         counted = batches[1:] or batches
-        images = sum(n for n, _, _ in counted)
-        timing.update(load=sum(b[1] for b in counted) / images, models=[sum(b[2][i] for b in counted) / images for i in range(len(models))])
+        timing.update(load=statistics.median(load / n for n, load, _ in counted),
+                      models=[statistics.median(spent[i] / n for n, _, spent in counted) for i in range(len(models))])
     return [torch.cat(kept).numpy() for kept in outputs]

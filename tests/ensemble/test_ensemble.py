@@ -250,6 +250,49 @@ def test_inference_costs_are_measured_once_and_reported(trained, tmp_path):
     assert [m["cost"] for m in again["members"]] == [m["cost"] for m in cached["members"]]
 
 
+
+def test_remeasured_costs_replace_the_cached_ones_and_keep_the_predictions(trained, tmp_path):
+    members = ["--run", "digits.cfg_baseline:pytest", "--run", "digits.cfg_regnet:pytest", "--blend", "mean"]
+    assert main([*members, "--output", str(tmp_path / "first")]) == 0
+    assert main([*members, "--output", str(tmp_path / "timed"), "--remeasure-costs"]) == 0
+    assert main([*members, "--output", str(tmp_path / "later")]) == 0
+    first, timed, later = (summary_of(tmp_path / name) for name in ("first", "timed", "later"))
+    assert timed["cache"]["misses"] == 0  # timed again, not predicted again
+    assert [m["cost"] for m in timed["members"]] != [m["cost"] for m in first["members"]]
+    assert [m["cost"] for m in later["members"]] == [m["cost"] for m in timed["members"]]
+    assert all(v > 0 for m in timed["members"] for v in m["cost"]["views"]["none"]["models"])
+    submissions = [pd.read_csv(tmp_path / name / "submission.csv") for name in ("first", "timed")]
+    pd.testing.assert_frame_equal(*submissions)
+
+
+def test_a_burst_of_other_work_does_not_move_the_measured_cost():
+    """The cost is the median batch's: one batch slowed by another process (here a sleep)
+    leaves it where the other batches put it."""
+    import time
+
+    import torch
+
+    class Slowed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, batch):
+            self.calls += 1
+            time.sleep(0.2 if self.calls == 4 else 0.002)
+            return {"logits": batch["x"]}
+
+    class Task:
+        @staticmethod
+        def predict(out):
+            return out["logits"]
+
+    loader = [{"x": torch.zeros(4, 3)} for _ in range(9)]
+    timing = {}
+    run_inference(Task(), [Slowed()], loader, timing=timing)
+    assert timing["models"][0] < 0.01 / 4  # the mean of the timed batches would be about 0.0077 / 4
+
+
 def test_a_budget_chooses_what_fits_and_says_so(trained, tmp_path):
     members = ["--run", "digits.cfg_baseline:pytest", "--run", "digits.cfg_regnet:pytest", "--tta", "hflip"]
     assert main([*members, "--output", str(tmp_path / "all")]) == 0
