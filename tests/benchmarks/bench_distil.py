@@ -9,7 +9,10 @@ then skp-ensemble's own pipeline scores
 - the student alone,
 - the tuned config and the student with their first fold model only (`@1`, skp-ensemble's
   `checkpoints=1`): CV scores one model per row, so these show on test what a single
-  model gained, before the five fold models' averaging, which the tuned config has too.
+  model gained, before the five fold models' averaging, which the tuned config has too;
+- with --pseudo-labels, also a second student (`student-pl`, `student-pl@1`) trained on
+  the test images too, labelled by the blend (Distil(pseudo_labels=True): each fold's
+  student learns the test images from that fold's teacher models), and scored likewise.
 CV is the OOF score (a blend's: cross-validated); test is scored against solution.csv,
 which nothing was fitted or chosen on. Inference is in seconds per 1000 test images, as
 measured by skp-ensemble on this machine.
@@ -17,7 +20,7 @@ measured by skp-ensemble on this machine.
 Every step resumes: finished folds are skipped, predictions come from the cache, rows
 already scored are read from results.json.
 
-    python tests/benchmarks/bench_distil.py --root bench-distil [--seeds 42,43,44] [--temperature 2 --weight 0.5]
+    python tests/benchmarks/bench_distil.py --root bench-distil [--seeds 42,43,44] [--temperature 2 --weight 0.5] [--pseudo-labels]
     python tests/benchmarks/bench_distil.py --root bench-distil --report
 
 On fashion the members are bench_fashion_loop.py's top 3 trials, the tuned config first,
@@ -100,7 +103,8 @@ def ensemble(root: Path, name: str, runs: list[Path], config: str, **options) ->
     return scored(summary, output, config), summary
 
 
-def measure(root: Path, project: str, seeds: list[int], temperature: float, weight: float, results_file: Path) -> dict:
+def measure(root: Path, project: str, seeds: list[int], temperature: float, weight: float, results_file: Path,
+            pseudo_labels: bool = False) -> dict:
     from skp.ensemble import Distil
 
     results = json.loads(results_file.read_text()) if results_file.exists() else {"rows": {}}
@@ -124,11 +128,20 @@ def measure(root: Path, project: str, seeds: list[int], temperature: float, weig
             rows[f"blend|{seed}"], summary = ensemble(root, f"blend-seed{seed}", list(runs.values()), tuned_config, distil=student)
             rows[f"blend|{seed}"]["student_run"] = summary["distil"]["student"]["run_dir"]
             save()
-        if f"student|{seed}" not in rows:
-            student_run = Path(rows[f"blend|{seed}"]["student_run"])
-            rows[f"student|{seed}"], _ = ensemble(root, f"student-seed{seed}", [student_run], tuned_config, blend="mean")
+        if pseudo_labels and f"blend-pl|{seed}" not in rows:  # the same blend, teaching a student the test images too
+            student = Distil(tuned_config, overrides=[*tuned_overrides, "--seed", str(seed)], temperature=temperature, weight=weight,
+                             pseudo_labels=True)
+            rows[f"blend-pl|{seed}"], summary = ensemble(root, f"blend-pl-seed{seed}", list(runs.values()), tuned_config, distil=student)
+            rows[f"blend-pl|{seed}"]["student_run"] = summary["distil"]["student"]["run_dir"]
             save()
-        for name, run in (("tuned@1", runs[tuned_label]), ("student@1", Path(rows[f"blend|{seed}"]["student_run"]))):
+        singles = {"tuned@1": runs[tuned_label]}
+        for variant in ("", "-pl") if pseudo_labels else ("",):
+            student_run = Path(rows[f"blend{variant}|{seed}"]["student_run"])
+            if f"student{variant}|{seed}" not in rows:
+                rows[f"student{variant}|{seed}"], _ = ensemble(root, f"student{variant}-seed{seed}", [student_run], tuned_config, blend="mean")
+                save()
+            singles[f"student{variant}@1"] = student_run
+        for name, run in singles.items():
             if f"{name}|{seed}" not in rows:  # one fold model: what a single model learned, before fold averaging
                 rows[f"{name}|{seed}"], _ = ensemble(root, f"{name}-seed{seed}", [run], tuned_config, blend="mean", checkpoints=1)
                 save()
@@ -156,7 +169,7 @@ def report(results: dict, seeds: list[int]) -> None:
             print(f"| {name} | {seed} | {row['cv_logloss']:.4f} | {row['test_logloss']:.4f} | {row['per_1000']:.2f} | {row['method']} |")
     print("\n| entry | seeds | CV log loss | CV accuracy | test log loss | test accuracy | inference s / 1000 images |")
     print("|---|---|---|---|---|---|---|")
-    entries = ["tuned", "blend", *(f"budget {f:.2f}" for f in BUDGETS), "student", "tuned@1", "student@1"]
+    entries = ["tuned", "blend", *(f"budget {f:.2f}" for f in BUDGETS), "student", "student-pl", "tuned@1", "student@1", "student-pl@1"]
     stats = {}
     for name in entries:
         mine = [rows[f"{name}|{s}"] for s in seeds if f"{name}|{s}" in rows]
@@ -168,15 +181,18 @@ def report(results: dict, seeds: list[int]) -> None:
         methods = sorted({rows[key]["method"] for key in rows if key.startswith(f"{name}|")})
         if methods:
             print(f"{name}: {'; '.join(methods)}")
-    if {"tuned", "student", "blend"} <= set(stats):
-        for key in ("cv_logloss", "test_logloss"):
-            tuned, student, blend = (stats[n][key][0] for n in ("tuned", "student", "blend"))
-            closed = (tuned - student) / (tuned - blend) if tuned > blend else math.nan
-            print(f"student vs tuned, {key}: {seed_noise_verdict(stats['tuned'][key], stats['student'][key])}; "
-                  f"it closes {100 * closed:.0f}% of the gap to the blend ({tuned - blend:+.4f})")
-    if {"tuned@1", "student@1"} <= set(stats):
-        print(f"student vs tuned, one fold model each, test_logloss: "
-              f"{seed_noise_verdict(stats['tuned@1']['test_logloss'], stats['student@1']['test_logloss'])}")
+    for student in ("student", "student-pl"):
+        if {"tuned", student, "blend"} <= set(stats):
+            for key in ("cv_logloss", "test_logloss"):
+                tuned, mine, blend = (stats[n][key][0] for n in ("tuned", student, "blend"))
+                closed = (tuned - mine) / (tuned - blend) if tuned > blend else math.nan
+                print(f"{student} vs tuned, {key}: {seed_noise_verdict(stats['tuned'][key], stats[student][key])}; "
+                      f"it closes {100 * closed:.0f}% of the gap to the blend ({tuned - blend:+.4f})")
+        if {"tuned@1", f"{student}@1", "blend"} <= set(stats):
+            tuned, mine, blend = (stats[n]["test_logloss"][0] for n in ("tuned@1", f"{student}@1", "blend"))
+            print(f"{student} vs tuned, one fold model each, test_logloss: "
+                  f"{seed_noise_verdict(stats['tuned@1']['test_logloss'], stats[f'{student}@1']['test_logloss'])}; "
+                  f"it closes {100 * (tuned - mine) / (tuned - blend):.0f}% of the gap to the blend ({tuned - blend:+.4f})")
 
 
 def main() -> None:
@@ -186,6 +202,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="42,43,44")
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--weight", type=float, default=0.5)
+    parser.add_argument("--pseudo-labels", action="store_true", help="also a student trained on the test images labelled by the blend")
     parser.add_argument("--report", action="store_true", help="print the table from results.json, train nothing")
     args = parser.parse_args()
     root = Path(args.root).resolve()
@@ -198,7 +215,7 @@ def main() -> None:
         report(json.loads(results_file.read_text()), seeds)
         return
     work_in(root)
-    report(measure(root, args.project, seeds, args.temperature, args.weight, results_file), seeds)
+    report(measure(root, args.project, seeds, args.temperature, args.weight, results_file, args.pseudo_labels), seeds)
 
 
 if __name__ == "__main__":
