@@ -24,6 +24,7 @@ from skp.ensemble.predict import (
     build_task,
     check_weights,
     data_signature,
+    inference_batch_size,
     inference_config,
     inference_loader,
     load_weights,
@@ -122,19 +123,14 @@ class Predictor:
         todo = [i for i, pred in enumerate(preds) if pred is None]
         test_set = mode == "inference" and rows_file is None
         if todo:
-            task = build_task(cfg)
-            loader = inference_loader(dataset, cfg, self.recipe.batch_size)
             where = f"fold {fold}" if mode == "val" or rows_file else f"{len(todo)} model(s)"
-            job = progress.add_task(f"{member.name} {mode} {where} {view_name}", total=len(loader))
-            timing = {}
-            computed = run_inference(task, self._models(task, groups, todo), loader, lambda: progress.advance(job), timing)
-            progress.remove_task(job)
-            for j, (i, pred) in enumerate(zip(todo, computed)):
-                self.cache.put(keys[i], pred, {"load": timing["load"], "model": timing["models"][j], "device": device_name()})
+            computed, timing = self._timed_pass(f"{member.name} {mode} {where} {view_name}", cfg, dataset, groups, todo, progress)
+            for i, pred in zip(todo, computed):
                 preds[i] = pred
+            self._keep(keys, preds, todo, timing)
         cached = [i for i in range(len(keys)) if i not in todo]
         if test_set and self.remeasure_costs and cached:
-            self._remeasure(member, cfg, dataset, groups, [keys[i] for i in cached], [preds[i] for i in cached], cached, view_name, progress)
+            self._remeasure(member, cfg, dataset, groups, keys, preds, cached, view_name, progress)
         if test_set:
             self.costs.setdefault(member.name, {})[view_name] = [self.cache.costs.get(key) for key in keys]
         return preds, np.asarray(dataset.ids)
@@ -149,19 +145,30 @@ class Predictor:
             models.append(model)
         return models
 
-    def _remeasure(self, member: Member, cfg, dataset, groups, keys, preds, indices, view_name, progress) -> None:
-        """Time cached test predictions again on the first REMEASURE_BATCHES + 1 batches and
-        keep the new costs with them (the predictions are not recomputed)."""
+    def _timed_pass(self, label: str, cfg, dataset, groups: list[list[Path]], indices: list[int], progress):
+        """One pass of the chosen groups' models over the data set, shown as a progress task:
+        their predictions, and the seconds per image of run_inference's `timing`."""
         task = build_task(cfg)
-        batch_size = inference_loader(dataset, cfg, self.recipe.batch_size).batch_size
-        sample = torch.utils.data.Subset(dataset, range(min(len(dataset), (REMEASURE_BATCHES + 1) * batch_size)))
-        loader = inference_loader(sample, cfg, self.recipe.batch_size)
-        job = progress.add_task(f"{member.name} timing {len(indices)} model(s) {view_name}", total=len(loader))
+        loader = inference_loader(dataset, cfg, self.recipe.batch_size)
+        job = progress.add_task(label, total=len(loader))
         timing = {}
-        run_inference(task, self._models(task, groups, indices), loader, lambda: progress.advance(job), timing)
+        preds = run_inference(task, self._models(task, groups, indices), loader, lambda: progress.advance(job), timing)
         progress.remove_task(job)
-        for j, (key, pred) in enumerate(zip(keys, preds)):
-            self.cache.put(key, pred, {"load": timing["load"], "model": timing["models"][j], "device": device_name()})
+        return preds, timing
+
+    def _keep(self, keys: list, preds: list, indices: list[int], timing: dict) -> None:
+        """Cache the chosen predictions with the cost of the pass that timed them."""
+        for j, i in enumerate(indices):
+            self.cache.put(keys[i], preds[i], {"load": timing["load"], "model": timing["models"][j], "device": device_name()})
+
+    def _remeasure(self, member: Member, cfg, dataset, groups, keys, preds, indices, view_name, progress) -> None:
+        """Time the chosen cached test predictions again on the first REMEASURE_BATCHES + 1
+        batches and keep the new costs with them (the predictions are not recomputed)."""
+        images = (REMEASURE_BATCHES + 1) * inference_batch_size(cfg, self.recipe.batch_size)
+        sample = torch.utils.data.Subset(dataset, range(min(len(dataset), images)))
+        label = f"{member.name} timing {len(indices)} model(s) {view_name}"
+        _, timing = self._timed_pass(label, cfg, sample, groups, indices, progress)
+        self._keep(keys, preds, indices, timing)
 
     def _test_pred(self, member: Member, progress) -> np.ndarray:
         groups = self._test_groups(member)

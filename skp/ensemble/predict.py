@@ -211,11 +211,16 @@ def build_dataset(cfg, mode: str):
     return resolve("datasets", cfg.dataset)(cfg, mode)
 
 
+def inference_batch_size(cfg, batch_size: int | None) -> int:
+    """The recipe's batch size, else the config's validation one."""
+    return batch_size or cfg.val_batch_size or cfg.batch_size
+
+
 def inference_loader(dataset, cfg, batch_size: int | None) -> torch.utils.data.DataLoader:
-    """Batches in dataset order: the recipe's batch size, else the config's validation one."""
+    """Batches in dataset order, of inference_batch_size."""
     return torch.utils.data.DataLoader(
         dataset,
-        batch_size=batch_size or cfg.val_batch_size or cfg.batch_size,
+        batch_size=inference_batch_size(cfg, batch_size),
         shuffle=False,
         num_workers=cfg.num_workers or 0,
         pin_memory=device().type == "cuda",

@@ -186,14 +186,19 @@ def promoted_numbers(record: dict) -> list[int]:
 
 def seed_runs(trial, count: int) -> dict[int, Path]:
     """{seed: run directory}: the trial's own run, then its `count` seed copies."""
-    return {_own_seed(trial): Path(trial.user_attrs["run_dir"]), **seed_copies(trial, count)}
+    own = _own_seed(trial)
+    return {own: Path(trial.user_attrs["run_dir"]), **_copies(trial, own, count)}
 
 
 def seed_copies(trial, count: int) -> dict[int, Path]:
     """{seed: run directory} of the trial's `count` seed copies: the seeds after its own, in
     the seed check's run directories (named as `confirm` names them)."""
-    own, run_dir = _own_seed(trial), Path(trial.user_attrs["run_dir"])
-    return {own + i: run_dir.parent / f"{trial.user_attrs['run_id']}-seed{own + i}" for i in range(1, count + 1)}
+    return _copies(trial, _own_seed(trial), count)
+
+
+def _copies(trial, own: int, count: int) -> dict[int, Path]:
+    parent = Path(trial.user_attrs["run_dir"]).parent
+    return {own + i: parent / f"{trial.user_attrs['run_id']}-seed{own + i}" for i in range(1, count + 1)}
 
 
 def _own_seed(trial) -> int:

@@ -250,7 +250,6 @@ def test_inference_costs_are_measured_once_and_reported(trained, tmp_path):
     assert [m["cost"] for m in again["members"]] == [m["cost"] for m in cached["members"]]
 
 
-
 def test_remeasured_costs_replace_the_cached_ones_and_keep_the_predictions(trained, tmp_path):
     members = ["--run", "digits.cfg_baseline:pytest", "--run", "digits.cfg_regnet:pytest", "--blend", "mean"]
     assert main([*members, "--output", str(tmp_path / "first")]) == 0
