@@ -16,6 +16,9 @@ last value against the from-scratch final says whether a continued survivor ends
     python tests/benchmarks/bench_rung_fidelity.py [--config digits.cfg_baseline] [--configs 16]
         [--first 3] [--reduction 3] [--root DIR] [--report]
 
+The report ends with bench_rung_replay.py's table: successive halving replayed over
+groups of the trained sets, for each fidelity.
+
 Each trained schedule is kept in --root/results.json; re-running adds only what is missing.
 `--shard K/N` trains only the sets whose index is K modulo N, so N processes (one thread
 each) share the work and the results file.
@@ -24,6 +27,7 @@ each) share the work and the results file.
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,9 @@ from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.training.folds import fit_fold
 from skp.tune.pruners import rung_lengths
 from skp.tune.space import suggest, validate_space
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_rung_replay import print_replay, replay  # noqa: E402
 
 
 def draw(config: str, count: int, seed: int) -> list[dict]:
@@ -177,6 +184,9 @@ def report(results: dict, args) -> None:
               f"{ends[int(best(final))]}, continued {ends[int(best(end))]}")
     seconds = statistics.fmean(v["seconds"] for v in results.values())
     print(f"mean seconds per schedule: {seconds:.0f}")
+    maximize = load_config(args.config).val_track == "max"
+    print_replay(replay(results, reduction=args.reduction, maximize=maximize), args.reduction)
+
 
 if __name__ == "__main__":
     main()
