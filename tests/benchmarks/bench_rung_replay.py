@@ -11,6 +11,9 @@ value. Three fidelities, as the pruners judge:
 
 - scratch:   each rung a complete schedule from scratch (`--pruner rungs`); a survivor
              pays every rung's whole length
+- scratch-lean: the same without the rungs longer than a 1/R of the set's length (with
+             R = 3, 30 epochs: rungs 3 and 9, not 27), which cost a survivor nearly its
+             whole length again; a survivor then pays at most R / (R - 1) times its length
 - continued: each rung continued from the last one's end (`--pruner rungs-continued`);
              a survivor pays its own length
 - in-run:    the value after epoch r of the full schedule (the median pruner, ASHA,
@@ -36,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-FIDELITIES = ("scratch", "continued", "in-run")
+FIDELITIES = ("scratch", "scratch-lean", "continued", "in-run")
 
 
 def ladders(results: dict) -> dict[int, list[int]]:
@@ -50,8 +53,13 @@ def ladders(results: dict) -> dict[int, list[int]]:
     return found
 
 
+def lean(lengths: list[int], reduction: int) -> list[int]:
+    """The rungs at most a 1/reduction of the full length, then the full length."""
+    return [length for length in lengths[:-1] if length * reduction <= lengths[-1]] + lengths[-1:]
+
+
 def rung_value(results: dict, index: int, length: int, full: int, fidelity: str) -> float:
-    if fidelity == "scratch":
+    if fidelity.startswith("scratch"):
         return results[f"{index}|{length}"]["selected"]
     if fidelity == "continued":
         return results[f"{index}|c{length}"]["selected"]
@@ -60,13 +68,15 @@ def rung_value(results: dict, index: int, length: int, full: int, fidelity: str)
 
 def halve(results: dict, group: list[int], ladder: dict, fidelity: str, reduction: int, sign: float) -> tuple[int, int]:
     """(picked set, epochs spent) of synchronous successive halving over `group`."""
+    if fidelity == "scratch-lean":
+        ladder = {index: lean(lengths, reduction) for index, lengths in ladder.items()}
     alive, complete, spent, level = list(group), {}, 0, 0
     while alive:
         values = {}
         for index in alive:
             lengths = ladder[index]  # a set still alive has not reached its last rung
             length, before = lengths[level], lengths[level - 1] if level else 0
-            spent += length if fidelity == "scratch" else length - before
+            spent += length if fidelity.startswith("scratch") else length - before
             values[index] = sign * rung_value(results, index, length, lengths[-1], fidelity)
             if length == lengths[-1]:
                 complete[index] = values[index]

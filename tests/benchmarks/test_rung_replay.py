@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_rung_replay import halve, ladders, replay  # noqa: E402
+from bench_rung_replay import halve, ladders, lean, replay  # noqa: E402
 
 
 def trained(index: int, full: int, rungs: dict, chain: dict, history: list) -> dict:
@@ -37,8 +37,16 @@ def test_scratch_rungs_pay_every_rung_and_continued_ones_only_the_new_epochs():
     # all three at 3 epochs, the best third (set 0) at 9 then at 10
     assert halve(results, [0, 1, 2], ladder, "scratch", 3, 1.0) == (0, 3 * 3 + 9 + 10)
     assert halve(results, [0, 1, 2], ladder, "continued", 3, 1.0) == (0, 3 * 3 + 6 + 1)
+    # without the 9-epoch rung (9 x 3 > 10), set 0 goes from 3 epochs to its 10
+    assert halve(results, [0, 1, 2], ladder, "scratch-lean", 3, 1.0) == (0, 3 * 3 + 10)
     # epoch 3 of the full runs ranks set 1 first; it trains on to its 10th epoch
     assert halve(results, [0, 1, 2], ladder, "in-run", 3, 1.0) == (1, 3 * 3 + 7)
+
+
+def test_lean_ladders_drop_the_rungs_above_a_third_of_the_length():
+    assert lean([3, 9, 27, 30], 3) == [3, 9, 30]
+    assert lean([3, 9, 20], 3) == [3, 20]
+    assert lean([3, 9, 27], 3) == [3, 9, 27]
 
 
 def test_a_lone_survivor_trains_to_its_end_and_a_larger_value_wins_when_maximizing():
