@@ -133,9 +133,9 @@ class Rungs(Pruner):
     up to its own length. Every rung's value ends a schedule whose learning rate has come
     down, so it can rank trials as their final values do, which a value in the middle of
     one long schedule cannot (the warm-up's high rates look worst until they fall).
-    A survivor pays the sum of its rungs, up to about 2.3 times its length when the last
-    rung below it is nearly as long (W = 3, R = 3, 30 epochs: 3 + 9 + 27 + 30); the
-    baseline trains its full schedule only."""
+    A survivor pays the sum of its rungs, at most twice its length (rung_lengths leaves
+    out a last rung nearly as long as the trial); the baseline trains its full schedule
+    only."""
 
     name = "rungs"
     defaults = {"warmup": AUTO, "reduction": 3}
@@ -165,13 +165,21 @@ class ContinuedRungs(Rungs):
     continues = True
 
 
-def rung_lengths(first: int, reduction: int, epochs: int) -> list[int]:
+def rung_lengths(first: int, reduction: int, epochs: int, continued: bool = False) -> list[int]:
     """Epochs of each rung's complete schedule: first, first x reduction, ... below
-    `epochs`, then `epochs` itself (the trial's own length, never pruned)."""
+    `epochs`, then `epochs` itself (the trial's own length, never pruned).
+
+    From scratch (not `continued`) the last rung below `epochs` is left out when it is
+    longer than (R - 1) / R of it: a trial that reaches it pays r epochs there and, 1 time
+    in R, its whole length again, more on average than the length it would pay without
+    the rung (with R = 3, 30 epochs: rungs 3, 9, 30, not 3, 9, 27, 30). Continued, a rung
+    costs only its new epochs, so every one is kept."""
     lengths, length = [], first
     while length < epochs:
         lengths.append(length)
         length *= reduction
+    if not continued and lengths and lengths[-1] * reduction > epochs * (reduction - 1):
+        lengths.pop()
     return lengths + [epochs]
 
 

@@ -232,8 +232,8 @@ def train_rungs(cfg, options, directory, baseline: bool, on_rung, on_progress=No
     `on_rung(length, value, last)` hears each rung's value and stops the trial if its
     pruner says so. The last rung is the trial's own length (the baseline's only)."""
     settings = options.pruner_settings
-    lengths = [cfg.num_epochs] if baseline else rung_lengths(settings.warmup, settings.reduction, cfg.num_epochs)
     continued = pruner_named(options.pruner).continues
+    lengths = [cfg.num_epochs] if baseline else rung_lengths(settings.warmup, settings.reduction, cfg.num_epochs, continued)
     try:
         for rung, length in enumerate(lengths):
             rung_cfg = cfg.copy()

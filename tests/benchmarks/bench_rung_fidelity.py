@@ -10,7 +10,9 @@ into r epochs, from scratch; what the rungs pruner judges). The table gives, per
 length r, the Spearman rank correlation over the sets between each kind of value and
 the final value: near 1, the fidelity keeps the ranking; near 0 or below, it misleads.
 A third kind, the continued rung, trains each set's rungs as one chain: the first rung
-complete, then each longer schedule resumed at the epoch the last one ended. The chain's
+complete, then each longer schedule resumed at the epoch the last one ended (every rung
+below the set's length: `--pruner rungs-continued` keeps the last one, which costs it
+only its new epochs, while from scratch `--pruner rungs` leaves it out). The chain's
 last value against the from-scratch final says whether a continued survivor ends as well.
 
     python tests/benchmarks/bench_rung_fidelity.py [--config digits.cfg_baseline] [--configs 16]
@@ -125,15 +127,16 @@ def main():
         if index % shards != shard:
             continue
         full = int(params.get("num_epochs", cfg.num_epochs))
-        lengths = rung_lengths(args.first, args.reduction, full)
+        lengths = rung_lengths(args.first, args.reduction, full)  # as --pruner rungs trains them
         for length in lengths:
             key = f"{index}|{length}"
             if key not in results:
                 results[key] = {"params": params, "full": full, **train(args.config, params, length, root / "runs" / key.replace("|", "-"))}
                 save()
                 print(f"set {index} ({full} epochs): {length}-epoch schedule done", flush=True)
-        if len(lengths) > 1:
-            train_chain(args.config, params, lengths, index, root, results, save)
+        chain = rung_lengths(args.first, args.reduction, full, continued=True)  # as --pruner rungs-continued
+        if len(chain) > 1:
+            train_chain(args.config, params, chain, index, root, results, save)
     report(results, args)
 
 
@@ -185,7 +188,7 @@ def report(results: dict, args) -> None:
     seconds = statistics.fmean(v["seconds"] for v in results.values())
     print(f"mean seconds per schedule: {seconds:.0f}")
     maximize = load_config(args.config).val_track == "max"
-    print_replay(replay(results, reduction=args.reduction, maximize=maximize), args.reduction)
+    print_replay(replay(results, first=args.first, reduction=args.reduction, maximize=maximize), args.reduction)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,13 @@ the first rung, the best 1/R of them (at least one) train their next rung, and s
 set that reaches its own full length is complete, and the search picks the best complete
 value. Three fidelities, as the pruners judge:
 
-- scratch:   each rung a complete schedule from scratch (`--pruner rungs`); a survivor
+- scratch:   each rung a complete schedule from scratch (`--pruner rungs`, its rungs:
+             rung_lengths without a last rung nearly as long as the set); a survivor
              pays every rung's whole length
-- scratch-lean: the same without the rungs longer than a 1/R of the set's length (with
-             R = 3, 30 epochs: rungs 3 and 9, not 27), which cost a survivor nearly its
-             whole length again; a survivor then pays at most R / (R - 1) times its length
-- continued: each rung continued from the last one's end (`--pruner rungs-continued`);
-             a survivor pays its own length
-- in-run:    the value after epoch r of the full schedule (the median pruner, ASHA,
-             Hyperband); a survivor pays its own length
+- continued: each rung continued from the last one's end (`--pruner rungs-continued`,
+             every rung); a survivor pays its own length
+- in-run:    the value after epoch r of the full schedule, at the same rungs (ASHA,
+             Hyperband, and the median pruner's view); a survivor pays its own length
 
 For every group of --group sets drawn from those trained (all groups when there are few,
 else --draws random ones), against training every set of the group in full (the
@@ -27,7 +25,7 @@ scratch minus the group's best (a continued pick's own, continued, value is give
 The replay leaves out what only a live study shows: how the sampler moves once it sees
 rung values (bench_search_efficiency.py measures that).
 
-    python tests/benchmarks/bench_rung_replay.py DIR/results.json [--group 9] [--reduction 3]
+    python tests/benchmarks/bench_rung_replay.py DIR/results.json [--group 9] [--first 3] [--reduction 3]
 """
 
 import argparse
@@ -39,27 +37,24 @@ from pathlib import Path
 
 import numpy as np
 
-FIDELITIES = ("scratch", "scratch-lean", "continued", "in-run")
+from skp.tune.pruners import rung_lengths
+
+FIDELITIES = ("scratch", "continued", "in-run")
 
 
-def ladders(results: dict) -> dict[int, list[int]]:
-    """{set: rung lengths ending with its full length} of the sets trained every way."""
-    full_of = {int(k.split("|")[0]): v["full"] for k, v in results.items()}
+def ladders(results: dict, first: int, reduction: int) -> dict[int, dict[str, list[int]]]:
+    """{set: {fidelity: rung lengths, ending with the set's full length}} of the sets
+    trained every way the fidelities need."""
     found = {}
-    for index, full in full_of.items():
-        lengths = sorted({int(k.split("|")[1]) for k in results if k.split("|")[0] == str(index) and not k.split("|")[1].startswith("c")})
-        if lengths and lengths[-1] == full and all(f"{index}|c{length}" in results for length in lengths):
-            found[index] = lengths
+    for index, full in sorted({int(k.split("|")[0]): v["full"] for k, v in results.items()}.items()):
+        scratch, every = rung_lengths(first, reduction, full), rung_lengths(first, reduction, full, continued=True)
+        if all(f"{index}|{length}" in results for length in scratch) and all(f"{index}|c{length}" in results for length in every):
+            found[index] = {"scratch": scratch, "continued": every, "in-run": every}
     return found
 
 
-def lean(lengths: list[int], reduction: int) -> list[int]:
-    """The rungs at most a 1/reduction of the full length, then the full length."""
-    return [length for length in lengths[:-1] if length * reduction <= lengths[-1]] + lengths[-1:]
-
-
 def rung_value(results: dict, index: int, length: int, full: int, fidelity: str) -> float:
-    if fidelity.startswith("scratch"):
+    if fidelity == "scratch":
         return results[f"{index}|{length}"]["selected"]
     if fidelity == "continued":
         return results[f"{index}|c{length}"]["selected"]
@@ -68,15 +63,13 @@ def rung_value(results: dict, index: int, length: int, full: int, fidelity: str)
 
 def halve(results: dict, group: list[int], ladder: dict, fidelity: str, reduction: int, sign: float) -> tuple[int, int]:
     """(picked set, epochs spent) of synchronous successive halving over `group`."""
-    if fidelity == "scratch-lean":
-        ladder = {index: lean(lengths, reduction) for index, lengths in ladder.items()}
     alive, complete, spent, level = list(group), {}, 0, 0
     while alive:
         values = {}
         for index in alive:
-            lengths = ladder[index]  # a set still alive has not reached its last rung
+            lengths = ladder[index][fidelity]  # a set still alive has not reached its last rung
             length, before = lengths[level], lengths[level - 1] if level else 0
-            spent += length if fidelity.startswith("scratch") else length - before
+            spent += length if fidelity == "scratch" else length - before
             values[index] = sign * rung_value(results, index, length, lengths[-1], fidelity)
             if length == lengths[-1]:
                 complete[index] = values[index]
@@ -94,25 +87,27 @@ def groups_of(indices: list[int], size: int, draws: int, seed: int) -> list[list
     return [sorted(rng.choice(indices, size, replace=False).tolist()) for _ in range(draws)]
 
 
-def replay(results: dict, group_size: int = 9, reduction: int = 3, draws: int = 2000, maximize: bool = False) -> list[dict]:
+def replay(results: dict, group_size: int = 9, first: int = 3, reduction: int = 3, draws: int = 2000,
+           maximize: bool = False) -> list[dict]:
     """One row per fidelity: compute share, picks of the group's best, regret."""
-    ladder = ladders(results)
+    ladder = ladders(results, first, reduction)
     indices = sorted(ladder)
     size = min(group_size, len(indices))
     if size < 2:
         return []
     sign = -1.0 if maximize else 1.0
-    final = {i: results[f"{i}|{ladder[i][-1]}"]["selected"] for i in indices}
+    full = {i: ladder[i]["scratch"][-1] for i in indices}
+    final = {i: results[f"{i}|{full[i]}"]["selected"] for i in indices}
     rows = []
     for fidelity in FIDELITIES:
         shares, regrets, own, found = [], [], [], 0
         for group in groups_of(indices, size, draws, seed=0):
             picked, spent = halve(results, group, ladder, fidelity, reduction, sign)
             best = min(group, key=lambda i: sign * final[i])
-            shares.append(spent / sum(ladder[i][-1] for i in group))
+            shares.append(spent / sum(full[i] for i in group))
             regrets.append(sign * (final[picked] - final[best]))
             if fidelity == "continued":
-                own.append(sign * (results[f"{picked}|c{ladder[picked][-1]}"]["selected"] - final[best]))
+                own.append(sign * (results[f"{picked}|c{full[picked]}"]["selected"] - final[best]))
             found += picked == best
         rows.append({"fidelity": fidelity, "groups": len(shares), "size": size, "sets": len(indices),
                      "compute": statistics.fmean(shares), "found": found / len(shares),
@@ -140,12 +135,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="bench_rung_fidelity.py's results.json")
     parser.add_argument("--group", type=int, default=9, help="sets the search picks from")
+    parser.add_argument("--first", type=int, default=3, help="the first rung's length (--pruner-warmup)")
     parser.add_argument("--reduction", type=int, default=3)
     parser.add_argument("--draws", type=int, default=2000, help="groups drawn when there are more")
     parser.add_argument("--maximize", action="store_true", help="the value is better higher (default: lower, a loss)")
     args = parser.parse_args()
     results = json.loads(args.results.read_text())
-    print_replay(replay(results, args.group, args.reduction, args.draws, args.maximize), args.reduction)
+    print_replay(replay(results, args.group, args.first, args.reduction, args.draws, args.maximize), args.reduction)
 
 
 if __name__ == "__main__":

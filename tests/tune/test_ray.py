@@ -94,12 +94,14 @@ def test_schedulers_take_the_pruner_settings_in_epochs():
 
 def test_rungs_on_ray_decide_at_the_rung_lengths():
     """One report per complete schedule, its length as the time: ASHA's milestones are the
-    rungs the Optuna backend uses, whatever the number of folds."""
+    rungs the Optuna backend uses, whatever the number of folds (from scratch a trial skips
+    the last one below its length; its final report lands there, and a final report is
+    never pruned)."""
     from skp.tune.pruners import RUNG_EPOCHS, PrunerSettings, make_scheduler, rung_lengths
 
     rungs = make_scheduler("rungs", "min", 30, PrunerSettings(warmup=3, reduction=3), folds=5)
     assert rungs._time_attr == RUNG_EPOCHS and rungs._max_t == 30
-    assert sorted(rung for rung, _ in rungs._brackets[0]._rungs) == rung_lengths(3, 3, 30)[:-1] == [3, 9, 27]
+    assert sorted(rung for rung, _ in rungs._brackets[0]._rungs) == rung_lengths(3, 3, 30, continued=True)[:-1] == [3, 9, 27]
 
 
 @pytest.fixture

@@ -21,7 +21,18 @@ def test_rung_lengths_end_at_the_trials_own_length():
     assert rung_lengths(2, 3, 10) == [2, 6, 10]
     assert rung_lengths(4, 3, 10) == [4, 10]
     assert rung_lengths(10, 3, 10) == [10]
-    assert rung_lengths(3, 2, 40) == [3, 6, 12, 24, 40]
+    assert rung_lengths(3, 3, 20) == [3, 9, 20]
+
+
+def test_from_scratch_a_rung_nearly_as_long_as_the_trial_is_left_out():
+    # a 27-epoch rung before 30 would cost 27 + 30 / 3 = 37 epochs a trial, against 30 without it
+    assert rung_lengths(3, 3, 30) == [3, 9, 30]
+    assert rung_lengths(3, 3, 10) == [3, 10]
+    assert rung_lengths(3, 2, 40) == [3, 6, 12, 40]
+    assert rung_lengths(9, 3, 10) == [10]
+    # continued, a rung costs only its new epochs: all are kept
+    assert rung_lengths(3, 3, 30, continued=True) == [3, 9, 27, 30]
+    assert rung_lengths(3, 3, 10, continued=True) == [3, 9, 10]
 
 
 def test_rungs_prune_by_successive_halving_at_the_rung_lengths():
