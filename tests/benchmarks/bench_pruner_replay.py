@@ -101,26 +101,26 @@ def main():
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    root, seeds = Path(args.root), [int(s) for s in args.seeds.split(",")]
-    noise, _ = seed_noise(seeds, root)
-    reference = statistics.fmean(curve(load(f"{REFERENCE}-{s}", root))[-1][2] for s in seeds)
+    studies, seeds = Path(args.root) / "studies", [int(s) for s in args.seeds.split(",")]
+    noise, _ = seed_noise(seeds, studies)
+    reference = statistics.fmean(curve(load(f"{REFERENCE}-{s}", studies))[-1][2] for s in seeds)
     target = reference + noise
-    studies = [recorded_trials(load(f"{source}-{s}", root)) for source in args.sources.split(",") for s in seeds]
-    print(f"{len(studies)} unpruned studies ({args.sources} x seeds {args.seeds}), {sum(map(len, studies))} trials; "
+    recorded = [recorded_trials(load(f"{source}-{s}", studies)) for source in args.sources.split(",") for s in seeds]
+    print(f"{len(recorded)} unpruned studies ({args.sources} x seeds {args.seeds}), {sum(map(len, recorded))} trials; "
           f"target {target:.4f} (reference {reference:.4f} + seed noise {noise:.4f})\n")
-    agreement = rank_agreement(studies)
+    agreement = rank_agreement(recorded)
     print("rank agreement (Spearman) of the value after epoch k with the final value:")
     print("| epoch | " + " | ".join(str(k + 1) for k in range(len(agreement))) + " |")
     print("|---|" + "---|" * len(agreement))
     print("| rho | " + " | ".join(f"{rho:.2f}" for rho in agreement) + " |\n")
-    unpruned = [replay(trials, "none", {}, target) for trials in studies]
+    unpruned = [replay(trials, "none", {}, target) for trials in recorded]
     base_to_target = statistics.fmean(r["to_target"] for r in unpruned if r["to_target"])
     base_epochs = statistics.fmean(r["epochs"] for r in unpruned)
     print("| pruner | epochs (of the search) | trials stopped | keeps the best trial | best kept | epochs to target | reached "
           "| compute to target, unpruned / this |")
     print("|---|---|---|---|---|---|---|---|")
     for name, settings in SETTINGS:
-        runs = [replay(trials, name, settings, target) for trials in studies]
+        runs = [replay(trials, name, settings, target) for trials in recorded]
         hits = [r["to_target"] for r in runs if r["to_target"]]
         ratio = f"{base_to_target / statistics.fmean(hits):.2f}x" if hits else "-"
         print(f"| {label(name, settings)} | {statistics.fmean(r['epochs'] for r in runs):.0f} "

@@ -38,6 +38,10 @@ against epochs spent) go to a PNG.
 length, and the budget is the reference's own epochs (the most any of its seeds spent).
 
 Studies are kept under --root and resumed: re-running the command only adds what is missing.
+`--studies DIR` keeps the study journals there instead of ROOT/studies, for example in
+the repository, so that a measurement longer than one machine's life goes on from the
+committed journals on the next: a trial whose worker died is queued again and trained
+from scratch (the same seed gives the same run), and the dead attempt is not counted.
 
 `--keep-baseline` keeps the config's own settings as every study's first trial (on
 Fashion-MNIST they are far from the best, so digits' reason to drop them does not hold).
@@ -95,21 +99,21 @@ cfg.search_space = {{
 '''
 
 
-def load(study_name: str, root: Path):
+def load(study_name: str, studies: Path):
     import optuna
 
-    path = root / "studies" / study_name / "journal.log"
+    path = studies / study_name / "journal.log"
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def reuse_reference(source: str, seed: int, root: Path, keep_baseline: bool) -> None:
+def reuse_reference(source: str, seed: int, studies: Path, keep_baseline: bool) -> None:
     """Copy the study `source` (JOURNAL:STUDY) as the reference of `seed`, once."""
     import optuna
     from optuna.trial import TrialState
 
     name = f"{REFERENCE}-{seed}"
-    timing = root / "studies" / name / "wall_seconds"
+    timing = studies / name / "wall_seconds"
     if timing.exists():
         return
     journal, _, study_name = source.rpartition(":")
@@ -118,9 +122,9 @@ def reuse_reference(source: str, seed: int, root: Path, keep_baseline: bool) -> 
     trials = [t for t in original.trials if t.state != TrialState.FAIL]
     if any(t.user_attrs.get("baseline") for t in trials) and not keep_baseline:
         sys.exit(f"{source} holds the config's baseline trial: give --keep-baseline so that every strategy's study has it too.")
-    (root / "studies" / name).mkdir(parents=True, exist_ok=True)
+    (studies / name).mkdir(parents=True, exist_ok=True)
     copy = optuna.create_study(study_name=name, direction=original.direction, storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(root / "studies" / name / "journal.log"))))
+        optuna.storages.journal.JournalFileBackend(str(studies / name / "journal.log"))))
     for key, value in original.user_attrs.items():
         copy.set_user_attr(key, value)
     copy.add_trials(trials)
@@ -128,7 +132,7 @@ def reuse_reference(source: str, seed: int, root: Path, keep_baseline: bool) -> 
     print(f"{name}: {len(trials)} trials of {source} (failed ones left out)", flush=True)
 
 
-def run_study(method: str, seed: int, trials: int, config: Path | str, root: Path, env: dict, extra=(), timed=True,
+def run_study(method: str, seed: int, trials: int, config: Path | str, root: Path, studies: Path, env: dict, extra=(), timed=True,
               stop_at: int | None = None, keep_baseline: bool = False) -> None:
     """Run (or resume) one study; its wall seconds go beside the journal, kept across
     re-runs (`timed=False`: a follow-up command on a finished study, not timed).
@@ -136,19 +140,20 @@ def run_study(method: str, seed: int, trials: int, config: Path | str, root: Pat
     since the report reads no further (a pruned strategy's spare trials cost hours on
     Fashion-MNIST)."""
     name = f"{method}-{seed}"
-    timing = root / "studies" / name / "wall_seconds"
+    timing = studies / name / "wall_seconds"
     if timing.exists() and timed:
         return
     command = [sys.executable, "-m", "skp.tune.cli", str(config), "--study", name, "--seed", str(seed),
                "--trials", str(trials), "--enable_progress_bar", "False", "--no-export",
                *([] if keep_baseline else ["--no-baseline"]), *METHODS[method], *extra]
+    trim_partial_line(studies / name / "journal.log")
     started = time.time()
     log = root / f"{name}.log"
     with open(log, "a") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         while process.poll() is None:
             time.sleep(POLL_SECONDS)
-            if stop_at is not None and process.poll() is None and spent(name, root, method in CONTINUED) > stop_at:
+            if stop_at is not None and process.poll() is None and spent(name, studies, method in CONTINUED) > stop_at:
                 out.write(f"bench_search_efficiency: past the budget of {stop_at} epochs: stopping the study\n")
                 out.flush()
                 process.send_signal(signal.SIGINT)
@@ -161,11 +166,18 @@ def run_study(method: str, seed: int, trials: int, config: Path | str, root: Pat
         timing.write_text(str(time.time() - started))
 
 
-def spent(name: str, root: Path, continued: bool) -> int:
+def trim_partial_line(journal: Path) -> None:
+    """Cut a journal copied while a line was being written back to its last whole line
+    (Optuna would read the next process's first line glued to it as invalid)."""
+    if journal.exists() and (text := journal.read_bytes()) and not text.endswith(b"\n"):
+        journal.write_bytes(text[: text.rfind(b"\n") + 1])
+
+
+def spent(name: str, studies: Path, continued: bool) -> int:
     """Epochs the study's finished trials trained so far (0 before its journal exists)."""
-    if not (root / "studies" / name / "journal.log").exists():
+    if not (studies / name / "journal.log").exists():
         return 0
-    points = curve(load(name, root), continued)
+    points = curve(load(name, studies), continued)
     return points[-1][0] if points else 0
 
 
@@ -180,15 +192,23 @@ def trial_epochs(trial, continued: bool = False) -> int:
     return max(lengths) if continued else sum(lengths)
 
 
+def finished_trials(study) -> list:
+    """The study's finished trials in the order they finished, without those whose worker
+    died and which skp-tune queued again (`retry_of`): a study continued on another
+    machine from its committed journal loses its running trial that way, which says
+    nothing of the strategy; the retry trains the same parameters again and counts."""
+    retried = {t.user_attrs["retry_of"] for t in study.trials if "retry_of" in t.user_attrs}
+    finished = [t for t in study.trials if t.state.is_finished() and t.datetime_complete is not None and t.number not in retried]
+    return sorted(finished, key=lambda t: t.datetime_complete)
+
+
 def curve(study, continued: bool = False) -> list[tuple[int, float, float]]:
     """(epochs spent, seconds spent, best complete value so far) after each finished trial,
     in the order trials finished (`continued`: trial_epochs')."""
     from optuna.trial import TrialState
 
-    finished = [t for t in study.trials if t.state.is_finished() and t.datetime_complete is not None]
-    finished.sort(key=lambda t: t.datetime_complete)
     points, epochs, seconds, best = [], 0, 0.0, math.inf
-    for trial in finished:
+    for trial in finished_trials(study):
         epochs += trial_epochs(trial, continued)
         seconds += (trial.datetime_complete - trial.datetime_start).total_seconds()
         if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
@@ -201,9 +221,8 @@ def complete_within(study, budget: int, continued: bool = False) -> int:
     """Complete trials among those that finished within `budget` epochs."""
     from optuna.trial import TrialState
 
-    finished = sorted((t for t in study.trials if t.state.is_finished() and t.datetime_complete), key=lambda t: t.datetime_complete)
     count, epochs = 0, 0
-    for trial in finished:
+    for trial in finished_trials(study):
         epochs += trial_epochs(trial, continued)
         if epochs > budget:
             break
@@ -211,13 +230,13 @@ def complete_within(study, budget: int, continued: bool = False) -> int:
     return count
 
 
-def budget_so_far(root: Path, seeds: list, trials: int, epochs_per_trial: int | None) -> int | None:
+def budget_so_far(studies: Path, seeds: list, trials: int, epochs_per_trial: int | None) -> int | None:
     """The epochs the report will read: trials x epochs, or with trials of varying length
     half as much again as the most a finished reference study spent (later seeds' may
     spend more); None before any did."""
     if epochs_per_trial:
         return trials * epochs_per_trial
-    spent_by = [spent(f"{REFERENCE}-{s}", root, False) for s in seeds if (root / "studies" / f"{REFERENCE}-{s}" / "wall_seconds").exists()]
+    spent_by = [spent(f"{REFERENCE}-{s}", studies, False) for s in seeds if (studies / f"{REFERENCE}-{s}" / "wall_seconds").exists()]
     return round(1.5 * max(spent_by)) if spent_by else None
 
 
@@ -237,17 +256,17 @@ def best_seed_check(study) -> dict:
     return study.user_attrs.get(f"{ATTR_PREFIX}{study.best_trial.number}") or {}
 
 
-def seed_checked(seed: int, root: Path) -> bool:
+def seed_checked(seed: int, studies: Path) -> bool:
     """Whether the reference study of `seed` holds its best trial's seed check (a re-run
     that adds strategies does not train it again)."""
-    return bool(best_seed_check(load(f"{REFERENCE}-{seed}", root)))
+    return bool(best_seed_check(load(f"{REFERENCE}-{seed}", studies)))
 
 
-def seed_noise(seeds: list[int], root: Path) -> tuple[float, list]:
+def seed_noise(seeds: list[int], studies: Path) -> tuple[float, list]:
     """Pooled standard deviation over training seeds of each reference study's best trial."""
     variances, rows = [], []
     for seed in seeds:
-        study = load(f"{REFERENCE}-{seed}", root)
+        study = load(f"{REFERENCE}-{seed}", studies)
         best = study.best_trial
         values = [best.value, *best_seed_check(study).values()]
         if len(values) > 1:
@@ -308,6 +327,7 @@ def main():
     parser.add_argument("--config", help="search this config and its own space instead of digits at --epochs")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--root", help="folder for data, runs and studies (default: a temporary one)")
+    parser.add_argument("--studies", help="folder for the study journals instead of ROOT/studies (one kept in the repository)")
     parser.add_argument("--plot", default="search_efficiency.png")
     parser.add_argument("--batches", type=int, help="training batches per epoch (for a quick try; default: all)")
     parser.add_argument("--report", action="store_true", help="run nothing: report the studies already under --root")
@@ -322,6 +342,7 @@ def main():
         parser.error(f"--methods takes names from {', '.join(METHODS)} and must include {REFERENCE}; got {unknown or methods}")
     root = Path(args.root or tempfile.mkdtemp(prefix="skp-search-"))
     root.mkdir(parents=True, exist_ok=True)
+    studies = Path(args.studies or root / "studies").resolve()
     if args.config and args.epochs:
         parser.error("--epochs sets the digits config's training length; --config searches its own space (drop one)")
     if args.config:
@@ -330,40 +351,40 @@ def main():
         config = root / "cfg_search.py"
         config.write_text(CONFIG.format(epochs=args.epochs or 10))
     env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
-           "SKP_STUDIES_DIR": f"{root}/studies", "RAY_USAGE_STATS_ENABLED": "0"}
+           "SKP_STUDIES_DIR": str(studies), "RAY_USAGE_STATS_ENABLED": "0"}
     limit = ["--limit_train_batches", str(args.batches)] if args.batches else []
 
     if not args.report:
         if args.reuse_reference:
-            reuse_reference(args.reuse_reference, seeds[0], root, args.keep_baseline)
+            reuse_reference(args.reuse_reference, seeds[0], studies, args.keep_baseline)
         for seed in seeds:
             for method in sorted(methods, key=lambda m: m != REFERENCE):  # the reference first: it sets the budget
                 trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
                 print(f"{method}, seed {seed}: {trials} trials", flush=True)
-                stop_at = stop_epochs(method, root, seeds, args)
-                run_study(method, seed, trials, config, root, env, limit, stop_at=stop_at, keep_baseline=args.keep_baseline)
-            if not seed_checked(seed, root):
-                run_study(REFERENCE, seed, args.trials, config, root, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False,
+                stop_at = stop_epochs(method, studies, seeds, args)
+                run_study(method, seed, trials, config, root, studies, env, limit, stop_at=stop_at, keep_baseline=args.keep_baseline)
+            if not seed_checked(seed, studies):
+                run_study(REFERENCE, seed, args.trials, config, root, studies, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False,
                           keep_baseline=args.keep_baseline)
-    report(root, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction)
+    report(studies, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction)
 
 
-def stop_epochs(method: str, root: Path, seeds: list, args) -> int | None:
+def stop_epochs(method: str, studies: Path, seeds: list, args) -> int | None:
     """Where a strategy's study is stopped: pruned ones at the budget (spare trials cost
     nothing), any but the reference at --stop-fraction of it; None: it runs its trials."""
     if method == REFERENCE or (method in UNPRUNED and args.stop_fraction >= 1):
         return None
-    budget = budget_so_far(root, seeds, args.trials, None if args.config else args.epochs or 10)
+    budget = budget_so_far(studies, seeds, args.trials, None if args.config else args.epochs or 10)
     return None if budget is None else round(budget * min(args.stop_fraction, 1.0))
 
 
-def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial: int | None, plot_path: Path,
+def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_per_trial: int | None, plot_path: Path,
            stop_fraction: float = 1.0) -> None:
-    """The table and the plot, over the (method, seed) studies that exist under `root`.
+    """The table and the plot, over the (method, seed) studies that exist in `studies_dir`.
     Trials of varying length (`epochs_per_trial` None): the budget is the reference's own."""
-    ran = {m: [s for s in seeds if (root / "studies" / f"{m}-{s}" / "wall_seconds").exists()] for m in methods}
-    noise, checks = seed_noise(ran[REFERENCE], root)
-    studies = {(m, s): load(f"{m}-{s}", root) for m in methods for s in ran[m]}
+    ran = {m: [s for s in seeds if (studies_dir / f"{m}-{s}" / "wall_seconds").exists()] for m in methods}
+    noise, checks = seed_noise(ran[REFERENCE], studies_dir)
+    studies = {(m, s): load(f"{m}-{s}", studies_dir) for m in methods for s in ran[m]}
     if epochs_per_trial:
         budget, shape = trials * epochs_per_trial, f"{trials} trials x {epochs_per_trial} epochs"
     else:
@@ -394,12 +415,12 @@ def report(root: Path, seeds: list, methods: list, trials: int, epochs_per_trial
         finals = [points[-1][2] for points in curves[method] if points]
         counts = [len(points) for points in curves[method]]
         complete = [complete_within(studies[method, s], budget, method in CONTINUED) for s in ran[method]]
-        walls = [float((root / "studies" / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran[method]]
+        walls = [float((studies_dir / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran[method]]
         label = method if method == REFERENCE or stop_fraction >= 1 else f"{method} (stopped at {stop_fraction:.2g} of the budget)"
         print(f"| {label} | {','.join(map(str, ran[method]))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
               f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
     plot(curves, target, budget, plot_path)
-    print(f"\ncurves: {plot_path}; studies under {root}")
+    print(f"\ncurves: {plot_path}; studies in {studies_dir}")
 
 
 if __name__ == "__main__":

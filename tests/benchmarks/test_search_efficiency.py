@@ -1,0 +1,34 @@
+"""bench_search_efficiency.py goes on from committed journals on another machine: a dead
+attempt is not counted as the strategy's compute, and a journal cut mid-line still opens."""
+
+import sys
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState, create_trial
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_search_efficiency import curve, trim_partial_line  # noqa: E402
+
+
+def trial(state, epochs: int, value=None, **user_attrs):
+    return create_trial(state=state, value=value, intermediate_values={step: 1.0 for step in range(epochs)}, user_attrs=user_attrs,
+                        params={}, distributions={})
+
+
+def test_a_trial_whose_worker_died_and_was_queued_again_is_not_counted():
+    study = optuna.create_study()
+    study.add_trial(trial(TrialState.COMPLETE, 3, 0.5))
+    study.add_trial(trial(TrialState.FAIL, 2, fail_reason="its worker died (process gone or no heartbeat)"))
+    study.add_trial(trial(TrialState.COMPLETE, 3, 0.4, retry_of=1, retries=1))
+    study.add_trial(trial(TrialState.FAIL, 1, fail_reason="not finite"))  # a failure of its own still cost its epoch
+    assert [(epochs, best) for epochs, _, best in curve(study)] == [(3, 0.5), (6, 0.4), (7, 0.4)]
+
+
+def test_a_journal_cut_mid_line_keeps_its_whole_lines(tmp_path):
+    journal = tmp_path / "journal.log"
+    journal.write_bytes(b'{"op_code": 0}\n{"op_code": 1}\n{"op_co')
+    trim_partial_line(journal)
+    assert journal.read_bytes() == b'{"op_code": 0}\n{"op_code": 1}\n'
+    trim_partial_line(journal)
+    assert journal.read_bytes() == b'{"op_code": 0}\n{"op_code": 1}\n'
