@@ -18,8 +18,12 @@ last value against the from-scratch final says whether a continued survivor ends
     python tests/benchmarks/bench_rung_fidelity.py [--config digits.cfg_baseline] [--configs 16]
         [--first 3] [--reduction 3] [--root DIR] [--report]
 
-The report ends with bench_rung_replay.py's table: successive halving replayed over
-groups of the trained sets, for each fidelity.
+The report also gives each searched parameter's own Spearman with the final value: a
+fidelity tells nothing new where one parameter alone ranks the sets (on Fashion-MNIST's
+space, label smoothing raises the log loss by about its own amount). `--only
+"NAME<VALUE"` (or >) reports on the sets within a range, such as the low label smoothing
+a search settles on. The report ends with bench_rung_replay.py's table: successive
+halving replayed over groups of the trained sets, for each fidelity.
 
 Each trained schedule is kept in --root/results.json; re-running adds only what is missing.
 `--shard K/N` trains only the sets whose index is K modulo N, so N processes (one thread
@@ -101,6 +105,7 @@ def main():
     parser.add_argument("--root", default="bench-rung-fidelity")
     parser.add_argument("--shard", default="0/1", help="K/N: train only the sets whose index is K modulo N")
     parser.add_argument("--report", action="store_true", help="print the table from what is trained, train nothing")
+    parser.add_argument("--only", metavar="PARAM<VALUE", help="report only the sets whose parameter is below (or with >, above) a value")
     args = parser.parse_args()
     shard, shards = (int(part) for part in args.shard.split("/"))
     root = Path(args.root)
@@ -108,7 +113,7 @@ def main():
     results_file = root / "results.json"
     results = json.loads(results_file.read_text()) if results_file.exists() else {}
     if args.report:
-        report(results, args)
+        report(only(results, args.only), args)
         return
     cfg = load_config(args.config)
     if cfg.prepare_data is not None:
@@ -155,6 +160,32 @@ def _with_interval(values: np.ndarray, final: np.ndarray) -> str:
     return f"{spearmanr(values, final).statistic:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
+def only(results: dict, condition: str | None) -> dict:
+    """The schedules of the sets whose parameter meets `condition` ("name<value", "name>value")."""
+    if not condition:
+        return results
+    below = "<" in condition
+    name, _, value = condition.partition("<" if below else ">")
+    if not value:
+        raise SystemExit(f"--only takes NAME<VALUE or NAME>VALUE, got {condition!r}")
+    value = float(value)
+    return {k: v for k, v in results.items() if (v["params"][name] < value if below else v["params"][name] > value)}
+
+
+def parameters_alone(results: dict, finals: dict) -> str:
+    """Spearman of each numeric searched parameter with the final value: what a fidelity
+    must beat to tell anything that the parameters do not already say."""
+    params = {int(k.split("|")[0]): v["params"] for k, v in results.items()}
+    sets = sorted(finals)
+    final = [finals[i] for i in sets]
+    alone = []
+    for name, value in params[sets[0]].items():
+        values = [params[i][name] for i in sets]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and len(set(values)) > 1:
+            alone.append((name, spearmanr(values, final).statistic))
+    return ", ".join(f"{name} {rho:+.2f}" for name, rho in sorted(alone, key=lambda item: -abs(item[1])))
+
+
 def report(results: dict, args) -> None:
     scratch = {k: v for k, v in results.items() if not k.split("|")[1].startswith("c")}
     full_of = {int(k.split("|")[0]): v["full"] for k, v in scratch.items()}
@@ -175,6 +206,8 @@ def report(results: dict, args) -> None:
         continued = (_with_interval(np.array([results[f"{i}|c{r}"]["selected"] for i in chained]), np.array([finals[i] for i in chained]))
                      if len(chained) >= 3 else "")
         print(f"| {r} | {_with_interval(rung, final)} | {_with_interval(inside, final)} | {continued} | {len(both)} |")
+    if len(finals) >= 3:
+        print(f"each parameter alone, Spearman with the final value: {parameters_alone(results, finals)}")
     ends = [i for i in finals if f"{i}|c{full_of[i]}" in results]
     if len(ends) >= 3:
         end = np.array([results[f"{i}|c{full_of[i]}"]["selected"] for i in ends])
