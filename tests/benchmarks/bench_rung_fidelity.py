@@ -187,6 +187,7 @@ def parameters_alone(results: dict, finals: dict) -> str:
 
 
 def report(results: dict, args) -> None:
+    maximize = load_config(args.config).val_track == "max"
     scratch = {k: v for k, v in results.items() if not k.split("|")[1].startswith("c")}
     full_of = {int(k.split("|")[0]): v["full"] for k, v in scratch.items()}
     finals = {i: results[f"{i}|{full}"]["selected"] for i, full in full_of.items() if f"{i}|{full}" in results}
@@ -213,14 +214,13 @@ def report(results: dict, args) -> None:
         end = np.array([results[f"{i}|c{full_of[i]}"]["selected"] for i in ends])
         final = np.array([finals[i] for i in ends])
         difference = end - final
-        best = np.argmin if load_config(args.config).val_track == "min" else np.argmax
+        best = np.argmax if maximize else np.argmin
         print(f"continued survivors against the same sets from scratch, at full length ({len(ends)} sets): Spearman "
               f"{_with_interval(end, final)}; value difference {difference.mean():+.4f} ± {difference.std(ddof=1):.4f} "
               f"(lower in {int((difference < 0).sum())} of {len(ends)}); the best set from scratch is "
               f"{ends[int(best(final))]}, continued {ends[int(best(end))]}")
     seconds = statistics.fmean(v["seconds"] for v in results.values())
     print(f"mean seconds per schedule: {seconds:.0f}")
-    maximize = load_config(args.config).val_track == "max"
     print_replay(replay(results, first=args.first, reduction=args.reduction, maximize=maximize), args.reduction)
 
 
