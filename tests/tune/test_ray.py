@@ -333,6 +333,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _signal_group(process, sig):
+    """A node that exited on its own (it failed to start, or a loaded machine lost it) has no group left to signal;
+    the fixture must still stop the others and leave the test's own failure as the one reported."""
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 @pytest.fixture
 def ray_cluster(tmp_path):
     """A head and a worker node started with `ray start`, as on two machines; stopped by process group."""
@@ -370,13 +379,10 @@ def ray_cluster(tmp_path):
         yield f"127.0.0.1:{port}", env
     finally:
         for node in reversed(nodes):
-            os.killpg(node.pid, signal.SIGTERM)
+            _signal_group(node, signal.SIGTERM)
         time.sleep(3)
         for node in reversed(nodes):
-            try:
-                os.killpg(node.pid, signal.SIGKILL)  # what draining left behind
-            except ProcessLookupError:
-                pass
+            _signal_group(node, signal.SIGKILL)  # what draining left behind
             node.wait()
         for log in logs:
             log.close()
