@@ -19,6 +19,7 @@ its first trial. Once per sampler seed, each as a fresh `skp-tune` process:
 - tpe-rungs-continued: TPE + `--pruner rungs-continued` (survivors train on from their rung)
 - ray-asha:      the Ray backend's ASHA from epoch 2, one trial at a time
 - ray-default:   the Ray backend with skp-tune's default pruner and settings, one trial at a time
+- ray-rungs, ray-rungs-continued: the same rungs as tpe-rungs(-continued) through Ray's ASHA, one trial at a time
 
 A pruned strategy gets --pruned-trials trials (default 3N) and is read only up to the
 reference's budget: N x epochs epochs; it is stopped (Ctrl-C) once it has spent them, so
@@ -79,10 +80,12 @@ METHODS = {
     "tpe-rungs-continued": ["--sampler", "tpe", "--pruner", "rungs-continued"],
     "ray-asha": ["--backend", "ray", "--pruner", "asha", "--pruner-warmup", "1", "--max-concurrent", "1", "--cpus-per-trial", "1"],
     "ray-default": ["--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1"],
+    "ray-rungs": ["--backend", "ray", "--pruner", "rungs", "--max-concurrent", "1", "--cpus-per-trial", "1"],
+    "ray-rungs-continued": ["--backend", "ray", "--pruner", "rungs-continued", "--max-concurrent", "1", "--cpus-per-trial", "1"],
 }
 UNPRUNED = {"tpe", "random"}
 POLL_SECONDS = 10
-CONTINUED = {"tpe-rungs-continued"}  # survivors' rungs continue: a trial trains its longest rung's epochs
+CONTINUED = {"tpe-rungs-continued", "ray-rungs-continued"}  # survivors' rungs continue: a trial trains its longest rung's epochs
 REFERENCE = "tpe"
 
 CONFIG = '''"""digits with a fixed training length and a first study's ranges (bench_search_efficiency)."""
