@@ -146,27 +146,47 @@ def run_study(method: str, seed: int, trials: int, config: Path | str, root: Pat
     timing = studies / name / "wall_seconds"
     if timing.exists() and timed:
         return
+    clock = WallClock(studies / name / "wall_seconds.partial") if timed else None
     command = [sys.executable, "-m", "skp.tune.cli", str(config), "--study", name, "--seed", str(seed),
                "--trials", str(trials), "--enable_progress_bar", "False", "--no-export",
                *([] if keep_baseline else ["--no-baseline"]), *METHODS[method], *extra]
     trim_partial_line(studies / name / "journal.log")
-    started = time.time()
     log = root / f"{name}.log"
     with open(log, "a") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         while process.poll() is None:
             time.sleep(POLL_SECONDS)
+            if clock:
+                clock.tick()
             if stop_at is not None and process.poll() is None and spent(name, studies, method in CONTINUED) > stop_at:
                 out.write(f"bench_search_efficiency: past the budget of {stop_at} epochs: stopping the study\n")
                 out.flush()
                 process.send_signal(signal.SIGINT)
                 process.wait()
-                timing.write_text(str(time.time() - started))
+                timing.write_text(str(clock.tick()))
                 return
     if process.returncode != 0:
         sys.exit(f"{' '.join(command)} failed with status {process.returncode}; its output is in {log}")
-    if timed:
-        timing.write_text(str(time.time() - started))
+    if clock:
+        timing.write_text(str(clock.tick()))
+
+
+class WallClock:
+    """A study's wall seconds over all the processes (and machines) that ran it: each run
+    adds its own to what `path` holds, written every poll, so a run killed with its machine
+    loses at most one poll's seconds. The attempts of trials that died with it are
+    included: they were spent (the report counts those trials out of the epochs)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.before = float(path.read_text()) if path.exists() else 0.0
+        self.started = time.time()
+
+    def tick(self) -> float:
+        total = self.before + time.time() - self.started
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(f"{total:.1f}")
+        return total
 
 
 def trim_partial_line(journal: Path) -> None:

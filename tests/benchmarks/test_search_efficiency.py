@@ -32,3 +32,19 @@ def test_a_journal_cut_mid_line_keeps_its_whole_lines(tmp_path):
     assert journal.read_bytes() == b'{"op_code": 0}\n{"op_code": 1}\n'
     trim_partial_line(journal)
     assert journal.read_bytes() == b'{"op_code": 0}\n{"op_code": 1}\n'
+
+
+def test_a_study_run_over_several_processes_adds_up_their_wall_seconds(tmp_path, monkeypatch):
+    from bench_search_efficiency import WallClock
+
+    now = [1000.0]
+    monkeypatch.setattr("bench_search_efficiency.time.time", lambda: now[0])
+    partial = tmp_path / "tpe-0" / "wall_seconds.partial"
+    first = WallClock(partial)
+    now[0] += 30.0
+    first.tick()  # the last poll before its machine went away
+    now[0] += 5.0
+    second = WallClock(partial)  # the next machine goes on from the committed file
+    now[0] += 20.0
+    assert second.tick() == 50.0
+    assert float(partial.read_text()) == 50.0
