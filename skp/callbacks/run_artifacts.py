@@ -5,10 +5,11 @@
     oof.csv    the selected epoch's out-of-fold predictions, one row per validation sample
     oof_masks.npy  the selected epoch's dense predictions (segmentation), in oof.csv's order;
                streamed to a memory-mapped file during validation, never held in RAM
-    last.pt    weights of the latest epoch                     } not for tuning trials,
-    resume.ckpt full Lightning state (optimizer, schedulers,   } which are retried as new
-               EMA, this callback), removed once the fold is   } trials, never resumed
-               complete; a re-run of the same command resumes from it
+    last.pt    weights of the latest epoch (not for tuning trials)
+    resume.ckpt full Lightning state (optimizer, schedulers, EMA, this callback), removed
+               once the fold is complete; a re-run of the same command resumes from it, and
+               a tuning trial's retry takes over its dead attempt's (skp.tune.trial); not
+               with `save_state` False (trials that are never resumed mid-schedule)
 """
 
 from __future__ import annotations
@@ -94,12 +95,13 @@ class BackgroundCheckpointIO(TorchCheckpointIO):
 
 
 class RunArtifacts(pl.Callback):
-    def __init__(self, fold_dir, monitor: str, mode: str, tuning: bool = False, select: str = "best"):
+    def __init__(self, fold_dir, monitor: str, mode: str, tuning: bool = False, select: str = "best", save_state: bool = True):
         if mode not in ("max", "min"):
             raise ValueError(f"val_track must be 'max' or 'min', got {mode!r}")
         if select not in ("best", "last"):
             raise ValueError(f"select must be 'best' or 'last', got {select!r}")
         self.fold_dir, self.monitor, self.mode, self.tuning, self.select = Path(fold_dir), monitor, mode, tuning, select
+        self.save_state = save_state
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.writer = BackgroundWriter()
@@ -157,7 +159,7 @@ class RunArtifacts(pl.Callback):
             if is_best:
                 self.writer.add_csv(pl_module.oof_frame(), self.fold_dir / "oof.csv")
             self._keep_masks(is_best)
-        if not self.tuning:
+        if self.save_state:
             # through BackgroundCheckpointIO when fit_fold installed it, else written here
             trainer.save_checkpoint(self.fold_dir / RESUME_FILE, weights_only=False)
         self.writer.submit()

@@ -106,11 +106,12 @@ def build_trainer(**kwargs) -> pl.Trainer:
 
 
 def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, callbacks=(), tuning: bool = False,
-             keep_state: bool = False) -> dict:
+             keep_state: bool = False, save_state: bool = True) -> dict:
     """Train one fold into `fold_dir`; return its summary (also written to done.json).
 
     `resume` starts from the fold's resume.ckpt. `tuning` (a trial) writes only what a
     study uses: best weights, OOF predictions, CSV history; the curves live in Optuna.
+    `save_state` writes resume.ckpt after every epoch (for a re-run, or a trial's retry).
     `keep_state` leaves the final state in resume.ckpt, for training on with a longer
     schedule (a continued rung: cfg.num_epochs larger, `resume`).
     """
@@ -120,7 +121,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
     train_set, val_set = build_datasets(cfg)
     train_loader, val_loader = build_loader(cfg, train_set, True), build_loader(cfg, val_set, False)
     task = resolve("tasks", cfg.task)(cfg)
-    artifacts = RunArtifacts(fold_dir, monitored(cfg), cfg.val_track, tuning=tuning, select=cfg.select_epoch)
+    artifacts = RunArtifacts(fold_dir, monitored(cfg), cfg.val_track, tuning=tuning, select=cfg.select_epoch, save_state=save_state)
     # a progress bar on a terminal; elsewhere (a file, a pipe) a plain line per epoch
     progress = show_fold_progress()
     kwargs = {"accelerator": "auto", "log_every_n_steps": _log_interval(len(train_loader), trainer_kwargs), **gpu_precision(),

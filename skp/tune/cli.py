@@ -91,8 +91,8 @@ def main(argv=None) -> int:
         with command_display(args.verbose, fold_progress=False):  # a line per trial and fold instead
             return tune(argv, args, tokens)
 
-    return exit_status("skp-tune", body, "re-run the same command to continue: the Optuna backend marks the trials "
-                                         "in flight failed and runs new ones, the Ray backend resumes them.")
+    return exit_status("skp-tune", body, "re-run the same command to continue: the trials in flight resume from "
+                                         "their last finished epoch.")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import lightning.pytorch as pl
 
@@ -18,12 +19,13 @@ from skp.errors import DISK_ERRORS, SkpError, disk_error_message
 from skp.faults import reach
 from skp.metrics import monitored
 from skp.callbacks.run_artifacts import RESUME_FILE
-from skp.training.runs import config_fingerprint, prepare_run_dir, read_run_meta
+from skp.training.runs import config_fingerprint, fold_state, prepare_run_dir, read_done, read_run_meta
 from skp.training.folds import check_config, fit_fold
-from skp.tune.baseline import is_baseline
+from skp.tune.baseline import BASELINE, is_baseline
 from skp.tune.optuna_internals import set_system_attr
 from skp.tune.pruners import pruner_named, rung_lengths
 from skp.tune.space import suggest
+from skp.tune.study import MAX_RETRIES
 
 # System attributes through which workers vouch for their running trials.
 HOST, PID, HEARTBEAT = "skp:host", "skp:pid", "skp:heartbeat"
@@ -141,6 +143,10 @@ def run_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> f
     try:
         with heartbeat(trial):
             return _train_trial(trial, options, space, refuse_duplicates)
+    except KeyboardInterrupt:
+        trial.set_user_attr("fail_reason", "interrupted; the same command resumes it")
+        queue_retry(trial.study, trial)
+        raise
     except TrialFailed as err:
         trial.set_user_attr("fail_reason", str(err))
         raise
@@ -167,7 +173,7 @@ def trial_settings(options, params: dict) -> list:
 def record_trial(trial, options, settings: list, directory) -> None:
     """The user attributes through which --report and skp-ensemble find a trial's run."""
     trial.set_user_attr("run_dir", str(directory))
-    trial.set_user_attr("run_id", trial_run_id(options.study_name, trial.number))
+    trial.set_user_attr("run_id", Path(directory).name)  # a retry's may be its dead attempt's (dead_attempt_dir)
     trial.set_user_attr("config_name", options.config)
     trial.set_user_attr("overrides", [[k, v] for k, v in settings])
 
@@ -187,12 +193,14 @@ def prepare_trial_dir(cfg, run_id: str, settings: list, trainer_kwargs: dict):
 
 
 def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None, resume: bool = False,
-                    keep_state: bool = False) -> float:
+                    keep_state: bool = False, resumable: bool = False) -> float:
     """Train options.folds in turn into `directory`; return the mean of their best values.
 
     `make_reporter(monitor, step_offset, earlier_folds)` builds each fold's FoldReporter;
     `on_progress(checkpoints, best_epochs)` hears about each fold as it starts and ends.
-    `resume` and `keep_state` are fit_fold's (a continued rung).
+    `resume` and `keep_state` are fit_fold's (a continued rung); `resumable` keeps each
+    epoch's state for a retry (dead_attempt_dir), which only the Optuna backend's
+    single-schedule trials take over: a trial Ray stops leaves no state behind.
     """
     monitor = monitored(cfg)
     best_values, checkpoints, best_epochs = [], [], []
@@ -204,9 +212,14 @@ def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None, re
             checkpoints.append(str(fold_dir / "best.pt"))
             if on_progress:
                 on_progress(checkpoints, best_epochs)
-            reporter = make_reporter(monitor, i * cfg.num_epochs, best_values)
-            summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], tuning=True,
-                               resume=resume, keep_state=keep_state)
+            # a retry's folds left by its dead attempt (dead_attempt_dir): finished, or resumed
+            state = "resumable" if resume else fold_state(fold_dir)
+            if state == "done":
+                summary = read_done(fold_dir)
+            else:
+                reporter = make_reporter(monitor, i * cfg.num_epochs, best_values)
+                summary = fit_fold(fold_cfg, fold_dir, options.trainer_kwargs, callbacks=[reporter], tuning=True,
+                                   resume=state == "resumable", keep_state=keep_state, save_state=resumable)
             if summary["best_value"] is None:
                 raise TrialFailed(f"{monitor} was never finite in fold {fold}")
             best_values.append(summary["best_value"])
@@ -264,6 +277,62 @@ def fit_rungs(trial, cfg, options, directory, on_progress) -> float:
     return train_rungs(cfg, options, directory, is_baseline(trial), on_rung, on_progress)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs; a zombie (dead, not yet reaped by its parent) does not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True  # no /proc (macOS): the signal check is all there is
+
+
+def queue_retry(study, trial) -> None:
+    """Queue `trial`'s parameters once more (up to MAX_RETRIES times): the retry takes
+    over what it trained (dead_attempt_dir)."""
+    retries = trial.user_attrs.get("retries", 0)
+    if retries < MAX_RETRIES:
+        kept = {k: v for k, v in trial.user_attrs.items() if k == BASELINE}
+        study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number, "retries": retries + 1})
+
+
+def dead_attempt_dir(trial, fingerprint: str) -> Path | None:
+    """The run directory a retry (user attribute `retry_of`) goes on in: its dead
+    attempt's, when that trained the same config and overrides (run.json's fingerprint)
+    and left a finished fold or a resume.ckpt, and its process, on this host, is gone (a
+    worker on another host that only missed its heartbeats may still be writing there).
+    The retry reports the attempt's values again and resumes its unfinished fold, so a
+    killed study loses the epoch in flight, not the trial; nothing moves, so a finished
+    fold stays where it was written."""
+    number = trial.user_attrs.get("retry_of")
+    if number is None:
+        return None
+    dead = trial.study.get_trials(deepcopy=False)[number]
+    if dead.system_attrs.get(HOST) != socket.gethostname() or process_alive(dead.system_attrs.get(PID, os.getpid())):
+        return None
+    directory = Path(dead.user_attrs.get("run_dir", ""))
+    meta = read_run_meta(directory)
+    if not meta or meta.get("fingerprint") != fingerprint:
+        return None
+    if all(fold_state(f) == "new" for f in directory.glob("fold*") if f.is_dir()):
+        return None
+    for step, value in sorted(dead.intermediate_values.items()):
+        trial.report(value, step=step)
+    trial.set_user_attr("resumed_from", number)
+    return directory
+
+
+def drop_resume_files(directory: Path, folds) -> None:
+    """A pruned or failed trial's folds keep their best weights only."""
+    for fold in folds:
+        (directory / f"fold{fold}" / RESUME_FILE).unlink(missing_ok=True)
+
+
 def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> float:
     set_system_attr(trial, HOST, socket.gethostname())
     set_system_attr(trial, PID, os.getpid())
@@ -274,7 +343,9 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
         raise DuplicateProposal(f"its parameters repeat trial {twin}'s; the sampler is asked again")
     check_config(cfg)
     settings = trial_settings(options, params)
-    directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings, options.trainer_kwargs)
+    # a rung trial's retry starts at its first rung (from-scratch rungs clear their folds)
+    resumed = None if pruner_named(options.pruner).complete_schedules else dead_attempt_dir(trial, config_fingerprint(cfg, settings))
+    directory = resumed or prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings, options.trainer_kwargs)
     record_trial(trial, options, settings, directory)
     record_provenance(trial, directory)
 
@@ -290,8 +361,11 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
         if pruner_named(options.pruner).complete_schedules:
             value = fit_rungs(trial, cfg, options, directory, on_progress)
         else:
-            value = fit_trial_folds(cfg, options, directory, make_reporter, on_progress)
-    except SystemExit:
-        raise KeyboardInterrupt from None  # Lightning's Ctrl-C exit; Optuna fails the trial
+            value = fit_trial_folds(cfg, options, directory, make_reporter, on_progress, resumable=True)
+    except (SystemExit, KeyboardInterrupt):  # Ctrl-C (Lightning exits): run_trial queues the trial again
+        raise KeyboardInterrupt from None
+    except Exception:  # pruned or failed: never resumed
+        drop_resume_files(directory, options.folds)
+        raise
     reach("trial end")
     return value

@@ -8,31 +8,15 @@ import socket
 import sys
 import time
 
-from skp.tune.baseline import BASELINE
 from skp.tune.progress import trial_line
 from skp.tune.optuna_internals import fail_trial, storage_of, trial_by_id, trial_id
 from skp.tune.pruners import make_pruner
-from skp.tune.study import MAX_RETRIES, import_optuna, make_sampler, make_storage, sampler_seed
+from skp.tune.study import import_optuna, make_sampler, make_storage, sampler_seed
 from skp.tune.warm_start import with_observations
-from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, run_trial
+from skp.tune.trial import HEARTBEAT, HOST, PID, TrialFailed, process_alive, queue_retry, run_trial
 
 POLL_SECONDS = 2.0  # how often an idle worker looks whether others' trials finished or died
 MAX_RESAMPLES = 3  # a proposal repeating another trial's parameters is asked again this often
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` runs; a zombie (dead, not yet reaped by its parent) does not."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return True  # no /proc (macOS): the signal check is all there is
 
 
 def fail_and_retry(study, trial, reason: str) -> bool:
@@ -43,10 +27,7 @@ def fail_and_retry(study, trial, reason: str) -> bool:
         fail_trial(study, trial, reason)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
-    retries = trial.user_attrs.get("retries", 0)
-    if retries < MAX_RETRIES:
-        kept = {k: v for k, v in trial.user_attrs.items() if k == BASELINE}
-        study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number, "retries": retries + 1})
+    queue_retry(study, trial)
     return True
 
 
@@ -63,7 +44,7 @@ def fail_stale_trials(study, stale_after: float) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.system_attrs
         beat = attrs.get(HEARTBEAT, trial.datetime_start.timestamp() if trial.datetime_start else time.time())
-        process_gone = attrs.get(HOST) == host and PID in attrs and (attrs[PID] == os.getpid() or not _alive(attrs[PID]))
+        process_gone = attrs.get(HOST) == host and PID in attrs and (attrs[PID] == os.getpid() or not process_alive(attrs[PID]))
         if not (process_gone or time.time() - beat > stale_after):
             continue
         if fail_and_retry(study, trial, "its worker died (process gone or no heartbeat)"):

@@ -225,15 +225,30 @@ def finished_trials(study) -> list:
     return sorted(finished, key=lambda t: t.datetime_complete)
 
 
+def trial_seconds(trial, trials: list) -> float:
+    """Seconds a trial trained: its own, and for a retry that went on from its dead
+    attempts (user attribute `resumed_from`) theirs up to their last heartbeat, which
+    skp-tune refreshes every minute (the attempt's end is only known when it was found
+    dead, perhaps on the next machine)."""
+    from skp.tune.trial import HEARTBEAT
+
+    seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    while "resumed_from" in trial.user_attrs:
+        trial = trials[trial.user_attrs["resumed_from"]]
+        seconds += trial.system_attrs.get(HEARTBEAT, trial.datetime_start.timestamp()) - trial.datetime_start.timestamp()
+    return seconds
+
+
 def curve(study, continued: bool = False) -> list[tuple[int, float, float]]:
     """(epochs spent, seconds spent, best complete value so far) after each finished trial,
     in the order trials finished (`continued`: trial_epochs')."""
     from optuna.trial import TrialState
 
     points, epochs, seconds, best = [], 0, 0.0, math.inf
+    trials = study.trials
     for trial in finished_trials(study):
         epochs += trial_epochs(trial, continued)
-        seconds += (trial.datetime_complete - trial.datetime_start).total_seconds()
+        seconds += trial_seconds(trial, trials)
         if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
             best = min(best, trial.value)
         points.append((epochs, seconds, best))

@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_search_efficiency import curve, trim_partial_line  # noqa: E402
 
 
-def trial(state, epochs: int, value=None, **user_attrs):
+def trial(state, epochs: int, value=None, system_attrs=None, **user_attrs):
     return create_trial(state=state, value=value, intermediate_values={step: 1.0 for step in range(epochs)}, user_attrs=user_attrs,
-                        params={}, distributions={})
+                        system_attrs=system_attrs, params={}, distributions={})
 
 
 def test_a_trial_whose_worker_died_and_was_queued_again_is_not_counted():
@@ -48,3 +48,20 @@ def test_a_study_run_over_several_processes_adds_up_their_wall_seconds(tmp_path,
     now[0] += 20.0
     assert second.tick() == 50.0
     assert float(partial.read_text()) == 50.0
+
+
+def test_a_retry_that_went_on_from_its_dead_attempt_counts_the_attempts_seconds():
+    from datetime import datetime, timedelta
+
+    from skp.tune.trial import HEARTBEAT
+
+    start = datetime(2026, 12, 1, 6, 0, 0)
+    study = optuna.create_study()
+    dead = trial(TrialState.FAIL, 2, system_attrs={HEARTBEAT: (start + timedelta(seconds=120)).timestamp()},
+                 fail_reason="its worker died (process gone or no heartbeat)")
+    dead.datetime_start, dead.datetime_complete = start, start + timedelta(hours=5)  # found dead on the next machine
+    study.add_trial(dead)
+    retry = trial(TrialState.COMPLETE, 3, 0.4, retry_of=0, resumed_from=0)  # its epoch values include the attempt's
+    retry.datetime_start, retry.datetime_complete = start + timedelta(hours=5), start + timedelta(hours=5, seconds=60)
+    study.add_trial(retry)
+    assert curve(study) == [(3, 180.0, 0.4)]

@@ -16,7 +16,7 @@ from tests.processes import Logged
 from skp.tune.journal import FlockLock
 from skp.tune.study import make_sampler, make_storage, sampler_seed
 from skp.tune.trial import duplicate_of
-from skp.tune.worker import _alive
+from skp.tune.trial import process_alive
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 # tiny trials over a continuous space: learning rate and weight decay (num_epochs fixed)
@@ -57,9 +57,9 @@ def test_a_zombie_worker_counts_as_dead():
         with open(f"/proc/{child.pid}/stat") as stat:
             if stat.read().rpartition(")")[2].split()[0] == "Z":
                 break
-    assert not _alive(child.pid)
+    assert not process_alive(child.pid)
     child.wait()
-    assert not _alive(child.pid) and _alive(os.getpid())
+    assert not process_alive(child.pid) and process_alive(os.getpid())
 
 
 def test_duplicate_of_finds_a_trial_with_the_same_parameters():
@@ -180,9 +180,9 @@ def test_workers_die_with_a_killed_driver_and_the_same_command_finishes():
     driver.kill()
     driver.wait()
     deadline = time.time() + 5
-    while time.time() < deadline and any(_alive(pid) for pid in workers):
+    while time.time() < deadline and any(process_alive(pid) for pid in workers):
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in workers), "workers outlived their driver"
+    assert not any(process_alive(pid) for pid in workers), "workers outlived their driver"
     again = _skp_tune(*argv)
     out, _ = again.communicate(timeout=900)
     assert again.returncode == 0, out[-3000:]

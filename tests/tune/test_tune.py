@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -164,6 +165,8 @@ def test_aggressive_pruner_prunes_and_keeps_what_was_written(monkeypatch):
     for trial in trials:
         assert list(trial.intermediate_values) == [0]  # stopped at once
         assert Path(trial.user_attrs["checkpoints"][0]).exists()
+    for trial in (baseline, *trials):  # pruned or finished, a trial is never resumed: no state is left behind
+        assert not (Path(trial.user_attrs["run_dir"]) / "fold0" / "resume.ckpt").exists()
 
 
 def test_nan_loss_fails_trials_with_their_reason_and_the_worker_gives_up(capsys):
@@ -212,6 +215,44 @@ def test_a_killed_workers_trial_is_failed_and_retried():
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == killed.number
     assert retry.params == killed.params
     assert retry.user_attrs["run_dir"] != killed.user_attrs["run_dir"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["killed", "ctrl-c"])
+def test_a_stopped_trial_resumes_from_its_last_epoch_and_ends_as_if_never_stopped(stop):
+    """The same command after a kill or Ctrl-C takes over the trial's folds: the epochs
+    it trained are not trained again, and the value and OOF predictions are the ones an
+    uninterrupted study gets."""
+    argv = ["--trials", "1", "--no-baseline", "--pruner", "none", "--num_epochs", "4", "--limit_train_batches", "4",
+            "--enable_progress_bar", "False", "--seed", "3"]
+    assert main(["digits.cfg_baseline", "--study", "pytest_resume_twin", *argv]) == 0
+    (twin,) = _study("pytest_resume_twin").trials
+    name = f"pytest_resume_{stop.name}"
+    worker = subprocess.Popen([sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, *argv],
+                              env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(240):
+            trials = _study(name).trials if study_dir(name).exists() else []
+            if trials and len(trials[0].intermediate_values) >= 2:
+                break
+            time.sleep(0.25)
+        else:
+            pytest.fail("the worker never reported two epochs")
+    finally:
+        worker.send_signal(stop)
+        worker.wait(timeout=120)
+    assert main(["digits.cfg_baseline", "--study", name, *argv]) == 0
+    stopped, retry = _study(name).trials
+    assert stopped.state == TrialState.FAIL and stopped.params == twin.params
+    assert retry.state == TrialState.COMPLETE and retry.user_attrs["resumed_from"] == stopped.number
+    history = pd.read_csv(Path(retry.user_attrs["run_dir"]) / "fold0" / "history.csv")
+    assert list(history.epoch) == [0, 1, 2, 3]  # one history: the epochs before the stop came along
+    assert len(list((Path(retry.user_attrs["run_dir"]) / "fold0" / "logs").glob("version_*"))) == 2  # two starts
+    assert retry.user_attrs["run_dir"] == stopped.user_attrs["run_dir"]  # it went on where the stopped one trained
+    assert retry.intermediate_values == twin.intermediate_values
+    assert retry.value == twin.value
+    oof = [(Path(t.user_attrs["run_dir"]) / "fold0" / "oof.csv").read_bytes() for t in (twin, retry)]
+    assert oof[0] == oof[1]
+    assert not (Path(retry.user_attrs["run_dir"]) / "fold0" / "resume.ckpt").exists()
 
 
 def test_several_folds_per_trial_report_the_running_mean():
