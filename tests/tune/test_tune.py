@@ -193,6 +193,8 @@ def test_a_killed_workers_trial_is_failed_and_retried():
     name = "pytest_killed"
     slow = ["--num_epochs", "30", "--limit_train_batches", "4", "--enable_progress_bar", "False"]
     assert main(["digits.cfg_baseline", "--study", name, "--report", *slow]) == 0  # creates the study
+    cfg = load_config("digits.cfg_baseline")
+    cfg.prepare_data(cfg)  # a driver's job, done before it starts workers; this test starts the worker itself
     worker = subprocess.Popen(
         [sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, "--trials", "1", *slow, "--worker-index", "0"],
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
