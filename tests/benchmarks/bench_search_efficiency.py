@@ -185,7 +185,9 @@ class WallClock:
     def tick(self) -> float:
         total = self.before + time.time() - self.started
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(f"{total:.1f}")
+        partial = self.path.with_name(self.path.name + ".tmp")
+        partial.write_text(f"{total:.1f}")
+        os.replace(partial, self.path)  # a kill mid-write leaves the last whole figure
         return total
 
 
