@@ -239,6 +239,12 @@ class EpochChecks(FoldReporter):
         pass
 
 
+def drop_resume_files(directory: Path, folds) -> None:
+    """A pruned or failed trial's folds keep their best weights only."""
+    for fold in folds:
+        (directory / f"fold{fold}" / RESUME_FILE).unlink(missing_ok=True)
+
+
 def train_rungs(cfg, options, directory, baseline: bool, on_rung, on_progress=None) -> float:
     """The trial's rungs (skp.tune.pruners.Rungs): a complete schedule of each rung's length,
     from scratch, or continued from the previous rung's end (ContinuedRungs);
@@ -258,9 +264,8 @@ def train_rungs(cfg, options, directory, baseline: bool, on_rung, on_progress=No
             value = fit_trial_folds(rung_cfg, options, directory, EpochChecks, on_progress, resume=resume,
                                     keep_state=continued and not last)
             on_rung(length, value, last)
-    finally:
-        for fold in options.folds:  # finished or pruned, a trial keeps its best weights only
-            (directory / f"fold{fold}" / RESUME_FILE).unlink(missing_ok=True)
+    finally:  # finished or pruned, a trial keeps its best weights only
+        drop_resume_files(directory, options.folds)
     return value
 
 
@@ -327,12 +332,6 @@ def dead_attempt_dir(trial, fingerprint: str) -> Path | None:
     return directory
 
 
-def drop_resume_files(directory: Path, folds) -> None:
-    """A pruned or failed trial's folds keep their best weights only."""
-    for fold in folds:
-        (directory / f"fold{fold}" / RESUME_FILE).unlink(missing_ok=True)
-
-
 def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> float:
     set_system_attr(trial, HOST, socket.gethostname())
     set_system_attr(trial, PID, os.getpid())
@@ -343,8 +342,9 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
         raise DuplicateProposal(f"its parameters repeat trial {twin}'s; the sampler is asked again")
     check_config(cfg)
     settings = trial_settings(options, params)
+    rungs = pruner_named(options.pruner).complete_schedules
     # a rung trial's retry starts at its first rung (from-scratch rungs clear their folds)
-    resumed = None if pruner_named(options.pruner).complete_schedules else dead_attempt_dir(trial, config_fingerprint(cfg, settings))
+    resumed = None if rungs else dead_attempt_dir(trial, config_fingerprint(cfg, settings))
     directory = resumed or prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings, options.trainer_kwargs)
     record_trial(trial, options, settings, directory)
     record_provenance(trial, directory)
@@ -358,7 +358,7 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
         return ReportToTrial(trial, monitor, step_offset, earlier_folds, last_step=len(options.folds) * cfg.num_epochs - 1)
 
     try:
-        if pruner_named(options.pruner).complete_schedules:
+        if rungs:
             value = fit_rungs(trial, cfg, options, directory, on_progress)
         else:
             value = fit_trial_folds(cfg, options, directory, make_reporter, on_progress, resumable=True)

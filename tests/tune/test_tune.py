@@ -189,6 +189,17 @@ def test_two_workers_share_one_storage():
     assert not list(study_dir("pytest_parallel").glob("*_tuned*.py"))
 
 
+def _wait_for_epochs(name: str, count: int, seconds: float) -> None:
+    """Until study `name`'s first trial reported `count` epochs (a worker started apart)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        trials = _study(name).trials if study_dir(name).exists() else []
+        if trials and len(trials[0].intermediate_values) >= count:
+            return
+        time.sleep(0.25)
+    pytest.fail(f"the worker never reported {count} epoch(s) in {seconds} s")
+
+
 def test_a_killed_workers_trial_is_failed_and_retried():
     name = "pytest_killed"
     slow = ["--num_epochs", "30", "--limit_train_batches", "4", "--enable_progress_bar", "False"]
@@ -200,13 +211,7 @@ def test_a_killed_workers_trial_is_failed_and_retried():
         env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(240):
-            trials = _study(name).trials
-            if trials and trials[0].intermediate_values:
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("the worker never reported an epoch")
+        _wait_for_epochs(name, 1, seconds=120)
     finally:
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
@@ -232,13 +237,7 @@ def test_a_stopped_trial_resumes_from_its_last_epoch_and_ends_as_if_never_stoppe
     worker = subprocess.Popen([sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, *argv],
                               env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(240):
-            trials = _study(name).trials if study_dir(name).exists() else []
-            if trials and len(trials[0].intermediate_values) >= 2:
-                break
-            time.sleep(0.25)
-        else:
-            pytest.fail("the worker never reported two epochs")
+        _wait_for_epochs(name, 2, seconds=60)
     finally:
         worker.send_signal(stop)
         worker.wait(timeout=120)
