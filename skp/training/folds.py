@@ -151,6 +151,7 @@ def fit_fold(cfg, fold_dir: Path, trainer_kwargs: dict, resume: bool = False, ca
         "best_epoch": artifacts.best_epoch,
         "select_epoch": cfg.select_epoch,
         "epochs": trainer.current_epoch,
+        "num_epochs": cfg.num_epochs,  # the schedule's length: a tuning trial's rung (fold_state)
         "seconds": round(time.time() - started, 1),
         "fold_dir": str(fold_dir),
         "train_samples": len(train_set),

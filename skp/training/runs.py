@@ -129,9 +129,13 @@ def fold_claim(directory: Path, fold: int, wait: bool = False):
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def fold_state(fold_dir: Path) -> str:
-    """'done', 'resumable' or 'new' (a fold that died before its first epoch restarts)."""
-    if (fold_dir / DONE_FILE).exists():
+def fold_state(fold_dir: Path, num_epochs: int | None = None) -> str:
+    """'done', 'resumable' or 'new' (a fold that died before its first epoch restarts).
+
+    With `num_epochs` (a tuning trial's rung), a fold is done only when it ended a schedule
+    of that length: one that ended a shorter rung goes on from the state that rung kept
+    (a continued rung), or starts anew (a rung from scratch keeps no state)."""
+    if (fold_dir / DONE_FILE).exists() and num_epochs in (None, read_done(fold_dir).get("num_epochs")):
         return "done"
     if (fold_dir / RESUME_FILE).exists():
         if readable_checkpoint(fold_dir / RESUME_FILE):

@@ -31,3 +31,12 @@ def set_system_attr(trial, key: str, value) -> None:
 
 def trial_by_id(study, number_in_storage: int):
     return study._storage.get_trial(number_in_storage)
+
+
+def copy_pruner_state(source, trial) -> None:
+    """The rungs Optuna's successive halving let `source` through (its system attributes
+    completed_rung_N, which it reads to place a trial), onto `trial`, which goes on from
+    where `source` died: without them it would compare its later values at those rungs."""
+    for key, value in source.system_attrs.items():
+        if key.startswith("completed_rung_"):
+            set_system_attr(trial, key, value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import socket
 import threading
 import time
@@ -22,7 +21,7 @@ from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.training.runs import config_fingerprint, fold_state, prepare_run_dir, read_done, read_run_meta
 from skp.training.folds import check_config, fit_fold
 from skp.tune.baseline import BASELINE, is_baseline
-from skp.tune.optuna_internals import set_system_attr
+from skp.tune.optuna_internals import copy_pruner_state, set_system_attr
 from skp.tune.pruners import pruner_named, rung_lengths
 from skp.tune.space import suggest
 from skp.tune.study import MAX_RETRIES
@@ -192,15 +191,17 @@ def prepare_trial_dir(cfg, run_id: str, settings: list, trainer_kwargs: dict):
     return prepare_run_dir(cfg, run_id, fingerprint, overwrite=True, overrides=settings, trainer_kwargs=trainer_kwargs).resolve()
 
 
-def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None, resume: bool = False,
-                    keep_state: bool = False, resumable: bool = False) -> float:
+def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None, keep_state: bool = False,
+                    resumable: bool = False, rung: bool = False) -> float:
     """Train options.folds in turn into `directory`; return the mean of their best values.
 
     `make_reporter(monitor, step_offset, earlier_folds)` builds each fold's FoldReporter;
     `on_progress(checkpoints, best_epochs)` hears about each fold as it starts and ends.
-    `resume` and `keep_state` are fit_fold's (a continued rung); `resumable` keeps each
-    epoch's state for a retry (dead_attempt_dir), which only the Optuna backend's
-    single-schedule trials take over: a trial Ray stops leaves no state behind.
+    A fold already done is read, one with a resume.ckpt goes on from it; a `rung` of
+    cfg.num_epochs epochs counts as done only a fold that ended a schedule of that length
+    (fold_state). `keep_state` is fit_fold's (a continued rung); `resumable` keeps each
+    epoch's state for a retry (dead_attempt_dir), which only the Optuna backend takes
+    over: a trial Ray stops leaves no state behind.
     """
     monitor = monitored(cfg)
     best_values, checkpoints, best_epochs = [], [], []
@@ -212,8 +213,8 @@ def fit_trial_folds(cfg, options, directory, make_reporter, on_progress=None, re
             checkpoints.append(str(fold_dir / "best.pt"))
             if on_progress:
                 on_progress(checkpoints, best_epochs)
-            # a retry's folds left by its dead attempt (dead_attempt_dir): finished, or resumed
-            state = "resumable" if resume else fold_state(fold_dir)
+            # a retry's folds left by its dead attempt (dead_attempt_dir), or a continued rung's
+            state = fold_state(fold_dir, cfg.num_epochs if rung else None)
             if state == "done":
                 summary = read_done(fold_dir)
             else:
@@ -245,24 +246,28 @@ def drop_resume_files(directory: Path, folds) -> None:
         (directory / f"fold{fold}" / RESUME_FILE).unlink(missing_ok=True)
 
 
-def train_rungs(cfg, options, directory, baseline: bool, on_rung, on_progress=None) -> float:
+def train_rungs(cfg, options, directory, baseline: bool, on_rung, on_progress=None, resumable: bool = False,
+                passed=()) -> float:
     """The trial's rungs (skp.tune.pruners.Rungs): a complete schedule of each rung's length,
     from scratch, or continued from the previous rung's end (ContinuedRungs);
     `on_rung(length, value, last)` hears each rung's value and stops the trial if its
-    pruner says so. The last rung is the trial's own length (the baseline's only)."""
+    pruner says so. The last rung is the trial's own length (the baseline's only).
+    A retry skips the rungs its dead attempt `passed` (their lengths): the pruner let
+    them through, and its folds are at the next rung's start, or in it (`resumable`
+    keeps each epoch's state, as fit_trial_folds)."""
     settings = options.pruner_settings
     continued = pruner_named(options.pruner).continues
     lengths = [cfg.num_epochs] if baseline else rung_lengths(settings.warmup, settings.reduction, cfg.num_epochs, continued)
     try:
-        for rung, length in enumerate(lengths):
+        for length in lengths:
+            last = length == lengths[-1]
+            if length in passed and not last:
+                continue
             rung_cfg = cfg.copy()
             rung_cfg.num_epochs = length
-            resume, last = continued and rung > 0, length == lengths[-1]
-            if not resume:  # from scratch: nothing of a shorter schedule carries over
-                for fold in options.folds:
-                    shutil.rmtree(directory / f"fold{fold}", ignore_errors=True)
-            value = fit_trial_folds(rung_cfg, options, directory, EpochChecks, on_progress, resume=resume,
-                                    keep_state=continued and not last)
+            # a shorter rung's folds go on from its kept state (continued), or start anew
+            value = fit_trial_folds(rung_cfg, options, directory, EpochChecks, on_progress,
+                                    keep_state=continued and not last, resumable=resumable, rung=True)
             on_rung(length, value, last)
     finally:  # finished or pruned, a trial keeps its best weights only
         drop_resume_files(directory, options.folds)
@@ -279,7 +284,8 @@ def fit_rungs(trial, cfg, options, directory, on_progress) -> float:
         if not last and trial.should_prune():
             raise optuna.TrialPruned(f"pruned after the {length}-epoch rung with {monitored(cfg)}={value:.5g}")
 
-    return train_rungs(cfg, options, directory, is_baseline(trial), on_rung, on_progress)
+    passed = {int(length) for length in trial.user_attrs.get("rungs", {})}  # a retry's, from dead_attempt_dir
+    return train_rungs(cfg, options, directory, is_baseline(trial), on_rung, on_progress, resumable=True, passed=passed)
 
 
 def process_alive(pid: int) -> bool:
@@ -309,11 +315,11 @@ def queue_retry(study, trial) -> None:
 def dead_attempt_dir(trial, fingerprint: str) -> Path | None:
     """The run directory a retry (user attribute `retry_of`) goes on in: its dead
     attempt's, when that trained the same config and overrides (run.json's fingerprint)
-    and left a finished fold or a resume.ckpt, and its process, on this host, is gone (a
-    worker on another host that only missed its heartbeats may still be writing there).
-    The retry reports the attempt's values again and resumes its unfinished fold, so a
-    killed study loses the epoch in flight, not the trial; nothing moves, so a finished
-    fold stays where it was written."""
+    and left a reported value, a finished fold or a resume.ckpt, and its process, on this
+    host, is gone (a worker on another host that only missed its heartbeats may still be
+    writing there). The retry reports the attempt's values (and rungs) again and resumes
+    its unfinished fold, so a killed study loses the epoch in flight, not the trial;
+    nothing moves, so a finished fold stays where it was written."""
     number = trial.user_attrs.get("retry_of")
     if number is None:
         return None
@@ -324,10 +330,13 @@ def dead_attempt_dir(trial, fingerprint: str) -> Path | None:
     meta = read_run_meta(directory)
     if not meta or meta.get("fingerprint") != fingerprint:
         return None
-    if all(fold_state(f) == "new" for f in directory.glob("fold*") if f.is_dir()):
+    if not dead.intermediate_values and all(fold_state(f) == "new" for f in directory.glob("fold*") if f.is_dir()):
         return None
     for step, value in sorted(dead.intermediate_values.items()):
         trial.report(value, step=step)
+    copy_pruner_state(dead, trial)
+    if "rungs" in dead.user_attrs:
+        trial.set_user_attr("rungs", dead.user_attrs["rungs"])
     trial.set_user_attr("resumed_from", number)
     return directory
 
@@ -343,8 +352,7 @@ def _train_trial(trial, options, space: dict, refuse_duplicates: bool = False) -
     check_config(cfg)
     settings = trial_settings(options, params)
     rungs = pruner_named(options.pruner).complete_schedules
-    # a rung trial's retry starts at its first rung (from-scratch rungs clear their folds)
-    resumed = None if rungs else dead_attempt_dir(trial, config_fingerprint(cfg, settings))
+    resumed = dead_attempt_dir(trial, config_fingerprint(cfg, settings))
     directory = resumed or prepare_trial_dir(cfg, trial_run_id(options.study_name, trial.number), settings, options.trainer_kwargs)
     record_trial(trial, options, settings, directory)
     record_provenance(trial, directory)

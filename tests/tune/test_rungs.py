@@ -1,6 +1,11 @@
 """--pruner rungs: successive halving over complete schedules."""
 
+import json
 import math
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -131,3 +136,45 @@ def test_continued_rungs_train_on_from_the_rungs_end(monkeypatch, tmp_path):
         assert list(history.epoch) == [0, 1, 2, 3]  # one history over the continued rungs
         assert set(trial.user_attrs["rungs"]) == {"1", "2", "4"}
         assert not (fold / "resume.ckpt").exists()  # kept between rungs only
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pruner, killed_at", [("rungs", 6), ("rungs-continued", 4)])
+def test_a_killed_rung_trial_goes_on_in_its_last_rung_and_ends_as_if_never_killed(pruner, killed_at, tmp_path):
+    """Killed in the middle of its 4-epoch rung (after 1 and 2), a trial's retry does not
+    train the rungs the pruner let through again, nor the epochs of the rung it was in:
+    its values, the pruner's record of them and its OOF predictions are an uninterrupted
+    twin's."""
+    argv = ["--trials", "1", "--no-baseline", "--pruner", pruner, "--pruner-warmup", "1", "--reduction-factor", "2",
+            "--num_epochs", "4", "--limit_train_batches", "3", "--enable_progress_bar", "False", "--no-export", "--seed", "3"]
+    assert tune_main(["digits.cfg_baseline", "--study", f"{pruner}-twin", *argv]) == 0
+    name = f"{pruner}-killed"
+    # the epoch ends of rungs 1, 2, 4: from scratch 1 + 2 + 4, continued 1 + 1 + 2; killed before the last one's files
+    fault = {"moment": "epoch end", "nth": killed_at, "signal": "SIGKILL", "target": "self", "mark": str(tmp_path / "fired")}
+    killed = subprocess.run([sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, *argv],
+                            env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "SKP_FAULT": json.dumps(fault)}, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert tune_main(["digits.cfg_baseline", "--study", name, *argv]) == 0
+    twin, = _trials(f"{pruner}-twin")
+    stopped, retry = _trials(name)
+    assert stopped.state.name == "FAIL" and set(stopped.intermediate_values) == {1, 2}
+    assert retry.state.name == "COMPLETE" and retry.user_attrs["resumed_from"] == stopped.number
+    assert retry.intermediate_values == twin.intermediate_values and retry.user_attrs["rungs"] == twin.user_attrs["rungs"]
+    assert _pruner_record(retry) == _pruner_record(twin) and _pruner_record(twin)  # the rungs it passed, at their values
+    assert retry.value == twin.value
+    folds = [Path(t.user_attrs["run_dir"]) / "fold0" for t in (twin, retry)]
+    assert folds[1].parent == Path(stopped.user_attrs["run_dir"])
+    assert folds[0].joinpath("oof.csv").read_bytes() == folds[1].joinpath("oof.csv").read_bytes()
+    assert list(pd.read_csv(folds[1] / "history.csv").epoch) == list(pd.read_csv(folds[0] / "history.csv").epoch)
+    # one start more than the twin's, the resumed one: no rung trained again
+    versions = [len(list((fold / "logs").glob("version_*"))) for fold in folds]
+    assert versions[1] == versions[0] + 1
+    assert not (folds[1] / "resume.ckpt").exists()
+
+
+def _trials(name: str) -> list:
+    return optuna.load_study(study_name=name, storage=make_storage(None, name)).trials
+
+
+def _pruner_record(trial) -> dict:
+    return {key: value for key, value in trial.system_attrs.items() if key.startswith("completed_rung_")}
