@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import skp
+from skp.callbacks.run_artifacts import RESUME_FILE
 from skp.configs import load_config
 from skp.provenance import changed_sources, git_state
-from skp.training.runs import default_run_id, prepare_run_dir, run_fingerprint
+from skp.training.runs import default_run_id, fold_state, prepare_run_dir, run_fingerprint, write_done
 
 
 def test_display_flags_do_not_change_the_run():
@@ -104,3 +105,18 @@ def test_two_commands_training_one_run_at_once_train_each_fold_once(tmp_path):
         assert len(starts) == 1, f"fold {fold} was trained {len(starts)} times"
     values = [[line for line in out.splitlines() if line.startswith("│ mean")] for out in outputs]
     assert values[0] == values[1]  # the waiting command reports the other's folds
+
+
+@pytest.mark.parametrize("kept_state, after_a_shorter_rung", [(True, "resumable"), (False, "new")])
+def test_a_rungs_fold_is_done_only_at_its_own_length(tmp_path, kept_state, after_a_shorter_rung):
+    """A fold that ended a 2-epoch rung is the 4-epoch rung's start: it goes on from the
+    state the rung kept (continued rungs), or starts anew (rungs from scratch)."""
+    fold = tmp_path / "fold0"
+    fold.mkdir()
+    write_done(fold, {"fold": 0, "epochs": 2, "num_epochs": 2})
+    if kept_state:
+        torch.save({"epoch": 2}, fold / RESUME_FILE)
+    assert fold_state(fold, 2) == "done"
+    assert fold_state(fold) == "done"  # outside rungs a finished fold is done
+    assert fold_state(fold, 4) == after_a_shorter_rung
+    assert fold.exists() == kept_state  # a fold that starts anew is cleared
