@@ -147,10 +147,11 @@ class Rungs(Pruner):
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction, min_early_stopping_rate=0)
 
     def ray(self, max_t, common, warmup, reduction):
-        from ray.tune.schedulers import ASHAScheduler
+        from skp.tune.ray_halving import SuccessiveHalving
 
-        # time is the rung's length (RUNG_EPOCHS), so ASHA's milestones are the rung lengths
-        return ASHAScheduler(max_t=max_t, grace_period=warmup, reduction_factor=reduction, **common)
+        # time is the rung's length (RUNG_EPOCHS); Optuna's rule, not ASHA's percentile
+        # cut, so both backends keep the same trials (skp.tune.ray_halving)
+        return SuccessiveHalving(max_t=max_t, grace_period=warmup, reduction_factor=reduction, **common)
 
 
 class ContinuedRungs(Rungs):

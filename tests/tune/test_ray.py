@@ -93,15 +93,15 @@ def test_schedulers_take_the_pruner_settings_in_epochs():
 
 
 def test_rungs_on_ray_decide_at_the_rung_lengths():
-    """One report per complete schedule, its length as the time: ASHA's milestones are the
-    rungs the Optuna backend uses, whatever the number of folds (from scratch a trial skips
-    the last one below its length; its final report lands there, and a final report is
-    never pruned)."""
+    """One report per complete schedule, its length as the time: the scheduler's rungs are
+    the ones the Optuna backend uses, whatever the number of folds (from scratch a trial
+    skips the last one below its length; its final report lands there, and a final
+    report is never judged)."""
     from skp.tune.pruners import RUNG_EPOCHS, PrunerSettings, make_scheduler, rung_lengths
 
     rungs = make_scheduler("rungs", "min", 30, PrunerSettings(warmup=3, reduction=3), folds=5)
-    assert rungs._time_attr == RUNG_EPOCHS and rungs._max_t == 30
-    assert sorted(rung for rung, _ in rungs._brackets[0]._rungs) == rung_lengths(3, 3, 30, continued=True)[:-1] == [3, 9, 27]
+    assert rungs._time_attr == RUNG_EPOCHS
+    assert list(rungs._rungs) == rung_lengths(3, 3, 30, continued=True)[:-1] == [3, 9, 27]
 
 
 @pytest.fixture
@@ -241,6 +241,22 @@ def test_continued_rungs_on_ray_train_each_survivor_on_from_its_rung():
         assert set(trial.user_attrs["rungs"]) == {"1", "2"}
         assert trial.value == pytest.approx(trial.user_attrs["rungs"]["2"])
         assert not (fold / "resume.ckpt").exists()
+
+
+@pytest.mark.slow
+def test_a_rungs_study_on_ray_one_trial_at_a_time_is_the_optuna_backends_study():
+    """Same seed, same proposals, same values, and the same trials pruned at the same
+    rungs (skp.tune.ray_halving): a rung default measured on one backend holds on both."""
+    argv = ["--trials", "8", "--pruner", "rungs-continued", "--pruner-warmup", "1", "--reduction-factor", "2",
+            "--num_epochs", "4", "--limit_train_batches", "4", "--seed", "5", "--enable_progress_bar", "False"]
+    one_thread = {"OMP_NUM_THREADS": "1"}  # as a Ray trial of one CPU: the same sums in the same order
+    _finish(_skp_tune("--study", "pytest_same_optuna", *argv, env=one_thread), timeout=600)
+    _finish(_skp_tune("--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1", "--study", "pytest_same_ray", *argv,
+                      env=one_thread), timeout=600)
+    studies = [_study(name).trials for name in ("pytest_same_optuna", "pytest_same_ray")]
+    record = [[(t.params, t.state, t.value, t.intermediate_values) for t in trials] for trials in studies]
+    assert record[0] == record[1]
+    assert {TrialState.PRUNED, TrialState.COMPLETE} == {t.state for t in studies[0]}
 
 
 @pytest.mark.slow
