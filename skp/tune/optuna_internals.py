@@ -36,7 +36,12 @@ def trial_by_id(study, number_in_storage: int):
 def copy_pruner_state(source, trial) -> None:
     """The rungs Optuna's successive halving let `source` through (its system attributes
     completed_rung_N, which it reads to place a trial), onto `trial`, which goes on from
-    where `source` died: without them it would compare its later values at those rungs."""
+    where `source` died: without them it would compare its later values at those rungs.
+    Not under Hyperband, whose bracket follows the trial's number: the two may differ."""
+    import optuna
+
+    if isinstance(trial.study.pruner, optuna.pruners.HyperbandPruner):
+        return
     for key, value in source.system_attrs.items():
         if key.startswith("completed_rung_"):
             set_system_attr(trial, key, value)
