@@ -7,7 +7,7 @@ import optuna
 import pytest
 from ray.tune.schedulers import TrialScheduler
 
-from skp.tune.pruners import RUNG_EPOCHS, PrunerSettings, make_pruner, make_scheduler
+from skp.tune.pruners import RUNG_EPOCHS, PrunerSettings, make_pruner, make_scheduler, rung_lengths
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -36,8 +36,6 @@ def _random_study(rng, warmup, reduction, lengths):
     would report them. Every trial reports all its rungs to both pruners, which then see
     the same values; decisions are compared up to a trial's first stop (it would have
     reported no more)."""
-    from skp.tune.pruners import rung_lengths
-
     pending = {n: rung_lengths(warmup, reduction, rng.choice(lengths), continued=rng.random() < 0.5) for n in range(rng.randint(2, 24))}
     values = {n: rng.choice([rng.random(), round(rng.random(), 1)]) for n in pending}  # ties too
     while pending:
