@@ -209,9 +209,9 @@ def test_a_full_disk_mid_trial_fails_that_trial_with_the_reason_and_the_study_go
     argv = ["digits.cfg_baseline", "--study", "full", "--trials", "2", "--num_epochs", "1", "--limit_train_batches", "2", "--pruner", "none", "--no-export"]
     assert tune_main(argv) == 0
     out = capsys.readouterr().out
-    from skp.tune.study import make_storage
+    from tests.tune import load_study
 
-    trials = optuna.load_study(study_name="full", storage=make_storage(None, "full")).trials
+    trials = load_study("full").trials
     assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert "No space left on device" in trials[1].user_attrs["fail_reason"] and "Free space" in trials[1].user_attrs["fail_reason"]
     assert "skp-tune: trial 1 fail" in out and "No space left on device" in out

@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.processes import Logged
+from tests.tune import load_study
 from skp.tune.journal import FlockLock
 from skp.tune.study import make_sampler, make_storage, sampler_seed
 from skp.tune.trial import duplicate_of
@@ -97,9 +98,6 @@ def test_a_worker_killed_holding_the_journal_lock_does_not_stall_the_others(tmp_
     copy.release()
 
 
-def _study(name):
-    return optuna.load_study(study_name=name, storage=make_storage(None, name))
-
 
 def _skp_tune(*argv):
     return Logged([sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", *argv], env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
@@ -111,7 +109,7 @@ def test_eight_workers_propose_eight_distinct_points():
     driver = _skp_tune("--study", name, "--trials", "8", "--workers", "8", *TINY)
     out, _ = driver.communicate(timeout=900)
     assert driver.returncode == 0, out[-3000:]
-    trials = [t for t in _study(name).trials if t.state == TrialState.COMPLETE]
+    trials = [t for t in load_study(name).trials if t.state == TrialState.COMPLETE]
     assert len(trials) == 8
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 8
     assert len({t.system_attrs["skp:pid"] for t in trials}) > 1
@@ -128,7 +126,7 @@ def test_killed_workers_trials_are_retried_at_once_and_their_slots_restarted():
             time.sleep(0.25)
             try:
                 # mid-trial: a trial past its fifth epoch could finish before the kill lands
-                running = [t for t in _study(name).trials if t.state == TrialState.RUNNING and 0 < len(t.intermediate_values) < 5]
+                running = [t for t in load_study(name).trials if t.state == TrialState.RUNNING and 0 < len(t.intermediate_values) < 5]
             except KeyError:
                 continue  # the driver has not created the study yet
             if len(running) >= 2:
@@ -139,7 +137,7 @@ def test_killed_workers_trials_are_retried_at_once_and_their_slots_restarted():
             os.kill(pid, signal.SIGKILL)
         killed_at = time.time()
         while time.time() - killed_at < 30:
-            states = {t.number: t.state for t in _study(name).trials}
+            states = {t.number: t.state for t in load_study(name).trials}
             if all(states[n] == TrialState.FAIL for n in victims):
                 break
             time.sleep(0.2)
@@ -150,7 +148,7 @@ def test_killed_workers_trials_are_retried_at_once_and_their_slots_restarted():
             driver.kill()
     assert driver.returncode == 0, out[-3000:]
     assert noticed < 5, f"the dead workers' trials stayed RUNNING for {noticed:.1f} s"
-    trials = _study(name).trials
+    trials = load_study(name).trials
     for number in victims:
         assert "killed by SIGKILL" in trials[number].user_attrs["fail_reason"]
         retry = next(t for t in trials if t.user_attrs.get("retry_of") == number)
@@ -170,7 +168,7 @@ def test_workers_die_with_a_killed_driver_and_the_same_command_finishes():
     for _ in range(1200):
         time.sleep(0.25)
         try:
-            running = [t for t in _study(name).trials if t.state == TrialState.RUNNING and t.intermediate_values]
+            running = [t for t in load_study(name).trials if t.state == TrialState.RUNNING and t.intermediate_values]
         except KeyError:
             continue  # the driver has not created the study yet
         if len(running) == 2:  # both workers mid-trial
@@ -186,6 +184,6 @@ def test_workers_die_with_a_killed_driver_and_the_same_command_finishes():
     again = _skp_tune(*argv)
     out, _ = again.communicate(timeout=900)
     assert again.returncode == 0, out[-3000:]
-    trials = _study(name).trials
+    trials = load_study(name).trials
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
     assert not [t for t in trials if t.state == TrialState.RUNNING]

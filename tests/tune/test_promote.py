@@ -13,13 +13,13 @@ import optuna
 import pandas as pd
 import pytest
 
+from tests.tune import load_study
 from skp.configs import load_config
 from skp.ensemble.cli import main as ensemble_main
 from skp.ensemble.members import ranked_trials
 from skp.tune.cli import main as tune_main
 from skp.training.runs import fold_claim
 from skp.tune.promote import Job, best_by_cv, cv_records, cv_verdict, promoted_numbers, promotion, select_by_ensemble
-from skp.tune.study import make_storage
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 # Full validation folds: promotion by ensemble and the blend compare every OOF row.
@@ -103,9 +103,6 @@ def test_a_study_member_takes_the_promoted_trials_best_on_cross_validation_first
     assert [t.number for t in ranked_trials(study, complete)] == [1, 2, 0]  # the greedy selection's order
 
 
-def _study(name):
-    return optuna.load_study(study_name=name, storage=make_storage(None, name))
-
 
 def _done_files(study, numbers):
     trials = study.get_trials(deepcopy=False)
@@ -116,7 +113,7 @@ def _done_files(study, numbers):
 def test_search_promote_and_blend_into_a_submission(tmp_path):
     name = "pytest_promote"
     assert tune_main(["digits.cfg_baseline", "--study", name, "--trials", "3", *TINY, "--promote", "2", "--promote-by", "ensemble"]) == 0
-    study = _study(name)
+    study = load_study(name)
     record = promotion(study)
     assert record["by"] == "ensemble" and record["folds"] == FOLDS and len(record["trials"]) == 2
     assert record["baseline"] == 0  # the reference, promoted whether or not it is among the two
@@ -153,7 +150,7 @@ def test_a_killed_promotion_resumes_and_trains_only_what_is_missing(tmp_path):
     try:
         for _ in range(2400):
             time.sleep(0.1)
-            study = _study(name)
+            study = load_study(name)
             if promotion(study):
                 done = _done_files(study, promotion(study)["trials"])
                 if sum(p.is_file() for p in done.values()) >= 4:  # both trials' fold 0 (from the study) and two promoted folds
@@ -172,4 +169,4 @@ def test_a_killed_promotion_resumes_and_trains_only_what_is_missing(tmp_path):
     trained = [line for line in output.splitlines() if "promotion: training" in line or "promotion: resuming" in line]
     jobs = [line.split("trial ")[1].split(" in ")[0] for line in trained]
     assert len(jobs) == 10 - len(finished) and len(set(jobs)) == len(jobs), output[-6000:]  # each missing fold once
-    assert sorted(cv_records(_study(name))) == sorted(promoted_numbers(promotion(_study(name))))
+    assert sorted(cv_records(load_study(name))) == sorted(promoted_numbers(promotion(load_study(name))))

@@ -7,13 +7,13 @@ from pathlib import Path
 import optuna
 import pytest
 
+from tests.tune import load_study
 from skp.ensemble import Study
 from skp.ensemble.members import study_seed_copies
 from skp.errors import SkpError
 from skp.tune import race
 from skp.tune.cli import main as tune_main
 from skp.tune.promote import cv_records, jobs_of, missing_jobs, promotion
-from skp.tune.study import make_storage
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 FOLDS = [0, 1, 2]
@@ -91,12 +91,12 @@ def test_seed_copies_continue_the_seed_check_and_join_the_blend(tmp_path):
 
     name = "pytest_promote_seeds"
     assert tune_main(["digits.cfg_baseline", "--study", name, "--trials", "2", *TINY, "--confirm", "1", "--confirm-seeds", "1"]) == 0
-    study = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    study = load_study(name)
     copies = {t.number: Path(t.user_attrs["run_dir"]).parent / f"{t.user_attrs['run_id']}-seed43" for t in study.trials}
     checked = {n: (c / "fold0" / "done.json").stat().st_mtime_ns for n, c in copies.items() if c.exists()}  # the seed check's fold 0
 
     assert tune_main(["digits.cfg_baseline", "--study", name, "--promote", "1", "--promote-seeds", "1", "--promote-folds", "0,1,2"]) == 0
-    study = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    study = load_study(name)
     record = promotion(study)
     best = record["trials"][0]
     assert record["seeds"] == 1

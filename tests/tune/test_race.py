@@ -6,6 +6,7 @@ import numpy as np
 import optuna
 import pytest
 
+from tests.tune import load_study
 from skp.errors import SkpError
 from skp.tune import race
 from skp.tune.cli import main as tune_main
@@ -94,7 +95,7 @@ def test_a_raced_promotion_stops_the_losers_and_finishes_the_winner(tmp_path):
         study.enqueue_trial({"num_epochs": 10, "optimizer_params.lr": lr, "optimizer_params.weight_decay": 1e-2})
     argv = ["digits.cfg_baseline", "--study", name, "--trials", "5", *TINY, "--promote", "1", "--race", "4", "--promote-folds", "0,1,2,3"]
     assert tune_main(argv) == 0
-    study = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    study = load_study(name)
     record = promotion(study)
     stopped = race.stopped(record)
     assert stopped and len(promoted_numbers(record)) >= 1 + (record["baseline"] is not None)
@@ -106,7 +107,7 @@ def test_a_raced_promotion_stops_the_losers_and_finishes_the_winner(tmp_path):
     assert any("not trained" in line for line in race_summary(study))
     before = {str(p): p.stat().st_mtime_ns for p in Path(trials[0].user_attrs["run_dir"]).parent.rglob("done.json")}
     assert tune_main(argv) == 0  # the same command again: the same stops, nothing retrained
-    again = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    again = load_study(name)
     assert race.stopped(promotion(again)) == stopped
     assert {str(p): p.stat().st_mtime_ns for p in Path(trials[0].user_attrs["run_dir"]).parent.rglob("done.json")} == before
     from skp.ensemble.members import ranked_trials

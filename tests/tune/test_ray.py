@@ -17,6 +17,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.processes import Logged
+from tests.tune import load_study
 from skp.errors import SkpError
 from skp.tune.cli import build_parser, main
 from skp.tune.options import prepare
@@ -25,9 +26,6 @@ from skp.tune.study import make_sampler, make_storage
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 FAST = ["--num_epochs", "2", "--limit_train_batches", "4"]
 
-
-def _study(name):
-    return optuna.load_study(study_name=name, storage=make_storage(None, name))
 
 
 def _states(study):
@@ -136,7 +134,7 @@ def test_study_search_records_trials_like_the_optuna_backend(searcher, capsys):
     search.on_trial_complete("nan", {"val_metric": float("-inf"), "step": 0, "fail_reason": "val/accuracy was nan at epoch 0"})
     search.on_trial_complete("crashed", None, error=True)
 
-    done, stopped, nan, crashed = _study(options.study_name).trials
+    done, stopped, nan, crashed = load_study(options.study_name).trials
     assert done.state == TrialState.COMPLETE and done.value == pytest.approx(0.6)
     assert done.intermediate_values == {0: 0.5, 1: 0.6} and done.params == {k: v for k, v in params["done"].items() if k not in (TRIAL_NUMBER, BASELINE)}
     assert done.user_attrs["node_id"] == "node-a" and done.user_attrs["best_epoch"] == 1
@@ -155,7 +153,7 @@ def test_a_retried_trial_keeps_its_first_intermediate_values(searcher):
     search.suggest("t")
     search.on_trial_result("t", _result(0, 0.3, 0.3, final=False))
     search.on_trial_result("t", _result(0, 0.9, 0.9, final=False))  # the worker died and started over
-    assert _study(options.study_name).trials[0].intermediate_values == {0: 0.3}
+    assert load_study(options.study_name).trials[0].intermediate_values == {0: 0.3}
 
 
 # ---- real Ray runs ---------------------------------------------------------------------------
@@ -172,7 +170,7 @@ def _wait_for_first_epoch(name, seconds=150):
     """The first trial of the study that reports a validation epoch."""
     for _ in range(seconds * 2):
         time.sleep(0.5)
-        trials = _study(name).trials if (Path(os.environ["SKP_STUDIES_DIR"]) / name).exists() else []
+        trials = load_study(name).trials if (Path(os.environ["SKP_STUDIES_DIR"]) / name).exists() else []
         reported = [t for t in trials if t.intermediate_values]
         if reported:
             return reported[0]
@@ -191,7 +189,7 @@ def test_local_ray_study_records_runs_and_a_rerun_adds_only_the_missing_trials()
     _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "3", *FAST))
     out = _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "4", *FAST))
     assert "1 trials" in out  # the second experiment ran only the missing trial
-    study = _study(name)
+    study = load_study(name)
     assert len(study.trials) == 4
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
     for trial in study.trials:
@@ -208,7 +206,7 @@ def test_rungs_on_ray_train_complete_schedules_and_record_them_like_optuna():
     name = "pytest_ray_rungs"
     _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "4", "--pruner", "rungs", "--pruner-warmup", "1",
                       "--reduction-factor", "2", *FAST), timeout=600)
-    study = _study(name)
+    study = load_study(name)
     assert len(study.trials) == 4
     for trial in study.trials:
         steps = set(trial.intermediate_values)
@@ -228,7 +226,7 @@ def test_continued_rungs_on_ray_train_each_survivor_on_from_its_rung():
     name = "pytest_ray_rungs_continued"
     _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "4", "--pruner", "rungs-continued",
                       "--pruner-warmup", "1", "--reduction-factor", "2", *FAST), timeout=600)
-    study = _study(name)
+    study = load_study(name)
     survivors = [t for t in study.trials if t.state == TrialState.COMPLETE and not t.user_attrs.get("baseline")]
     assert survivors and any(t.state == TrialState.PRUNED for t in study.trials)
     for trial in survivors:
@@ -253,7 +251,7 @@ def test_a_rungs_study_on_ray_one_trial_at_a_time_is_the_optuna_backends_study()
     _finish(_skp_tune("--study", "pytest_same_optuna", *argv, env=one_thread), timeout=600)
     _finish(_skp_tune("--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1", "--study", "pytest_same_ray", *argv,
                       env=one_thread), timeout=600)
-    studies = [_study(name).trials for name in ("pytest_same_optuna", "pytest_same_ray")]
+    studies = [load_study(name).trials for name in ("pytest_same_optuna", "pytest_same_ray")]
     record = [[(t.params, t.state, t.value, t.intermediate_values) for t in trials] for trials in studies]
     assert record[0] == record[1]
     assert {TrialState.PRUNED, TrialState.COMPLETE} == {t.state for t in studies[0]}
@@ -273,7 +271,7 @@ def test_a_raced_promotion_on_ray_stops_the_losers_round_by_round():
     out = _finish(_skp_tune("--backend", "ray", "--study", name, *tiny, "--promote", "1", "--race", "4",
                             "--promote-folds", "0,1,2,3"), timeout=600)
     assert "race round: fold 1" in out and "race round: fold 3" in out
-    record = promotion(_study(name))
+    record = promotion(load_study(name))
     stopped = race.stopped(record)
     assert stopped
     for number in record["trials"]:
@@ -289,7 +287,7 @@ def test_promotion_on_ray_trains_the_missing_folds_as_ray_tasks():
     name = "pytest_ray_promote"
     _finish(_skp_tune("--study", name, "--trials", "3", *FAST, "--limit_val_batches", "2"))
     out = _finish(_skp_tune("--backend", "ray", "--study", name, "--promote", "2", "--promote-folds", "0,1", *FAST))
-    study = _study(name)
+    study = load_study(name)
     promoted = promoted_numbers(promotion(study))  # the two, and the baseline unless it is one of them
     assert f"promotion on Ray: {len(promoted)} fold(s)" in out
     for number in promoted:
@@ -312,11 +310,11 @@ def test_a_stopped_driver_resumes_with_the_same_command_and_counts_each_trial_on
         driver.send_signal(stop)
         out, _ = driver.communicate(timeout=120)
     assert driver.returncode == (130 if stop == signal.SIGINT else -signal.SIGKILL), out[-3000:]
-    assert any(t.state == TrialState.RUNNING for t in _study(name).trials)
+    assert any(t.state == TrialState.RUNNING for t in load_study(name).trials)
     out = _finish(_skp_tune(*argv))
     if stop == signal.SIGINT:
         assert "resuming Ray experiment" in out
-    study = _study(name)
+    study = load_study(name)
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == 2, out[-3000:]
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
@@ -338,7 +336,7 @@ def test_a_trial_whose_worker_died_is_restarted_as_the_same_optuna_trial():
         if driver.poll() is None:
             driver.kill()
             driver.communicate()
-    (trial,) = _study(name).trials
+    (trial,) = load_study(name).trials
     assert trial.state == TrialState.COMPLETE, out[-3000:]
     assert trial.user_attrs["pid"] != killed and sorted(trial.intermediate_values) == [0, 1, 2]
 
@@ -412,7 +410,7 @@ def test_trials_run_on_both_nodes_of_a_cluster(ray_cluster):
     argv = ["--backend", "ray", "--study", name, "--pruner", "none", "--cpus-per-trial", "1",
             "--num_epochs", "2", "--limit_train_batches", "10"]
     _finish(_skp_tune(*argv, "--address", address, "--trials", "4", env=env))
-    study = _study(name)
+    study = load_study(name)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
     assert len({t.user_attrs["node_id"] for t in study.trials}) == 2
 
@@ -421,5 +419,5 @@ def test_trials_run_on_both_nodes_of_a_cluster(ray_cluster):
 def test_a_nan_trial_fails_at_once_with_its_reason_and_is_not_retried():
     name = "pytest_ray_nan"
     _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "1", "--freeze", "optimizer_params.lr=1e12", *FAST))
-    (trial,) = _study(name).trials
+    (trial,) = load_study(name).trials
     assert trial.state == TrialState.FAIL and "Training loss became" in trial.user_attrs["fail_reason"]

@@ -12,11 +12,11 @@ import optuna
 import pandas as pd
 import pytest
 
+from tests.tune import load_study
 from skp.errors import SkpError
 from skp.tune import trial as trial_module
 from skp.tune.cli import main as tune_main
 from skp.tune.pruners import PrunerSettings, make_pruner, rung_lengths
-from skp.tune.study import make_storage
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -73,7 +73,7 @@ def test_every_rung_is_a_complete_schedule_from_scratch(monkeypatch):
     # every schedule ran its whole length and ended at the schedule's final rate (cosine to 0)
     assert {length for length, *_ in ends} == {1, 2}
     assert all(epochs == length and last < 1e-3 * max(first, 1e-12) for length, epochs, last, first in ends)
-    study = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    study = load_study(name)
     for trial in study.trials:
         steps = set(trial.intermediate_values)
         if trial.user_attrs.get("baseline"):
@@ -118,7 +118,7 @@ def test_continued_rungs_train_on_from_the_rungs_end(monkeypatch, tmp_path):
             "--reduction-factor", "2", "--num_epochs", "4", "--limit_train_batches", "3", "--enable_progress_bar", "False",
             "--no-export", "--scheduler_params.warmup", "0"]
     assert tune_main(argv) == 0
-    study = optuna.load_study(study_name=name, storage=make_storage(None, name))
+    study = load_study(name)
     survivors = [t for t in study.trials if t.state.name == "COMPLETE" and not t.user_attrs.get("baseline")]
     assert survivors and any(t.state.name == "PRUNED" for t in study.trials)
     # a rung of length L after one of length l starts at epoch l, not 0, and trains L - l epochs
@@ -155,8 +155,8 @@ def test_a_killed_rung_trial_goes_on_in_its_last_rung_and_ends_as_if_never_kille
                             env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "SKP_FAULT": json.dumps(fault)}, capture_output=True)
     assert killed.returncode == -signal.SIGKILL
     assert tune_main(["digits.cfg_baseline", "--study", name, *argv]) == 0
-    twin, = _trials(f"{pruner}-twin")
-    stopped, retry = _trials(name)
+    twin, = load_study(f"{pruner}-twin").trials
+    stopped, retry = load_study(name).trials
     assert stopped.state.name == "FAIL" and set(stopped.intermediate_values) == {1, 2}
     assert retry.state.name == "COMPLETE" and retry.user_attrs["resumed_from"] == stopped.number
     assert retry.intermediate_values == twin.intermediate_values and retry.user_attrs["rungs"] == twin.user_attrs["rungs"]
@@ -172,8 +172,6 @@ def test_a_killed_rung_trial_goes_on_in_its_last_rung_and_ends_as_if_never_kille
     assert not (folds[1] / "resume.ckpt").exists()
 
 
-def _trials(name: str) -> list:
-    return optuna.load_study(study_name=name, storage=make_storage(None, name)).trials
 
 
 def _pruner_record(trial) -> dict:

@@ -15,17 +15,15 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+from tests.tune import load_study
 from skp.configs import load_config
 from skp.tune.cli import main
-from skp.tune.study import make_storage, study_dir
+from skp.tune.study import study_dir
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 FAST = ["--num_epochs", "2", "--limit_train_batches", "4", "--enable_progress_bar", "False"]
 REPO = Path(__file__).resolve().parents[2]
 
-
-def _study(name):
-    return optuna.load_study(study_name=name, storage=make_storage(None, name))
 
 
 def _finished(study):
@@ -37,7 +35,7 @@ def tuned():
     """One real study of 3 trials, then resumed to 4; its exported config removed afterwards."""
     name = "pytest_tune"
     assert main(["digits.cfg_baseline", "--study", name, "--trials", "3", *FAST]) == 0
-    first = [t.number for t in _study(name).trials]
+    first = [t.number for t in load_study(name).trials]
     assert main(["digits.cfg_baseline", "--study", name, "--trials", "4", *FAST]) == 0
     exported = study_dir(name) / f"cfg_baseline_tuned_{name}.py"  # skp's example configs are not the user's folder
     yield name, first, exported
@@ -45,13 +43,13 @@ def tuned():
 
 def test_study_holds_the_requested_trials_and_resumes_only_the_missing(tuned):
     name, first, _ = tuned
-    study = _study(name)
+    study = load_study(name)
     assert len(first) == 3
     assert len(_finished(study)) == 4 and len(study.trials) == 4  # the re-run added exactly one
 
 
 def test_trials_point_at_their_runs(tuned):
-    for trial in _study(tuned[0]).trials:
+    for trial in load_study(tuned[0]).trials:
         run = Path(trial.user_attrs["run_dir"])
         assert (run / "run.json").exists()
         assert all(Path(p).exists() for p in trial.user_attrs["checkpoints"])
@@ -68,7 +66,7 @@ def test_report_plots_and_a_loadable_tuned_config(tuned):
     for plot in ("optimization_history", "param_importances", "parallel_coordinate", "intermediate_values"):
         assert (folder / f"{plot}.html").stat().st_size > 1000
     cfg = load_config(str(exported))
-    best = _study(name).best_trial
+    best = load_study(name).best_trial
     assert cfg.optimizer_params["lr"] == best.params["optimizer_params.lr"]
     assert cfg.optimizer_params["weight_decay"] == best.params["optimizer_params.weight_decay"]
     assert cfg.num_epochs == 2  # tuned under --num_epochs 2: the config carries it
@@ -76,18 +74,18 @@ def test_report_plots_and_a_loadable_tuned_config(tuned):
 
 
 def test_the_study_holds_its_baseline_as_first_trial(tuned):
-    first = _study(tuned[0]).trials[0]
+    first = load_study(tuned[0]).trials[0]
     own = load_config("digits.cfg_baseline")
     assert first.user_attrs["baseline"] is True and first.state == TrialState.COMPLETE
     assert first.params == {
         "optimizer_params.lr": own.optimizer_params["lr"],
         "optimizer_params.weight_decay": own.optimizer_params["weight_decay"],
     }
-    assert sum(bool(t.user_attrs.get("baseline")) for t in _study(tuned[0]).trials) == 1  # not queued again on resume
+    assert sum(bool(t.user_attrs.get("baseline")) for t in load_study(tuned[0]).trials) == 1  # not queued again on resume
 
 
 def test_trials_record_provenance(tuned):
-    for trial in _study(tuned[0]).trials:
+    for trial in load_study(tuned[0]).trials:
         record = trial.user_attrs["provenance"]
         assert record["seed"] == 42 and record["packages"]["torch"] and record["host"]
         assert any(path.endswith("cfg_baseline.py") for path in record["config_sources"])
@@ -98,7 +96,7 @@ def test_seed_check_ranks_by_the_mean_and_a_trial_reproduces(tuned, capsys):
     argv = ["digits.cfg_baseline", "--study", name, "--trials", "4", "--confirm", "1", "--confirm-seeds", "1", *FAST]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    study = _study(name)
+    study = load_study(name)
     checked = {int(k.partition(":")[2]) for k in study.user_attrs if k.startswith("seed_check:")}
     best = min((t for t in study.trials if t.value is not None), key=lambda t: t.value)
     assert checked == {0, best.number} or (best.number == 0 and checked == {0})  # the best and the baseline
@@ -159,7 +157,7 @@ def test_aggressive_pruner_prunes_and_keeps_what_was_written(monkeypatch):
     # baseline, which is never pruned
     monkeypatch.setattr(skp.tune.worker, "make_pruner", lambda name, settings: optuna.pruners.ThresholdPruner(upper=0.0))
     assert main(["digits.cfg_baseline", "--study", "pytest_pruned", "--trials", "3", *FAST]) == 0
-    baseline, *trials = _study("pytest_pruned").trials
+    baseline, *trials = load_study("pytest_pruned").trials
     assert baseline.user_attrs["baseline"] and baseline.state == TrialState.COMPLETE
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
     for trial in trials:
@@ -172,7 +170,7 @@ def test_aggressive_pruner_prunes_and_keeps_what_was_written(monkeypatch):
 def test_nan_loss_fails_trials_with_their_reason_and_the_worker_gives_up(capsys):
     argv = ["digits.cfg_baseline", "--study", "pytest_nan", "--trials", "1", "--freeze", "optimizer_params.lr=1e12", "--max-failures", "2", *FAST]
     assert main(argv) == 0
-    trials = _study("pytest_nan").trials
+    trials = load_study("pytest_nan").trials
     assert len(trials) == 2 and all(t.state == TrialState.FAIL for t in trials)
     assert all("Training loss became" in t.user_attrs["fail_reason"] for t in trials)
     assert all(len(t.intermediate_values) == 0 for t in trials)  # ended in the first epoch
@@ -182,7 +180,7 @@ def test_nan_loss_fails_trials_with_their_reason_and_the_worker_gives_up(capsys)
 def test_two_workers_share_one_storage():
     argv = ["--study", "pytest_parallel", "--trials", "4", "--workers", "2", "--no-export", "--no-baseline", *FAST]
     assert main(["digits.cfg_baseline", *argv]) == 0
-    trials = _study("pytest_parallel").trials
+    trials = load_study("pytest_parallel").trials
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
     assert not any(t.user_attrs.get("baseline") for t in trials)  # --no-baseline
     assert len({t.system_attrs["skp:pid"] for t in trials}) == 2
@@ -193,7 +191,7 @@ def _wait_for_epochs(name: str, count: int, seconds: float) -> None:
     """Until study `name`'s first trial reported `count` epochs (a worker started apart)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        trials = _study(name).trials if study_dir(name).exists() else []
+        trials = load_study(name).trials if study_dir(name).exists() else []
         if trials and len(trials[0].intermediate_values) >= count:
             return
         time.sleep(0.25)
@@ -215,9 +213,9 @@ def test_a_killed_workers_trial_is_failed_and_retried():
     finally:
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
-    assert _study(name).trials[0].state == TrialState.RUNNING
+    assert load_study(name).trials[0].state == TrialState.RUNNING
     assert main(["digits.cfg_baseline", "--study", name, "--trials", "1", "--no-baseline", *FAST]) == 0
-    killed, retry = _study(name).trials
+    killed, retry = load_study(name).trials
     assert killed.state == TrialState.FAIL and "worker died" in killed.user_attrs["fail_reason"]
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["retry_of"] == killed.number
     assert retry.params == killed.params
@@ -232,7 +230,7 @@ def test_a_stopped_trial_resumes_from_its_last_epoch_and_ends_as_if_never_stoppe
     argv = ["--trials", "1", "--no-baseline", "--pruner", "none", "--num_epochs", "4", "--limit_train_batches", "4",
             "--enable_progress_bar", "False", "--seed", "3"]
     assert main(["digits.cfg_baseline", "--study", "pytest_resume_twin", *argv]) == 0
-    (twin,) = _study("pytest_resume_twin").trials
+    (twin,) = load_study("pytest_resume_twin").trials
     name = f"pytest_resume_{stop.name}"
     worker = subprocess.Popen([sys.executable, "-m", "skp.tune.cli", "digits.cfg_baseline", "--study", name, *argv],
                               env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -242,7 +240,7 @@ def test_a_stopped_trial_resumes_from_its_last_epoch_and_ends_as_if_never_stoppe
         worker.send_signal(stop)
         worker.wait(timeout=120)
     assert main(["digits.cfg_baseline", "--study", name, *argv]) == 0
-    stopped, retry = _study(name).trials
+    stopped, retry = load_study(name).trials
     assert stopped.state == TrialState.FAIL and stopped.params == twin.params
     assert retry.state == TrialState.COMPLETE and retry.user_attrs["resumed_from"] == stopped.number
     history = pd.read_csv(Path(retry.user_attrs["run_dir"]) / "fold0" / "history.csv")
@@ -259,7 +257,7 @@ def test_a_stopped_trial_resumes_from_its_last_epoch_and_ends_as_if_never_stoppe
 def test_several_folds_per_trial_report_the_running_mean():
     argv = ["digits.cfg_baseline", "--study", "pytest_folds", "--trials", "1", "--folds", "1,2", "--no-baseline", *FAST]
     assert main(argv) == 0
-    (trial,) = _study("pytest_folds").trials
+    (trial,) = load_study("pytest_folds").trials
     assert sorted(trial.intermediate_values) == [0, 1, 2, 3]  # two epochs per fold
     assert len(trial.user_attrs["best_epoch"]) == 2 and len(trial.user_attrs["checkpoints"]) == 2
     fold_bests = [json.loads((Path(trial.user_attrs["run_dir"]) / f"fold{k}" / "done.json").read_text())["best_value"] for k in (1, 2)]

@@ -5,6 +5,7 @@ import math
 import optuna
 import pytest
 
+from tests.tune import load_study
 from skp.configs import load_config
 from skp.errors import SkpError
 from skp.tune.space import Categorical, Float, Int, validate_space
@@ -100,7 +101,7 @@ def test_observations_steer_the_first_proposals_of_the_same_space():
     cold = first_proposals("ws-cold", None, range(10))
     assert sum(lr > 5e-3 for lr in warm) >= 9  # TPE models the 30 observations at once
     assert sum(lr > 5e-3 for lr in cold) <= 6  # without them: its random start-up
-    study = optuna.load_study(study_name="ws-warm-0", storage=make_storage(None, "ws-warm-0"))
+    study = load_study("ws-warm-0")
     assert isinstance(with_observations(study, optuna.samplers.RandomSampler()), ObservingSampler)
 
 
@@ -112,7 +113,7 @@ def test_a_study_warm_started_from_the_command_line(capsys):
     source_study("ws-cli-source", space, [(params(10, 2e-3), 0.5), (params(20, 8e-3), 0.2)])
     tiny = ["--num_epochs", "1", "--limit_train_batches", "2", "--enable_progress_bar", "False", "--pruner", "none", "--no-export"]
     assert tune_main(["digits.cfg_baseline", "--study", "ws-cli", "--trials", "3", *tiny, "--warm-start", "ws-cli-source:2"]) == 0
-    study = optuna.load_study(study_name="ws-cli", storage=make_storage(None, "ws-cli"))
+    study = load_study("ws-cli")
     origins = [t.user_attrs.get(FROM) for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(filter(None, origins)) == ["ws-cli-source:0", "ws-cli-source:1"]
     assert "warm start from ws-cli-source" in capsys.readouterr().out
