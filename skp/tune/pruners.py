@@ -5,7 +5,7 @@ and their checks come from the classes, so a new pruner is one subclass (the fix
 
 Steps are 0-based epochs: with a warm-up of E epochs the first judgement is at step E,
 after epoch E + 1. Ray counts iterations from 1, so there a warm-up of E epochs is a
-grace period of E + 1.
+grace period of E + 1; asha and the rungs pruners judge on Ray by the steps themselves.
 """
 
 from __future__ import annotations
@@ -98,9 +98,11 @@ class Asha(Pruner):
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction)
 
     def ray(self, max_t, common, warmup, reduction):
-        from ray.tune.schedulers import ASHAScheduler
+        from skp.tune.ray_halving import SuccessiveHalving
 
-        return ASHAScheduler(max_t=max_t, grace_period=warmup + 1, reduction_factor=reduction, **common)
+        # Optuna's rungs (W x R^k in the 0-based steps both backends report) and Optuna's
+        # rule, not ASHA's percentile cut, so both backends keep the same trials
+        return SuccessiveHalving(**{**common, "time_attr": STEP}, max_t=max_t, grace_period=warmup, reduction_factor=reduction)
 
 
 class Hyperband(Pruner):
@@ -241,6 +243,8 @@ def make_pruner(name: str, settings: PrunerSettings = PrunerSettings(), epochs: 
 
 # what a rung's report to Ray counts time in: the epochs of the schedule it completed
 RUNG_EPOCHS = "rung_epochs"
+# the step every report to Ray carries: the one the Optuna backend reports at
+STEP = "step"
 
 
 def make_scheduler(name: str, mode: str, epochs: int, settings: PrunerSettings = PrunerSettings(), folds: int = 1):

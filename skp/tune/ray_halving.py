@@ -1,12 +1,15 @@
-"""Successive halving on Ray by Optuna's rule, for the rungs pruners: at every rung the
-same trials go on as on the Optuna backend, so one measurement of a rung default holds
-for both backends (tests/tune/test_ray_halving.py replays random studies through both).
+"""Successive halving on Ray by Optuna's rule, for `--pruner asha` and the rungs pruners:
+at every rung the same trials go on as on the Optuna backend, so one measurement of a
+default holds for both backends (tests/tune/test_ray_halving.py replays random studies
+through both).
 
 Ray's ASHA keeps a trial whose value beats the (1 - 1/R) percentile, interpolated, of
 the values recorded at the rung before it. Optuna's SuccessiveHalvingPruner keeps it when
 it is among the best max(1, n // R) of the n values at the rung, its own included. With
 a third trial at a rung and R = 3, ASHA keeps one between the other two, Optuna only
-a new best, so the backends' studies parted at the first contested rung.
+a new best, so the backends' studies parted at the first contested rung. ASHA also put
+its rungs at (W + 1) x R^k iterations, Optuna at W x R^k 0-based steps: the same first
+rung, then others.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from ray.tune.search.optuna import OptunaSearch
 from skp.training.runs import run_dir
 from skp.tune.optuna_internals import set_system_attr
 from skp.tune.baseline import is_baseline
-from skp.tune.pruners import RUNG_EPOCHS
+from skp.tune.pruners import RUNG_EPOCHS, STEP
 from skp.tune.ray_trial import BASELINE, TRIAL_NUMBER
 from skp.tune.trial import record_provenance, record_trial, trial_config, trial_run_id, trial_settings
 
@@ -67,9 +67,9 @@ class StudySearch(OptunaSearch):
             self._record(trial_id, ot_trial, result)
 
     def _record(self, trial_id: str, ot_trial, result: dict) -> None:
-        if "fail_reason" in result or "step" not in result:
+        if "fail_reason" in result or STEP not in result:
             return
-        step = result["step"]
+        step = result[STEP]
         # a retried trial starts over; Optuna keeps the first value of a step
         if step not in self._reported.setdefault(trial_id, set()):
             self._reported[trial_id].add(step)

@@ -18,7 +18,7 @@ from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.training.folds import check_config
-from skp.tune.pruners import RUNG_EPOCHS, pruner_named
+from skp.tune.pruners import RUNG_EPOCHS, STEP, pruner_named
 from skp.tune.trial import (
     FoldReporter,
     TrialFailed,
@@ -53,7 +53,7 @@ class ReportToRay(FoldReporter):
         tune.report({
             "val_metric": running_mean,
             "objective": self.mean_with(artifacts.best_value),
-            "step": step,
+            STEP: step,
             "fold": self.fold,
             "best_epoch": artifacts.best_epoch,
             # Ray marks a trial done alike whether it ended or its scheduler stopped it
@@ -64,7 +64,7 @@ class ReportToRay(FoldReporter):
 
 def train_rungs_on_ray(cfg, options, directory, baseline: bool, place: dict) -> None:
     """Rungs (skp.tune.pruners.Rungs): each complete schedule reported once, its length as
-    the scheduler's time, so Ray's ASHA decides at the rung lengths."""
+    the scheduler's time, so it decides at the rung lengths."""
     best_epochs = {}
 
     def on_progress(checkpoints, epochs):
@@ -72,7 +72,7 @@ def train_rungs_on_ray(cfg, options, directory, baseline: bool, place: dict) -> 
 
     def on_rung(length, value, last):
         fold = options.folds[-1]
-        tune.report({"val_metric": value, "objective": value, RUNG_EPOCHS: length, "step": length, "fold": fold,
+        tune.report({"val_metric": value, "objective": value, RUNG_EPOCHS: length, STEP: length, "fold": fold,
                      "best_epoch": best_epochs.get(fold), "final": last, **place})
 
     train_rungs(cfg, options, directory, baseline, on_rung, on_progress)

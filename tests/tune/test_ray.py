@@ -61,19 +61,16 @@ def test_training_and_the_optuna_backend_import_nothing_from_ray():
 
 
 def test_schedulers_stop_no_trial_before_its_longest_schedule():
-    from ray.tune.schedulers import ASHAScheduler
-
     from skp.configs import load_config
-    from skp.tune.pruners import make_scheduler
+    from skp.tune.pruners import PrunerSettings, make_scheduler
     from skp.tune.ray_backend import longest_epochs
     from skp.tune.space import Int
 
     cfg = load_config("digits.cfg_baseline")
     assert longest_epochs(cfg, {}) == cfg.num_epochs
     assert longest_epochs(cfg, {"num_epochs": Int(2, 9)}) == 9
-    scheduler = make_scheduler("asha", "max", 9)
-    assert isinstance(scheduler, ASHAScheduler) and scheduler._max_t == 9
-    assert make_scheduler("asha", "max", 9, folds=2)._max_t == 18  # one step per validation epoch of every fold
+    assert list(make_scheduler("asha", "max", 9, PrunerSettings(warmup=1))._rungs) == [1, 3]
+    assert list(make_scheduler("asha", "max", 9, PrunerSettings(warmup=1), folds=2)._rungs) == [1, 3, 9]  # one step per validation epoch of every fold
     with pytest.raises(SkpError, match="Did you mean 'hyperband'"):
         make_scheduler("hyperbnad", "max", 9)
 
@@ -81,9 +78,10 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
 def test_schedulers_take_the_pruner_settings_in_epochs():
     from skp.tune.pruners import PrunerSettings, check_ray_pruner, make_scheduler
 
-    # Ray counts iterations from 1: a warm-up of 2 epochs puts the first rung at iteration 3
+    # asha's rungs are Optuna's, in 0-based steps: a warm-up of 2 epochs judges first at step 2
     asha = make_scheduler("asha", "min", 9, PrunerSettings(warmup=2, reduction=4))
-    assert asha._reduction_factor == 4 and [rung for rung, _ in asha._brackets[0]._rungs] == [3]
+    assert (asha._time_attr, asha._reduction, list(asha._rungs)) == ("step", 4, [2, 8])
+    # Ray counts iterations from 1: there a warm-up of 2 epochs is a grace period of 3
     median = make_scheduler("median", "min", 9, PrunerSettings(warmup=2, startup=3))
     assert (median._grace_period, median._min_samples_required) == (3, 3)
     with pytest.raises(SkpError, match="Ray's HyperBand starts its smallest bracket at one epoch"):
@@ -242,16 +240,18 @@ def test_continued_rungs_on_ray_train_each_survivor_on_from_its_rung():
 
 
 @pytest.mark.slow
-def test_a_rungs_study_on_ray_one_trial_at_a_time_is_the_optuna_backends_study():
+@pytest.mark.parametrize("pruner", ["rungs-continued", "asha"])
+def test_a_halving_study_on_ray_one_trial_at_a_time_is_the_optuna_backends_study(pruner):
     """Same seed, same proposals, same values, and the same trials pruned at the same
-    rungs (skp.tune.ray_halving): a rung default measured on one backend holds on both."""
-    argv = ["--trials", "8", "--pruner", "rungs-continued", "--pruner-warmup", "1", "--reduction-factor", "2",
+    rungs (skp.tune.ray_halving): a default measured on one backend holds on both."""
+    argv = ["--trials", "8", "--pruner", pruner, "--pruner-warmup", "1", "--reduction-factor", "2",
             "--num_epochs", "4", "--limit_train_batches", "4", "--seed", "5", "--enable_progress_bar", "False"]
     one_thread = {"OMP_NUM_THREADS": "1"}  # as a Ray trial of one CPU: the same sums in the same order
-    _finish(_skp_tune("--study", "pytest_same_optuna", *argv, env=one_thread), timeout=600)
-    _finish(_skp_tune("--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1", "--study", "pytest_same_ray", *argv,
+    names = f"pytest_same_optuna_{pruner}", f"pytest_same_ray_{pruner}"
+    _finish(_skp_tune("--study", names[0], *argv, env=one_thread), timeout=600)
+    _finish(_skp_tune("--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1", "--study", names[1], *argv,
                       env=one_thread), timeout=600)
-    studies = [load_study(name).trials for name in ("pytest_same_optuna", "pytest_same_ray")]
+    studies = [load_study(name).trials for name in names]
     record = [[(t.params, t.state, t.value, t.intermediate_values) for t in trials] for trials in studies]
     assert record[0] == record[1]
     assert {TrialState.PRUNED, TrialState.COMPLETE} == {t.state for t in studies[0]}
