@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, help="worker processes on CPU (default 1)")
     parser.add_argument("--gpus", help="GPU ids to use, e.g. 0,1,2,3 (default: all visible)")
     parser.add_argument("--trials-per-gpu", type=int, default=1, help="concurrent trials on each GPU")
-    parser.add_argument("--stale-after", type=float, default=600.0, help="seconds without heartbeat before a trial counts as dead and is retried (journal: sent every 60 s; RDB: every stale-after/4 s, at most 30)")
+    parser.add_argument("--stale-after", type=float, default=600.0, help="seconds without heartbeat before a trial counts as dead and is retried (sent every stale-after/4 s, at most 60)")
     parser.add_argument("--max-failures", type=int, default=3, help="a worker stops after this many failed trials in a row")
     parser.add_argument("--no-export", action="store_true", help="do not write the best trial as a config file")
     parser.add_argument("--no-baseline", action="store_true", help="do not run the config's own settings as the study's first trial")

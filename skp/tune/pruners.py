@@ -4,8 +4,8 @@ and their checks come from the classes, so a new pruner is one subclass (the fix
 `patient_pruner` in tests/tune/test_study.py adds one).
 
 Steps are 0-based epochs: with a warm-up of E epochs the first judgement is at step E,
-after epoch E + 1. Ray counts iterations from 1, so there a warm-up of E epochs is a
-grace period of E + 1; asha and the rungs pruners judge on Ray by the steps themselves.
+after epoch E + 1. On Ray, skp's own schedulers judge by the same steps (median, asha) or
+rung lengths (rungs); Ray's HyperBand counts iterations from 1.
 """
 
 from __future__ import annotations
@@ -83,9 +83,11 @@ class Median(Pruner):
         return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=warmup)
 
     def ray(self, max_t, common, warmup, startup):
-        from ray.tune.schedulers import MedianStoppingRule
+        from skp.tune.ray_schedulers import MedianRule
 
-        return MedianStoppingRule(grace_period=warmup + 1, min_samples_required=startup, **common)
+        # Optuna's rule at the steps both backends report, not Ray's median stopping rule
+        # (skp.tune.ray_schedulers), so both backends stop the same trials
+        return MedianRule(**{**common, "time_attr": STEP}, warmup=warmup, startup=startup)
 
 
 class Asha(Pruner):
@@ -98,7 +100,7 @@ class Asha(Pruner):
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction)
 
     def ray(self, max_t, common, warmup, reduction):
-        from skp.tune.ray_halving import SuccessiveHalving
+        from skp.tune.ray_schedulers import SuccessiveHalving
 
         # Optuna's rungs (W x R^k in the 0-based steps both backends report) and Optuna's
         # rule, not ASHA's percentile cut, so both backends keep the same trials
@@ -149,10 +151,10 @@ class Rungs(Pruner):
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup, reduction_factor=reduction, min_early_stopping_rate=0)
 
     def ray(self, max_t, common, warmup, reduction):
-        from skp.tune.ray_halving import SuccessiveHalving
+        from skp.tune.ray_schedulers import SuccessiveHalving
 
         # time is the rung's length (RUNG_EPOCHS); Optuna's rule, not ASHA's percentile
-        # cut, so both backends keep the same trials (skp.tune.ray_halving)
+        # cut, so both backends keep the same trials (skp.tune.ray_schedulers)
         return SuccessiveHalving(max_t=max_t, grace_period=warmup, reduction_factor=reduction, **common)
 
 

@@ -19,6 +19,7 @@ from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.training.folds import check_config
 from skp.tune.pruners import RUNG_EPOCHS, STEP, pruner_named
+from skp.tune.ray_schedulers import BASELINE_RESULT
 from skp.tune.trial import (
     FoldReporter,
     TrialFailed,
@@ -44,9 +45,9 @@ class ReportToRay(FoldReporter):
     """Reports every validation epoch with `ray.tune.report`; Ray's scheduler decides
     whether the trial goes on, and stops the worker if not."""
 
-    def __init__(self, monitor: str, step_offset: int, earlier_folds, fold: int, last_fold: bool, place: dict):
+    def __init__(self, monitor: str, step_offset: int, earlier_folds, fold: int, last_fold: bool, tags: dict):
         super().__init__(monitor, step_offset, earlier_folds)
-        self.fold, self.last_fold, self.place = fold, last_fold, place
+        self.fold, self.last_fold, self.tags = fold, last_fold, tags
 
     def report(self, trainer, value, running_mean, step):
         artifacts = next(c for c in trainer.callbacks if isinstance(c, RunArtifacts))
@@ -58,11 +59,11 @@ class ReportToRay(FoldReporter):
             "best_epoch": artifacts.best_epoch,
             # Ray marks a trial done alike whether it ended or its scheduler stopped it
             "final": self.last_fold and (trainer.current_epoch + 1 >= trainer.max_epochs or trainer.should_stop),
-            **self.place,
+            **self.tags,
         })
 
 
-def train_rungs_on_ray(cfg, options, directory, baseline: bool, place: dict) -> None:
+def train_rungs_on_ray(cfg, options, directory, baseline: bool, tags: dict) -> None:
     """Rungs (skp.tune.pruners.Rungs): each complete schedule reported once, its length as
     the scheduler's time, so it decides at the rung lengths."""
     best_epochs = {}
@@ -73,7 +74,7 @@ def train_rungs_on_ray(cfg, options, directory, baseline: bool, place: dict) -> 
     def on_rung(length, value, last):
         fold = options.folds[-1]
         tune.report({"val_metric": value, "objective": value, RUNG_EPOCHS: length, STEP: length, "fold": fold,
-                     "best_epoch": best_epochs.get(fold), "final": last, **place})
+                     "best_epoch": best_epochs.get(fold), "final": last, **tags})
 
     train_rungs(cfg, options, directory, baseline, on_rung, on_progress)
 
@@ -87,20 +88,21 @@ def train(params: dict, options, cwd: str) -> None:
     cfg = load_config(options.config, options.overrides)
     apply_overrides(cfg, list(params.items()))
     settings = trial_settings(options, params)
-    place = where()
+    # every report says where it ran, and whether it is the baseline (never stopped)
+    tags = {**where(), BASELINE_RESULT: baseline}
 
     def make_reporter(monitor, step_offset, earlier_folds):
         index = len(earlier_folds)
-        return ReportToRay(monitor, step_offset, earlier_folds, options.folds[index], index == len(options.folds) - 1, place)
+        return ReportToRay(monitor, step_offset, earlier_folds, options.folds[index], index == len(options.folds) - 1, tags)
 
     try:
         check_config(cfg)
         directory = prepare_trial_dir(cfg, trial_run_id(options.study_name, number), settings, options.trainer_kwargs)
         if pruner_named(options.pruner).complete_schedules:
-            train_rungs_on_ray(cfg, options, directory, baseline, place)
+            train_rungs_on_ray(cfg, options, directory, baseline, tags)
         else:
             fit_trial_folds(cfg, options, directory, make_reporter)
     except (TrialFailed, SkpError) as err:
         # Reported rather than raised: Ray would retry an exception, and a NaN loss or a
         # bad config fails the same way every time. The worst value keeps schedulers sane.
-        tune.report({"val_metric": WORST[cfg.val_track], "fail_reason": str(err), **place})
+        tune.report({"val_metric": WORST[cfg.val_track], "fail_reason": str(err), **tags})

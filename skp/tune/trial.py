@@ -49,7 +49,7 @@ def duplicate_of(trial) -> int | None:
     return None
 
 
-HEARTBEAT_SECONDS = 60.0
+HEARTBEAT_SECONDS = 60.0  # at most: a shorter --stale-after gets 4 beats per stale period
 
 
 def beat(trial) -> None:
@@ -57,8 +57,10 @@ def beat(trial) -> None:
 
 
 @contextmanager
-def heartbeat(trial, interval: float = HEARTBEAT_SECONDS):
-    """Refresh the trial's heartbeat from a thread while it trains, however long an epoch."""
+def heartbeat(trial, stale_after: float):
+    """Refresh the trial's heartbeat from a thread while it trains, however long an epoch,
+    often enough that no worker counts it dead after `stale_after` seconds of silence."""
+    interval = min(HEARTBEAT_SECONDS, stale_after / 4)
     stop = threading.Event()
 
     def loop():
@@ -140,7 +142,7 @@ def run_trial(trial, options, space: dict, refuse_duplicates: bool = False) -> f
     trials (the baseline, retries) are taken as they are.
     """
     try:
-        with heartbeat(trial):
+        with heartbeat(trial, options.stale_after):
             return _train_trial(trial, options, space, refuse_duplicates)
     except KeyboardInterrupt:
         trial.set_user_attr("fail_reason", "interrupted; the same command resumes it")

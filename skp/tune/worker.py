@@ -36,7 +36,6 @@ def fail_stale_trials(study, stale_after: float) -> list[int]:
 
     A worker is gone when its heartbeat (refreshed every minute) is older than
     `stale_after` seconds, or at once when it ran on this host and its process is gone.
-    Storage with Optuna's own heartbeat (RDB) does this itself.
     """
     from optuna.trial import TrialState
 
@@ -65,11 +64,12 @@ def fail_trials_of(study, pid: int, reason: str) -> list[int]:
 
 
 def fail_dead_trials(study, stale_after: float) -> None:
-    """Journal storage: skp's heartbeat attributes; RDB storage: Optuna's heartbeat table."""
+    """skp's heartbeat attributes on every storage: a trial whose process on this host is
+    gone fails at once, and its retry (`retry_of`) takes over what it trained. RDB
+    storage also keeps Optuna's heartbeat table, checked after."""
     optuna = import_optuna()
-    if isinstance(storage_of(study), optuna.storages.JournalStorage):
-        fail_stale_trials(study, stale_after)
-    else:
+    fail_stale_trials(study, stale_after)
+    if not isinstance(storage_of(study), optuna.storages.JournalStorage):
         optuna.storages.fail_stale_trials(study)  # its RetryHeartbeatStaleTrialCallback queues the retry
 
 

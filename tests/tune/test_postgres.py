@@ -17,7 +17,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from tests.processes import Logged
@@ -82,7 +81,7 @@ def test_two_processes_share_a_postgres_study_and_a_killed_workers_trial_is_retr
     name = "pytest_postgres"
 
     def study():
-        return optuna.load_study(study_name=name, storage=make_storage(postgres_url, name))
+        return _load(postgres_url, name)
 
     # the victim trains 30 epochs, so it is surely mid-trial when killed
     victim = _worker(postgres_url, name, "--num_epochs", "30")
@@ -104,16 +103,43 @@ def test_two_processes_share_a_postgres_study_and_a_killed_workers_trial_is_retr
 
     trials = study().trials
     killed = trials[doomed.number]
-    assert killed.state == TrialState.FAIL  # Optuna's heartbeat noticed the silence
-    retry = next(t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == killed.number)
+    assert killed.state == TrialState.FAIL  # the survivor found its process gone
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == killed.number)
     assert retry.state == TrialState.COMPLETE and retry.params == killed.params
+    assert "resumed_from" not in retry.user_attrs  # the survivor's flags differ (--num_epochs): it trains anew
     assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 4
     assert len({t.system_attrs["skp:pid"] for t in trials}) == 2  # both processes ran trials
 
 
+def test_a_killed_command_on_postgres_resumes_its_trial_where_it_stopped(postgres_url):
+    name = "pytest_postgres_resume"
+    argv = ("--trials", "1", "--num_epochs", "8")
+    victim = _worker(postgres_url, name, *argv)
+    try:
+        _wait_for(lambda: _has_study(postgres_url, name) and any(len(t.intermediate_values) >= 2 for t in _load(postgres_url, name).trials),
+                  "two epochs of the victim's trial")
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate()
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+            victim.communicate()
+    out, _ = _worker(postgres_url, name, *argv).communicate(timeout=300)
+
+    killed, retry = _load(postgres_url, name).trials
+    assert killed.state == TrialState.FAIL and retry.state == TrialState.COMPLETE, out[-3000:]
+    assert retry.user_attrs["retry_of"] == killed.number and retry.user_attrs["resumed_from"] == killed.number
+    assert retry.user_attrs["run_dir"] == killed.user_attrs["run_dir"]  # the epochs trained before the kill are kept
+    assert all(retry.intermediate_values[step] == value for step, value in killed.intermediate_values.items())
+
+
+def _load(url, name):
+    return optuna.load_study(study_name=name, storage=make_storage(url, name))
+
+
 def _has_study(url, name) -> bool:
     try:
-        optuna.load_study(study_name=name, storage=make_storage(url, name))
+        _load(url, name)
     except KeyError:
         return False
     return True

@@ -78,12 +78,11 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
 def test_schedulers_take_the_pruner_settings_in_epochs():
     from skp.tune.pruners import PrunerSettings, check_ray_pruner, make_scheduler
 
-    # asha's rungs are Optuna's, in 0-based steps: a warm-up of 2 epochs judges first at step 2
+    # in the 0-based steps the Optuna backend reports: a warm-up of 2 epochs judges first at step 2
     asha = make_scheduler("asha", "min", 9, PrunerSettings(warmup=2, reduction=4))
     assert (asha._time_attr, asha._reduction, list(asha._rungs)) == ("step", 4, [2, 8])
-    # Ray counts iterations from 1: there a warm-up of 2 epochs is a grace period of 3
     median = make_scheduler("median", "min", 9, PrunerSettings(warmup=2, startup=3))
-    assert (median._grace_period, median._min_samples_required) == (3, 3)
+    assert (median._time_attr, median._warmup, median._startup) == ("step", 2, 3)
     with pytest.raises(SkpError, match="Ray's HyperBand starts its smallest bracket at one epoch"):
         check_ray_pruner("hyperband", PrunerSettings(warmup=2))
 
@@ -240,14 +239,18 @@ def test_continued_rungs_on_ray_train_each_survivor_on_from_its_rung():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pruner", ["rungs-continued", "asha"])
-def test_a_halving_study_on_ray_one_trial_at_a_time_is_the_optuna_backends_study(pruner):
+@pytest.mark.parametrize("pruner", [
+    # per-epoch reports, as asha's; 16 batches, so that the loss falls and the median has something to judge
+    ["--pruner", "median", "--pruner-warmup", "1", "--pruner-startup", "2", "--trials", "6", "--limit_train_batches", "16"],
+    # one report per rung
+    ["--pruner", "rungs-continued", "--pruner-warmup", "1", "--reduction-factor", "2", "--trials", "8", "--limit_train_batches", "4"],
+], ids=["median", "rungs-continued"])
+def test_a_pruned_study_on_ray_one_trial_at_a_time_is_the_optuna_backends_study(pruner):
     """Same seed, same proposals, same values, and the same trials pruned at the same
-    rungs (skp.tune.ray_halving): a default measured on one backend holds on both."""
-    argv = ["--trials", "8", "--pruner", pruner, "--pruner-warmup", "1", "--reduction-factor", "2",
-            "--num_epochs", "4", "--limit_train_batches", "4", "--seed", "5", "--enable_progress_bar", "False"]
+    steps (skp.tune.ray_schedulers): a default measured on one backend holds on both."""
+    argv = [*pruner, "--num_epochs", "4", "--seed", "5", "--enable_progress_bar", "False"]
     one_thread = {"OMP_NUM_THREADS": "1"}  # as a Ray trial of one CPU: the same sums in the same order
-    names = f"pytest_same_optuna_{pruner}", f"pytest_same_ray_{pruner}"
+    names = f"pytest_same_optuna_{pruner[1]}", f"pytest_same_ray_{pruner[1]}"
     _finish(_skp_tune("--study", names[0], *argv, env=one_thread), timeout=600)
     _finish(_skp_tune("--backend", "ray", "--max-concurrent", "1", "--cpus-per-trial", "1", "--study", names[1], *argv,
                       env=one_thread), timeout=600)
