@@ -79,18 +79,16 @@ def _wait_for(condition, what, seconds=240):
 
 def test_two_processes_share_a_postgres_study_and_a_killed_workers_trial_is_retried(postgres_url):
     name = "pytest_postgres"
-
-    def study():
-        return _load(postgres_url, name)
+    storage = make_storage(postgres_url, name)  # one connection pool: polling must not open one per look
 
     # the victim trains 30 epochs, so it is surely mid-trial when killed
     victim = _worker(postgres_url, name, "--num_epochs", "30")
     survivor = None
     try:
-        _wait_for(lambda: _has_study(postgres_url, name) and any(t.intermediate_values for t in study().trials), "the victim's first epoch")
+        _wait_for(lambda: _has_study(storage, name) and any(t.intermediate_values for t in _study(storage, name).trials), "the victim's first epoch")
         survivor = _worker(postgres_url, name, "--num_epochs", "2")
-        _wait_for(lambda: any(t.state == TrialState.COMPLETE for t in study().trials), "the survivor's first trial")
-        doomed = next(t for t in study().trials if t.state == TrialState.RUNNING and t.intermediate_values)
+        _wait_for(lambda: any(t.state == TrialState.COMPLETE for t in _study(storage, name).trials), "the survivor's first trial")
+        doomed = next(t for t in _study(storage, name).trials if t.state == TrialState.RUNNING and t.intermediate_values)
         victim.send_signal(signal.SIGKILL)
         victim.communicate()
         out, _ = survivor.communicate(timeout=300)
@@ -101,7 +99,7 @@ def test_two_processes_share_a_postgres_study_and_a_killed_workers_trial_is_retr
                 process.kill()
                 process.communicate()
 
-    trials = study().trials
+    trials = _study(storage, name).trials
     killed = trials[doomed.number]
     assert killed.state == TrialState.FAIL  # the survivor found its process gone
     retry = next(t for t in trials if t.user_attrs.get("retry_of") == killed.number)
@@ -113,10 +111,11 @@ def test_two_processes_share_a_postgres_study_and_a_killed_workers_trial_is_retr
 
 def test_a_killed_command_on_postgres_resumes_its_trial_where_it_stopped(postgres_url):
     name = "pytest_postgres_resume"
+    storage = make_storage(postgres_url, name)
     argv = ("--trials", "1", "--num_epochs", "8")
     victim = _worker(postgres_url, name, *argv)
     try:
-        _wait_for(lambda: _has_study(postgres_url, name) and any(len(t.intermediate_values) >= 2 for t in _load(postgres_url, name).trials),
+        _wait_for(lambda: _has_study(storage, name) and any(len(t.intermediate_values) >= 2 for t in _study(storage, name).trials),
                   "two epochs of the victim's trial")
         victim.send_signal(signal.SIGKILL)
         victim.communicate()
@@ -126,20 +125,20 @@ def test_a_killed_command_on_postgres_resumes_its_trial_where_it_stopped(postgre
             victim.communicate()
     out, _ = _worker(postgres_url, name, *argv).communicate(timeout=300)
 
-    killed, retry = _load(postgres_url, name).trials
+    killed, retry = _study(storage, name).trials
     assert killed.state == TrialState.FAIL and retry.state == TrialState.COMPLETE, out[-3000:]
     assert retry.user_attrs["retry_of"] == killed.number and retry.user_attrs["resumed_from"] == killed.number
     assert retry.user_attrs["run_dir"] == killed.user_attrs["run_dir"]  # the epochs trained before the kill are kept
     assert all(retry.intermediate_values[step] == value for step, value in killed.intermediate_values.items())
 
 
-def _load(url, name):
-    return optuna.load_study(study_name=name, storage=make_storage(url, name))
+def _study(storage, name):
+    return optuna.load_study(study_name=name, storage=storage)
 
 
-def _has_study(url, name) -> bool:
+def _has_study(storage, name) -> bool:
     try:
-        _load(url, name)
+        storage.get_study_id_from_name(name)
     except KeyError:
         return False
     return True
