@@ -25,8 +25,7 @@ import pickle
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-BASELINE_RESULT = "baseline"  # result key: True on the reports of the study's baseline trial
-
+from skp.tune.pruners import BASELINE_RESULT
 
 class OptunaRule(FIFOScheduler):
     """What the rules share: the result keys they read and save/restore (the driver's

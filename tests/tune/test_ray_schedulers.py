@@ -8,16 +8,16 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
-from skp.tune.pruners import RUNG_EPOCHS, STEP, PrunerSettings, make_pruner, make_scheduler, rung_lengths
-from skp.tune.ray_schedulers import BASELINE_RESULT
+from skp.tune.pruners import BASELINE_RESULT, RUNG_EPOCHS, STEP, PrunerSettings, make_pruner, make_scheduler, rung_lengths
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 EPOCHS = 30  # the longest trial
+HALVING = [PrunerSettings(warmup=w, reduction=r) for w, r in [(1, 2), (2, 2), (3, 3), (1, 3), (2, 4)]]
 SETTINGS = {
     "median": [PrunerSettings(warmup=w, startup=s) for w, s in [(1, 0), (1, 2), (3, 5), (2, 1), (1, 3)]],
-    "asha": [PrunerSettings(warmup=w, reduction=r) for w, r in [(1, 2), (2, 2), (3, 3), (1, 3), (2, 4)]],
-    "rungs": [PrunerSettings(warmup=w, reduction=r) for w, r in [(1, 2), (2, 2), (3, 3), (1, 3), (2, 4)]],
+    "asha": HALVING,
+    "rungs": HALVING,
 }
 
 
