@@ -247,8 +247,6 @@ def make_pruner(name: str, settings: PrunerSettings = PrunerSettings(), epochs: 
 RUNG_EPOCHS = "rung_epochs"
 # the step every report to Ray carries: the one the Optuna backend reports at
 STEP = "step"
-# True on the reports of the study's baseline trial, which no skp scheduler stops
-BASELINE_RESULT = "baseline"
 
 
 def make_scheduler(name: str, mode: str, epochs: int, settings: PrunerSettings = PrunerSettings(), folds: int = 1):

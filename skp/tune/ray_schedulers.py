@@ -25,7 +25,8 @@ import pickle
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from skp.tune.pruners import BASELINE_RESULT
+BASELINE_RESULT = "baseline"  # result key: True on the reports of the study's baseline trial
+
 
 class OptunaRule(FIFOScheduler):
     """What the rules share: the result keys they read and save/restore (the driver's

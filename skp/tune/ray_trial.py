@@ -18,7 +18,8 @@ from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.training.folds import check_config
-from skp.tune.pruners import BASELINE_RESULT, RUNG_EPOCHS, STEP, pruner_named
+from skp.tune.pruners import RUNG_EPOCHS, STEP, pruner_named
+from skp.tune.ray_schedulers import BASELINE_RESULT
 from skp.tune.trial import (
     FoldReporter,
     TrialFailed,

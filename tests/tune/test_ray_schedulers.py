@@ -8,7 +8,8 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
-from skp.tune.pruners import BASELINE_RESULT, RUNG_EPOCHS, STEP, PrunerSettings, make_pruner, make_scheduler, rung_lengths
+from skp.tune.pruners import RUNG_EPOCHS, STEP, PrunerSettings, make_pruner, make_scheduler, rung_lengths
+from skp.tune.ray_schedulers import BASELINE_RESULT
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
