@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from skp.errors import SkpError
 from skp.training.arguments import trainer_kwargs
-from skp.tune.pruners import DEFAULT_PRUNER, PrunerSettings, check_ray_pruner, resolve_pruner_settings
+from skp.tune.pruners import DEFAULT_PRUNER, PrunerSettings, resolve_pruner_settings
 
 
 DEFAULT_TRIALS = 20
@@ -89,8 +89,6 @@ def choose_pruner(args, cfg, space: dict) -> tuple[str, PrunerSettings]:
     name or setting fails here, before any data or trial is touched."""
     name = args.pruner or DEFAULT_PRUNER
     given = PrunerSettings(args.pruner_warmup, args.pruner_startup, args.reduction_factor)
-    if args.backend == "ray":
-        check_ray_pruner(name, given)
     # the shortest trial sets the warm-up: a longer one is still early in its schedule then
     epochs = space["num_epochs"].low if "num_epochs" in space else cfg.num_epochs
     return name, PrunerSettings(**resolve_pruner_settings(name, given, epochs))

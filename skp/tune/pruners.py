@@ -4,8 +4,8 @@ and their checks come from the classes, so a new pruner is one subclass (the fix
 `patient_pruner` in tests/tune/test_study.py adds one).
 
 Steps are 0-based epochs: with a warm-up of E epochs the first judgement is at step E,
-after epoch E + 1. On Ray, skp's own schedulers judge by the same steps (median, asha) or
-rung lengths (rungs); Ray's HyperBand counts iterations from 1.
+after epoch E + 1. On Ray, skp's own schedulers (skp.tune.ray_schedulers) judge by the
+same steps, or under rungs the same rung lengths, with the Optuna pruners' rules.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from skp.errors import SkpError
 from skp.registry import choose
+from skp.tune.ray_keys import RUNG_EPOCHS, STEP
 
 AUTO = "auto"
 DEFAULT_PRUNER = "median"
@@ -66,9 +67,6 @@ class Pruner:
     def ray(self, max_t: int, common: dict, **settings):
         raise NotImplementedError
 
-    def check_ray(self, given: PrunerSettings) -> None:
-        """Refuse settings Ray's scheduler cannot honour (before anything runs)."""
-
 
 PRUNERS: dict[str, Pruner] = {}
 
@@ -117,17 +115,11 @@ class Hyperband(Pruner):
         return optuna.pruners.HyperbandPruner(min_resource=warmup, reduction_factor=reduction)
 
     def ray(self, max_t, common, warmup, reduction):
-        from ray.tune.schedulers import HyperBandScheduler
+        from skp.tune.ray_schedulers import Hyperband as HyperbandRule
 
-        # Ray's HyperBand has no minimum resource: its smallest bracket starts at one iteration.
-        return HyperBandScheduler(max_t=max_t, reduction_factor=reduction, **common)
-
-    def check_ray(self, given):
-        if given.warmup is not None:
-            raise SkpError(
-                "--pruner-warmup does not apply to --pruner hyperband with --backend ray: Ray's HyperBand "
-                "starts its smallest bracket at one epoch. Drop the flag, or use --pruner asha."
-            )
+        # Optuna's brackets, drawn from the trial number, and its rule in each, not Ray's
+        # HyperBand (brackets filled in turn, rungs counted in iterations from 1)
+        return HyperbandRule(**{**common, "time_attr": STEP}, max_t=max_t, min_resource=warmup, reduction_factor=reduction)
 
 
 class Rungs(Pruner):
@@ -243,12 +235,6 @@ def make_pruner(name: str, settings: PrunerSettings = PrunerSettings(), epochs: 
     return pruner_named(name).optuna(**resolve_pruner_settings(name, settings, epochs))
 
 
-# what a rung's report to Ray counts time in: the epochs of the schedule it completed
-RUNG_EPOCHS = "rung_epochs"
-# the step every report to Ray carries: the one the Optuna backend reports at
-STEP = "step"
-
-
 def make_scheduler(name: str, mode: str, epochs: int, settings: PrunerSettings = PrunerSettings(), folds: int = 1):
     """Ray's counterpart of pruner `name` for trials of at most `epochs` epochs on `folds`
     folds: stepping once per validation epoch, or for rungs once per complete schedule."""
@@ -260,6 +246,3 @@ def make_scheduler(name: str, mode: str, epochs: int, settings: PrunerSettings =
     common = {"time_attr": time_attr, "metric": "val_metric", "mode": mode}
     return pruner.ray(max_t, common, **resolve_pruner_settings(name, settings, epochs=max_t))
 
-
-def check_ray_pruner(name: str, settings: PrunerSettings) -> None:
-    pruner_named(name).check_ray(settings)

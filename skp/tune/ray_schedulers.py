@@ -9,23 +9,26 @@ among the best max(1, n // R) of the n values at the rung, its own included, at 
 0-based steps: with a third trial at a rung and R = 3, ASHA keeps one between the other
 two, Optuna only a new best. Ray's median stopping rule compares a trial's best value
 with the median of the running means of every other trial that got as far; Optuna's
-median pruner with the median of the completed trials' values at the same step.
+median pruner with the median of the completed trials' values at the same step. Ray's
+HyperBand fills its brackets in turn; Optuna's draws each trial's bracket from its
+number.
 
-Both read what skp's Ray trials report (skp.tune.ray_trial): the step the Optuna backend
-reports at, or a rung's length; `final` on a trial's last report, where the Optuna
-backend does not ask its pruner; `baseline` on the baseline trial's, which the Optuna
-backend never prunes.
+They read what skp's Ray trials report (skp.tune.ray_trial): the step the Optuna backend
+reports at, or a rung's length, and `final` on a trial's last report, where the Optuna
+backend does not ask its pruner; and from the trial's config (skp.tune.ray_keys) its
+study, number, and whether it is the baseline, which the Optuna backend never prunes.
 """
 
 from __future__ import annotations
 
+import binascii
 import math
 import pickle
 
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-BASELINE_RESULT = "baseline"  # result key: True on the reports of the study's baseline trial
+from skp.tune.ray_keys import BASELINE, FINAL, STUDY, TRIAL_NUMBER
 
 
 class OptunaRule(FIFOScheduler):
@@ -38,6 +41,10 @@ class OptunaRule(FIFOScheduler):
 
     def reports(self, result: dict) -> bool:
         return self._time_attr in result and self._metric in result
+
+    @staticmethod
+    def is_baseline(trial) -> bool:
+        return bool(trial.config[BASELINE])
 
     def save(self, checkpoint_path: str):
         with open(checkpoint_path, "wb") as out:
@@ -73,14 +80,14 @@ class SuccessiveHalving(OptunaRule):
             rung *= reduction_factor
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        if not self.reports(result) or result.get("final") or result.get(BASELINE_RESULT):
+        if not self.reports(result) or result.get(FINAL) or self.is_baseline(trial):
             return TrialScheduler.CONTINUE
         value = self._sign * result[self._metric]
-        if math.isnan(value):
-            return TrialScheduler.STOP
         for rung, recorded in self._rungs.items():
             if rung > result[self._time_attr] or trial.trial_id in recorded:
                 continue
+            if math.isnan(value):  # at a rung only, as Optuna's pruner
+                return TrialScheduler.STOP
             recorded[trial.trial_id] = value
             if not promotable(list(recorded.values()), value, self._reduction):
                 return TrialScheduler.STOP
@@ -108,10 +115,10 @@ class MedianRule(OptunaRule):
         step = result[self._time_attr]
         values = self._values.setdefault(trial.trial_id, {})
         values.setdefault(step, result[self._metric])  # a restarted trial reports again; Optuna keeps the first
-        if result.get("final"):
+        if result.get(FINAL):
             self._completed.append(trial.trial_id)
             return TrialScheduler.CONTINUE
-        if result.get(BASELINE_RESULT) or step < self._warmup or not self._completed or len(self._completed) < self._startup:
+        if self.is_baseline(trial) or step < self._warmup or not self._completed or len(self._completed) < self._startup:
             return TrialScheduler.CONTINUE
         seen = [v for v in values.values() if not math.isnan(v)]
         if not seen:
@@ -126,3 +133,57 @@ class MedianRule(OptunaRule):
 
     def debug_string(self) -> str:
         return f"Median rule (Optuna's): {len(self._completed)} completed trials"
+
+
+class Hyperband(OptunaRule):
+    """Optuna's HyperbandPruner: successive halving in brackets whose first rungs are
+    min_resource x R^b, b = 0, 1, ...; a trial's bracket is drawn from the CRC-32 of
+    "<study>_<trial number>" in proportion to Hyperband's trial allocation, and a trial
+    competes with its bracket's trials only. The brackets are set up at the first report
+    judged after a trial completed: the largest resource is the longest completed trial's
+    last step + 1 (Optuna's max_resource "auto"). Until then no trial is judged or
+    recorded."""
+
+    def __init__(self, time_attr: str, metric: str, mode: str, min_resource: int, reduction_factor: int, max_t: int):
+        super().__init__(time_attr, metric, mode)
+        self._min_resource, self._reduction, self._max_t = min_resource, reduction_factor, max_t
+        self._last_steps: list[int] = []  # of the completed trials
+        self._brackets: list[SuccessiveHalving] | None = None
+        self._allocations: list[int] = []  # trials each bracket gets, in proportion
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        if not self.reports(result):
+            return TrialScheduler.CONTINUE
+        if result.get(FINAL):
+            self._last_steps.append(result[self._time_attr])
+            return TrialScheduler.CONTINUE
+        if self.is_baseline(trial) or (self._brackets is None and not self._set_up()):
+            return TrialScheduler.CONTINUE
+        if not self._brackets:  # longest completed trial shorter than the minimum resource
+            return TrialScheduler.CONTINUE
+        return self._brackets[self._bracket(trial)].on_trial_result(tune_controller, trial, result)
+
+    def _set_up(self) -> bool:
+        if not self._last_steps:
+            return False
+        max_resource = max(self._last_steps) + 1
+        count = math.floor(math.log(max_resource / self._min_resource, self._reduction)) + 1  # Optuna's float arithmetic
+        self._allocations = [math.ceil(count * self._reduction ** (count - 1 - b) / (count - b)) for b in range(count)]
+        self._brackets = [
+            SuccessiveHalving(self._time_attr, self._metric, self._mode, self._min_resource * self._reduction**b, self._reduction, self._max_t)
+            for b in range(count)
+        ]
+        return True
+
+    def _bracket(self, trial) -> int:
+        drawn = binascii.crc32(f"{trial.config[STUDY]}_{trial.config[TRIAL_NUMBER]}".encode()) % sum(self._allocations)
+        for bracket, allocation in enumerate(self._allocations):
+            drawn -= allocation
+            if drawn < 0:
+                return bracket
+        raise AssertionError("the allocations add up to the drawn total")
+
+    def debug_string(self) -> str:
+        if self._brackets is None:
+            return "Hyperband (Optuna's rule): no trial completed yet"
+        return "Hyperband (Optuna's rule): " + "; ".join(f"bracket {b}: {s.debug_string()}" for b, s in enumerate(self._brackets))

@@ -17,8 +17,7 @@ from ray.tune.search.optuna import OptunaSearch
 from skp.training.runs import run_dir
 from skp.tune.optuna_internals import set_system_attr
 from skp.tune.baseline import is_baseline
-from skp.tune.pruners import RUNG_EPOCHS, STEP
-from skp.tune.ray_trial import BASELINE, TRIAL_NUMBER
+from skp.tune.ray_keys import BASELINE, FINAL, RUNG_EPOCHS, STEP, STUDY, TRIAL_NUMBER
 from skp.tune.trial import record_provenance, record_trial, trial_config, trial_run_id, trial_settings
 
 EXPERIMENT = "skp:ray_experiment"  # system attribute: the Ray experiment that owns a trial
@@ -37,7 +36,7 @@ class DefineByRun:
         record_trial(trial, options, trial_settings(options, params), directory)
         trial.set_user_attr("checkpoints", [str(directory / f"fold{f}" / "best.pt") for f in options.folds])
         set_system_attr(trial, EXPERIMENT, self.experiment)
-        return {TRIAL_NUMBER: trial.number, BASELINE: is_baseline(trial)}
+        return {STUDY: options.study_name, TRIAL_NUMBER: trial.number, BASELINE: is_baseline(trial)}
 
 
 class StudySearch(OptunaSearch):
@@ -103,7 +102,7 @@ class StudySearch(OptunaSearch):
             ot_trial.set_user_attr("fail_reason", "its Ray worker raised or died, and so did every retry (see the Ray log)")
         elif not result or "objective" not in result:
             ot_trial.set_user_attr("fail_reason", "the experiment stopped before this trial reported")
-        elif result.get("final"):
+        elif result.get(FINAL):
             value, state = result["objective"], TrialState.COMPLETE
         else:
             state = TrialState.PRUNED  # the scheduler stopped it

@@ -18,8 +18,8 @@ from skp.configs import load_config
 from skp.configs.overrides import apply_overrides
 from skp.errors import SkpError
 from skp.training.folds import check_config
-from skp.tune.pruners import RUNG_EPOCHS, STEP, pruner_named
-from skp.tune.ray_schedulers import BASELINE_RESULT
+from skp.tune.pruners import pruner_named
+from skp.tune.ray_keys import BASELINE, FINAL, IDENTITY, RUNG_EPOCHS, STEP, TRIAL_NUMBER
 from skp.tune.trial import (
     FoldReporter,
     TrialFailed,
@@ -30,9 +30,6 @@ from skp.tune.trial import (
     trial_settings,
 )
 
-# constants the searcher adds to the trial's config
-TRIAL_NUMBER = "skp:trial_number"
-BASELINE = "skp:baseline"  # the baseline trial trains its full schedule only, even with rungs
 WORST = {"max": float("-inf"), "min": float("inf")}
 
 
@@ -58,7 +55,7 @@ class ReportToRay(FoldReporter):
             "fold": self.fold,
             "best_epoch": artifacts.best_epoch,
             # Ray marks a trial done alike whether it ended or its scheduler stopped it
-            "final": self.last_fold and (trainer.current_epoch + 1 >= trainer.max_epochs or trainer.should_stop),
+            FINAL: self.last_fold and (trainer.current_epoch + 1 >= trainer.max_epochs or trainer.should_stop),
             **self.tags,
         })
 
@@ -74,7 +71,7 @@ def train_rungs_on_ray(cfg, options, directory, baseline: bool, tags: dict) -> N
     def on_rung(length, value, last):
         fold = options.folds[-1]
         tune.report({"val_metric": value, "objective": value, RUNG_EPOCHS: length, STEP: length, "fold": fold,
-                     "best_epoch": best_epochs.get(fold), "final": last, **tags})
+                     "best_epoch": best_epochs.get(fold), FINAL: last, **tags})
 
     train_rungs(cfg, options, directory, baseline, on_rung, on_progress)
 
@@ -83,13 +80,12 @@ def train(params: dict, options, cwd: str) -> None:
     """Ray Tune function trainable (options and cwd come through tune.with_parameters)."""
     if os.path.isdir(cwd):  # relative save and data paths mean what they meant to the driver
         os.chdir(cwd)
-    params = dict(params)
-    number, baseline = params.pop(TRIAL_NUMBER), params.pop(BASELINE)
+    number, baseline = params[TRIAL_NUMBER], params[BASELINE]
+    params = {key: value for key, value in params.items() if key not in IDENTITY}  # the sampled ones
     cfg = load_config(options.config, options.overrides)
     apply_overrides(cfg, list(params.items()))
     settings = trial_settings(options, params)
-    # every report says where it ran, and whether it is the baseline (never stopped)
-    tags = {**where(), BASELINE_RESULT: baseline}
+    tags = where()  # every report says where it ran
 
     def make_reporter(monitor, step_offset, earlier_folds):
         index = len(earlier_folds)

@@ -17,9 +17,13 @@ its first trial. Once per sampler seed, each as a fresh `skp-tune` process:
 - tpe-hyperband: TPE + Optuna's Hyperband from epoch 2 (reduction factor 3, as all here)
 - tpe-rungs:     TPE + `--pruner rungs` (successive halving over complete schedules)
 - tpe-rungs-continued: TPE + `--pruner rungs-continued` (survivors train on from their rung)
-- ray-asha:      the Ray backend's ASHA from epoch 2, one trial at a time
+- ray-asha:      the Ray backend's successive halving from epoch 2, one trial at a time
 - ray-default:   the Ray backend with skp-tune's default pruner and settings, one trial at a time
-- ray-rungs, ray-rungs-continued: the same rungs as tpe-rungs(-continued) through Ray's ASHA, one trial at a time
+- ray-rungs, ray-rungs-continued: the same rungs as tpe-rungs(-continued) on the Ray backend, one trial at a time
+
+(The Ray backend's schedulers apply the Optuna pruners' rules since 2026-12-01,
+skp.tune.ray_schedulers; the ray-* rows of docs/benchmarks.md's digits table are from
+before, Ray's own ASHA and median stopping rule.)
 
 A pruned strategy gets --pruned-trials trials (default 3N) and is read only up to the
 reference's budget: N x epochs epochs; it is stopped (Ctrl-C) once it has spent them, so

@@ -76,15 +76,15 @@ def test_schedulers_stop_no_trial_before_its_longest_schedule():
 
 
 def test_schedulers_take_the_pruner_settings_in_epochs():
-    from skp.tune.pruners import PrunerSettings, check_ray_pruner, make_scheduler
+    from skp.tune.pruners import PrunerSettings, make_scheduler
 
     # in the 0-based steps the Optuna backend reports: a warm-up of 2 epochs judges first at step 2
     asha = make_scheduler("asha", "min", 9, PrunerSettings(warmup=2, reduction=4))
     assert (asha._time_attr, asha._reduction, list(asha._rungs)) == ("step", 4, [2, 8])
     median = make_scheduler("median", "min", 9, PrunerSettings(warmup=2, startup=3))
     assert (median._time_attr, median._warmup, median._startup) == ("step", 2, 3)
-    with pytest.raises(SkpError, match="Ray's HyperBand starts its smallest bracket at one epoch"):
-        check_ray_pruner("hyperband", PrunerSettings(warmup=2))
+    hyperband = make_scheduler("hyperband", "min", 9, PrunerSettings(warmup=2, reduction=3))
+    assert (hyperband._time_attr, hyperband._min_resource, hyperband._reduction) == ("step", 2, 3)
 
 
 def test_rungs_on_ray_decide_at_the_rung_lengths():
@@ -118,11 +118,12 @@ def _result(step, val, objective, final, **extra):
 
 
 def test_study_search_records_trials_like_the_optuna_backend(searcher, capsys):
-    from skp.tune.ray_trial import BASELINE, TRIAL_NUMBER
+    from skp.tune.ray_keys import BASELINE, IDENTITY, STUDY
 
     search, options, space = searcher
     params = {tid: search.suggest(tid) for tid in ("done", "stopped", "nan", "crashed")}
-    assert set(params["done"]) == set(space) | {TRIAL_NUMBER, BASELINE} and params["done"][BASELINE] is False
+    assert set(params["done"]) == set(space) | set(IDENTITY) and params["done"][BASELINE] is False
+    assert params["done"][STUDY] == options.study_name
     for step in (0, 1):
         search.on_trial_result("done", _result(step, 0.5 + step / 10, 0.5 + step / 10, final=step == 1))
     search.on_trial_complete("done", _result(1, 0.6, 0.6, final=True, done=True))
@@ -133,7 +134,7 @@ def test_study_search_records_trials_like_the_optuna_backend(searcher, capsys):
 
     done, stopped, nan, crashed = load_study(options.study_name).trials
     assert done.state == TrialState.COMPLETE and done.value == pytest.approx(0.6)
-    assert done.intermediate_values == {0: 0.5, 1: 0.6} and done.params == {k: v for k, v in params["done"].items() if k not in (TRIAL_NUMBER, BASELINE)}
+    assert done.intermediate_values == {0: 0.5, 1: 0.6} and done.params == {k: v for k, v in params["done"].items() if k not in IDENTITY}
     assert done.user_attrs["node_id"] == "node-a" and done.user_attrs["best_epoch"] == 1
     assert done.user_attrs["run_id"] == f"{options.study_name}-trial0000"
     assert dict(done.user_attrs["overrides"])["optimizer_params.lr"] == done.params["optimizer_params.lr"]

@@ -1,5 +1,6 @@
 """skp's Ray schedulers stop the trials the Optuna backend's pruners stop."""
 
+import math
 import random
 from types import SimpleNamespace
 
@@ -8,8 +9,8 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.schedulers import TrialScheduler
 
-from skp.tune.pruners import RUNG_EPOCHS, STEP, PrunerSettings, make_pruner, make_scheduler, rung_lengths
-from skp.tune.ray_schedulers import BASELINE_RESULT
+from skp.tune.pruners import PrunerSettings, make_pruner, make_scheduler, rung_lengths
+from skp.tune.ray_keys import BASELINE, FINAL, RUNG_EPOCHS, STEP, STUDY, TRIAL_NUMBER
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
@@ -18,6 +19,7 @@ HALVING = [PrunerSettings(warmup=w, reduction=r) for w, r in [(1, 2), (2, 2), (3
 SETTINGS = {
     "median": [PrunerSettings(warmup=w, startup=s) for w, s in [(1, 0), (1, 2), (3, 5), (2, 1), (1, 3)]],
     "asha": HALVING,
+    "hyperband": HALVING,
     "rungs": HALVING,
 }
 
@@ -42,19 +44,20 @@ def _random_study(rng, pruner, settings):
         number = rng.choice(list(pending))
         step, *rest = pending[number]
         values[number] += rng.gauss(0, 0.1)
-        yield number, step, values[number], not rest, number == 0 and baseline
+        value = math.nan if rest and rng.random() < 0.02 else values[number]
+        yield number, step, value, not rest, number == 0 and baseline
         if rest:
             pending[number] = rest
         else:
             del pending[number]
 
 
-def _replay(pruner, settings, direction, events) -> int:
+def _replay(pruner, settings, direction, events, name) -> int:
     """Feeds each report to Optuna's pruner, as the Optuna backend asks it (not at a
     trial's last report, never for the baseline; a last report completes the trial), and
     to skp's Ray scheduler, as skp.tune.ray_trial reports it; asserts they decide alike
     and drops a stopped trial's later reports. Returns how many trials they stopped."""
-    study = optuna.create_study(direction=direction, pruner=make_pruner(pruner, settings))
+    study = optuna.create_study(study_name=name, direction=direction, pruner=make_pruner(pruner, settings))
     scheduler = make_scheduler(pruner, direction[:3], EPOCHS, settings)
     trials, stopped = {}, set()
     for number, step, value, last, baseline in events:
@@ -63,10 +66,11 @@ def _replay(pruner, settings, direction, events) -> int:
         trial = trials.setdefault(number, study.ask())
         trial.report(value, step=step)
         prune = not last and not baseline and trial.should_prune()
-        result = {STEP: step, "val_metric": value, "final": last, BASELINE_RESULT: baseline}
+        result = {STEP: step, "val_metric": value, FINAL: last}
         if pruner == "rungs":
             result[RUNG_EPOCHS] = step
-        stop = scheduler.on_trial_result(None, SimpleNamespace(trial_id=str(number)), result) == TrialScheduler.STOP
+        ray_trial = SimpleNamespace(trial_id=str(number), config={STUDY: name, TRIAL_NUMBER: trial.number, BASELINE: baseline})
+        stop = scheduler.on_trial_result(None, ray_trial, result) == TrialScheduler.STOP
         assert prune == stop, (number, step)
         if last:
             study.tell(trial, value)
@@ -76,12 +80,13 @@ def _replay(pruner, settings, direction, events) -> int:
     return len(stopped)
 
 
-@pytest.mark.parametrize("pruner", ["median", "asha", "rungs"])
+@pytest.mark.parametrize("pruner", list(SETTINGS))
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_skps_ray_schedulers_stop_the_trials_optunas_pruners_stop(pruner, direction):
     rng = random.Random(0)
     stopped = 0
     for _ in range(300):
         settings = rng.choice(SETTINGS[pruner])
-        stopped += _replay(pruner, settings, direction, list(_random_study(rng, pruner, settings)))
+        name = f"replay-{rng.randrange(10**6)}"  # Hyperband draws brackets from it
+        stopped += _replay(pruner, settings, direction, list(_random_study(rng, pruner, settings)), name)
     assert stopped > 100  # the studies stopped trials, so the rule was tested
