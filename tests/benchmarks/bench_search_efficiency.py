@@ -91,6 +91,7 @@ UNPRUNED = {"tpe", "random"}
 POLL_SECONDS = 10
 CONTINUED = {"tpe-rungs-continued", "ray-rungs-continued"}  # survivors' rungs continue: a trial trains its longest rung's epochs
 REFERENCE = "tpe"
+STOP_FILE = "stop_epochs"  # beside a stopped study's journal: the epochs it was stopped at
 
 CONFIG = '''"""digits with a fixed training length and a first study's ranges (bench_search_efficiency)."""
 from skp.configs import load_config
@@ -151,6 +152,9 @@ def run_study(method: str, seed: int, trials: int, config: Path | str, root: Pat
     if timing.exists() and timed:
         return
     clock = WallClock(studies / name / "wall_seconds.partial") if timed else None
+    if stop_at is not None:  # the report reads no further, even if the study ran on past it
+        (studies / name).mkdir(parents=True, exist_ok=True)
+        (studies / name / STOP_FILE).write_text(str(stop_at))
     command = [sys.executable, "-m", "skp.tune.cli", str(config), "--study", name, "--seed", str(seed),
                "--trials", str(trials), "--enable_progress_bar", "False", "--no-export",
                *([] if keep_baseline else ["--no-baseline"]), *METHODS[method], *extra]
@@ -284,6 +288,16 @@ def budget_so_far(studies: Path, seeds: list, trials: int, epochs_per_trial: int
     return round(1.5 * max(spent_by)) if spent_by else None
 
 
+def until_stopped(points: list, study_dir: Path) -> list:
+    """A stopped study's points up to the trial whose epochs took it past its stop, where
+    the bench sent Ctrl-C: a study that ran on past it counts no further."""
+    stop = study_dir / STOP_FILE
+    if not stop.exists():
+        return points
+    crossed = next((i for i, (epochs, _, _) in enumerate(points) if epochs > int(stop.read_text())), len(points))
+    return points[: crossed + 1]
+
+
 def within_budget(points: list, budget: int) -> list:
     return [p for p in points if p[0] <= budget]
 
@@ -379,6 +393,10 @@ def main():
     parser.add_argument("--stop-fraction", type=float, default=1.0, help="stop every strategy but the reference at this fraction of the budget")
     parser.add_argument("--reuse-reference", metavar="JOURNAL:STUDY", help="the first seed's reference: an earlier unpruned TPE study")
     args = parser.parse_args()
+    # started in the background (`nohup ... &`), the bench and so skp-tune would inherit
+    # SIGINT ignored, and skp-tune would not stop at the bench's Ctrl-C: handled here, it
+    # is back to the default in every child
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = args.methods.split(",")
     unknown = [m for m in methods if m not in METHODS]
@@ -434,7 +452,8 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
     else:
         budget = max(curve(studies[REFERENCE, s])[-1][0] for s in ran[REFERENCE])
         shape = f"{trials} trials of the config's own lengths"
-    curves = {m: [within_budget(curve(studies[m, s], m in CONTINUED), budget) for s in ran[m]] for m in methods}
+    curves = {m: [within_budget(until_stopped(curve(studies[m, s], m in CONTINUED), studies_dir / f"{m}-{s}"), budget) for s in ran[m]]
+              for m in methods}
     reference = statistics.fmean(points[-1][2] for points in curves[REFERENCE])
     target = reference + noise
     reference_epochs = {s: reached(points, target) for s, points in zip(ran[REFERENCE], curves[REFERENCE])}
