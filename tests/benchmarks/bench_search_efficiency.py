@@ -477,7 +477,9 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
         of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
         finals = [points[-1][2] for points in curves[method] if points]
         counts = [len(points) for points in curves[method]]
-        complete = [complete_within(studies[method, s], budget, method in CONTINUED) for s in ran[method]]
+        # the trials the curve holds: within the budget, and a stopped study's up to its stop
+        complete = [complete_within(studies[method, s], points[-1][0] if points else 0, method in CONTINUED)
+                    for s, points in zip(ran[method], curves[method])]
         walls = [float((studies_dir / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran[method]]
         label = method if method == REFERENCE or stop_fraction >= 1 else f"{method} (stopped at {stop_fraction:.2g} of the budget)"
         print(f"| {label} | {','.join(map(str, ran[method]))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
