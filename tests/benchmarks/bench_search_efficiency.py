@@ -54,6 +54,9 @@ Fashion-MNIST they are far from the best, so digits' reason to drop them does no
 budget (the issue's target, the reference's best with 3x fewer epochs, is decided by
 F = 1/3: a CPU-bound measurement spends no more). Their "best within budget" is then
 within that fraction, and the table says so.
+`--held-out SEEDS` runs the strategies (not the reference) on more sampler seeds, once
+the defaults are chosen: stopped at --stop-fraction of the budget the references of
+--seeds set, judged against their target, and reported in rows of their own.
 `--reuse-reference JOURNAL:STUDY` takes an earlier unpruned TPE study of the same config
 and sampler seed (for example bench_fashion_loop.py's, seed 0) as the first seed's
 reference instead of running it again: its finished trials, without failed ones, are
@@ -392,12 +395,17 @@ def main():
     parser.add_argument("--keep-baseline", action="store_true", help="every study starts with the config's own settings")
     parser.add_argument("--stop-fraction", type=float, default=1.0, help="stop every strategy but the reference at this fraction of the budget")
     parser.add_argument("--reuse-reference", metavar="JOURNAL:STUDY", help="the first seed's reference: an earlier unpruned TPE study")
+    parser.add_argument("--held-out", default="", metavar="SEEDS",
+                        help="sampler seeds on which the strategies run without a reference of their own, stopped and judged by the references of --seeds")
     args = parser.parse_args()
     # started in the background (`nohup ... &`), the bench and so skp-tune would inherit
     # SIGINT ignored, and skp-tune would not stop at the bench's Ctrl-C: handled here, it
     # is back to the default in every child
     signal.signal(signal.SIGINT, signal.default_int_handler)
     seeds = [int(s) for s in args.seeds.split(",")]
+    held_out = [int(s) for s in args.held_out.split(",") if s]
+    if set(held_out) & set(seeds):
+        parser.error(f"--held-out seeds must not be among --seeds (their references set the budget and target); both hold {sorted(set(held_out) & set(seeds))}")
     methods = args.methods.split(",")
     unknown = [m for m in methods if m not in METHODS]
     if unknown or REFERENCE not in methods:
@@ -428,7 +436,13 @@ def main():
             if not seed_checked(seed, studies):
                 run_study(REFERENCE, seed, args.trials, config, root, studies, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False,
                           keep_baseline=args.keep_baseline)
-    report(studies, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction)
+        for seed in held_out:
+            for method in methods:
+                if method != REFERENCE:
+                    print(f"{method}, held-out seed {seed}: {args.pruned_trials or 3 * args.trials} trials", flush=True)
+                    run_study(method, seed, args.pruned_trials or 3 * args.trials, config, root, studies, env, limit,
+                              stop_at=stop_epochs(method, studies, seeds, args), keep_baseline=args.keep_baseline)
+    report(studies, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction, held_out)
 
 
 def stop_epochs(method: str, studies: Path, seeds: list, args) -> int | None:
@@ -441,48 +455,53 @@ def stop_epochs(method: str, studies: Path, seeds: list, args) -> int | None:
 
 
 def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_per_trial: int | None, plot_path: Path,
-           stop_fraction: float = 1.0) -> None:
+           stop_fraction: float = 1.0, held_out: tuple = ()) -> None:
     """The table and the plot, over the (method, seed) studies that exist in `studies_dir`.
-    Trials of varying length (`epochs_per_trial` None): the budget is the reference's own."""
-    ran = {m: [s for s in seeds if (studies_dir / f"{m}-{s}" / "wall_seconds").exists()] for m in methods}
-    noise, checks = seed_noise(ran[REFERENCE], studies_dir)
-    studies = {(m, s): load(f"{m}-{s}", studies_dir) for m in methods for s in ran[m]}
+    Trials of varying length (`epochs_per_trial` None): the budget is the reference's own.
+    Strategies on `held_out` seeds get rows of their own, against the same target."""
+    def ran_on(method, among):
+        return [s for s in among if (studies_dir / f"{method}-{s}" / "wall_seconds").exists()]
+
+    references = ran_on(REFERENCE, seeds)
+    noise, checks = seed_noise(references, studies_dir)
+    rows = {m: (m, ran_on(m, seeds)) for m in methods}
+    rows.update({f"{m}, held out": (m, ran_on(m, held_out)) for m in methods if m != REFERENCE and held_out})
+    rows = {row: (m, ran) for row, (m, ran) in rows.items() if ran}
+    studies = {(m, s): load(f"{m}-{s}", studies_dir) for m, ran in rows.values() for s in ran}
     if epochs_per_trial:
         budget, shape = trials * epochs_per_trial, f"{trials} trials x {epochs_per_trial} epochs"
     else:
-        budget = max(curve(studies[REFERENCE, s])[-1][0] for s in ran[REFERENCE])
+        budget = max(curve(studies[REFERENCE, s])[-1][0] for s in references)
         shape = f"{trials} trials of the config's own lengths"
-    curves = {m: [within_budget(until_stopped(curve(studies[m, s], m in CONTINUED), studies_dir / f"{m}-{s}"), budget) for s in ran[m]]
-              for m in methods}
+    curves = {row: [within_budget(until_stopped(curve(studies[m, s], m in CONTINUED), studies_dir / f"{m}-{s}"), budget) for s in ran]
+              for row, (m, ran) in rows.items()}
     reference = statistics.fmean(points[-1][2] for points in curves[REFERENCE])
     target = reference + noise
-    reference_epochs = {s: reached(points, target) for s, points in zip(ran[REFERENCE], curves[REFERENCE])}
+    reference_epochs = {s: reached(points, target) for s, points in zip(references, curves[REFERENCE])}
 
-    print(f"\n{shape} (budget {budget} epochs), reference seeds {ran[REFERENCE]}")
+    print(f"\n{shape} (budget {budget} epochs), reference seeds {references}")
     for seed, number, values in checks:
         print(f"  seed noise: {REFERENCE}-{seed} trial {number} over 3 training seeds: {', '.join(f'{v:.4f}' for v in values)}")
     print(f"reference (unpruned TPE's final best, mean) {reference:.4f}; seed noise {noise:.4f}; target {target:.4f}\n")
     print("| strategy | seeds | reached | epochs to target | seconds to target | compute saved vs tpe's epochs to target, same seeds "
           f"| vs tpe's budget ({budget}) | best within budget | trials in budget | of them complete | study wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for method in methods:
-        if not ran[method]:
-            continue
-        hits = [reached(points, target) for points in curves[method]]
+    for row, (method, ran) in rows.items():
+        hits = [reached(points, target) for points in curves[row]]
         got = [h for h in hits if h]
         epochs = [h[0] for h in got]
         # against the reference on the same sampler seeds: their first trials are the same
-        paired = [(reference_epochs[s][0], h[0]) for s, h in zip(ran[method], hits) if h and reference_epochs.get(s)]
+        paired = [(reference_epochs[s][0], h[0]) for s, h in zip(ran, hits) if h and reference_epochs.get(s)]
         ratio = f"{sum(r for r, _ in paired) / sum(m for _, m in paired):.2f}x" if paired else "-"
         of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
-        finals = [points[-1][2] for points in curves[method] if points]
-        counts = [len(points) for points in curves[method]]
+        finals = [points[-1][2] for points in curves[row] if points]
+        counts = [len(points) for points in curves[row]]
         # the trials the curve holds: within the budget, and a stopped study's up to its stop
         complete = [complete_within(studies[method, s], points[-1][0] if points else 0, method in CONTINUED)
-                    for s, points in zip(ran[method], curves[method])]
-        walls = [float((studies_dir / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran[method]]
-        label = method if method == REFERENCE or stop_fraction >= 1 else f"{method} (stopped at {stop_fraction:.2g} of the budget)"
-        print(f"| {label} | {','.join(map(str, ran[method]))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
+                    for s, points in zip(ran, curves[row])]
+        walls = [float((studies_dir / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran]
+        label = row if method == REFERENCE or stop_fraction >= 1 else f"{row} (stopped at {stop_fraction:.2g} of the budget)"
+        print(f"| {label} | {','.join(map(str, ran))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
               f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
     plot(curves, target, budget, plot_path)
     print(f"\ncurves: {plot_path}; studies in {studies_dir}")
