@@ -398,10 +398,7 @@ def main():
     parser.add_argument("--held-out", default="", metavar="SEEDS",
                         help="sampler seeds on which the strategies run without a reference of their own, stopped and judged by the references of --seeds")
     args = parser.parse_args()
-    # started in the background (`nohup ... &`), the bench and so skp-tune would inherit
-    # SIGINT ignored, and skp-tune would not stop at the bench's Ctrl-C: handled here, it
-    # is back to the default in every child
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    let_children_be_interrupted()
     seeds = [int(s) for s in args.seeds.split(",")]
     held_out = [int(s) for s in args.held_out.split(",") if s]
     if set(held_out) & set(seeds):
@@ -443,6 +440,13 @@ def main():
                     run_study(method, seed, args.pruned_trials or 3 * args.trials, config, root, studies, env, limit,
                               stop_at=stop_epochs(method, studies, seeds, args), keep_baseline=args.keep_baseline)
     report(studies, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction, held_out)
+
+
+def let_children_be_interrupted() -> None:
+    """Started in the background (`nohup ... &`), the bench and so skp-tune inherit SIGINT
+    ignored, and skp-tune would not stop at the bench's Ctrl-C. A handled signal is back
+    to the default in every child."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def stop_epochs(method: str, studies: Path, seeds: list, args) -> int | None:

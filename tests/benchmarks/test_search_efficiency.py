@@ -1,6 +1,9 @@
 """bench_search_efficiency.py goes on from committed journals on another machine: a dead
-attempt is not counted as the strategy's compute, and a journal cut mid-line still opens."""
+attempt is not counted as the strategy's compute, and a journal cut mid-line still opens.
+A study the bench stopped counts no further than its stop."""
 
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,7 +11,7 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_search_efficiency import curve, trim_partial_line  # noqa: E402
+from bench_search_efficiency import STOP_FILE, curve, trim_partial_line, until_stopped  # noqa: E402
 
 
 def trial(state, epochs: int, value=None, system_attrs=None, **user_attrs):
@@ -65,3 +68,29 @@ def test_a_retry_that_went_on_from_its_dead_attempt_counts_the_attempts_seconds(
     retry.datetime_start, retry.datetime_complete = start + timedelta(hours=5), start + timedelta(hours=5, seconds=60)
     study.add_trial(retry)
     assert curve(study) == [(3, 180.0, 0.4)]
+
+
+def test_a_study_that_ran_on_past_its_stop_counts_up_to_the_trial_that_crossed_it(tmp_path):
+    points = [(10, 100.0, 0.5), (30, 300.0, 0.4), (50, 500.0, 0.3), (60, 600.0, 0.2)]
+    assert until_stopped(points, tmp_path) == points  # never stopped
+    (tmp_path / STOP_FILE).write_text("40")
+    assert until_stopped(points, tmp_path) == points[:3]  # Ctrl-C came after the trial that ended at 50
+    (tmp_path / STOP_FILE).write_text("60")
+    assert until_stopped(points, tmp_path) == points
+
+
+def test_a_bench_started_in_the_background_can_still_stop_its_studies():
+    """`nohup ... &` starts the bench with SIGINT ignored; skp-tune, its child, must not be."""
+    ignored_in_child = """
+import subprocess, sys
+sys.path.insert(0, {here!r})
+from bench_search_efficiency import let_children_be_interrupted
+{call}
+status = subprocess.run(["grep", "SigIgn", "/proc/self/status"], capture_output=True, text=True).stdout
+print(int(status.split()[1], 16) >> ({sigint} - 1) & 1)
+"""
+    for call, expected in [("", "1"), ("let_children_be_interrupted()", "0")]:
+        code = ignored_in_child.format(here=str(Path(__file__).parent), call=call, sigint=int(signal.SIGINT))
+        ignoring = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        assert ignoring.stdout.strip() == expected, ignoring.stderr
