@@ -117,7 +117,7 @@ class Hyperband(Pruner):
     def ray(self, max_t, common, warmup, reduction):
         from skp.tune.ray_schedulers import Hyperband as HyperbandRule
 
-        # Optuna's brackets, drawn from the trial number, and its rule in each, not Ray's
+        # Optuna's brackets, drawn from the study's name and the trial's number, and its rule in each, not Ray's
         # HyperBand (brackets filled in turn, rungs counted in iterations from 1)
         return HyperbandRule(**{**common, "time_attr": STEP}, max_t=max_t, min_resource=warmup, reduction_factor=reduction)
 

@@ -10,8 +10,8 @@ among the best max(1, n // R) of the n values at the rung, its own included, at 
 two, Optuna only a new best. Ray's median stopping rule compares a trial's best value
 with the median of the running means of every other trial that got as far; Optuna's
 median pruner with the median of the completed trials' values at the same step. Ray's
-HyperBand fills its brackets in turn; Optuna's draws each trial's bracket from its
-number.
+HyperBand fills its brackets in turn; Optuna's draws each trial's bracket from the study's
+name and the trial's number.
 
 They read what skp's Ray trials report (skp.tune.ray_trial): the step the Optuna backend
 reports at, or a rung's length, and `final` on a trial's last report, where the Optuna
