@@ -94,6 +94,7 @@ UNPRUNED = {"tpe", "random"}
 POLL_SECONDS = 10
 CONTINUED = {"tpe-rungs-continued", "ray-rungs-continued"}  # survivors' rungs continue: a trial trains its longest rung's epochs
 REFERENCE = "tpe"
+STOP_GRACE_SECONDS = 120
 STOP_FILE = "stop_epochs"  # beside a stopped study's journal: the epochs it was stopped at
 
 CONFIG = '''"""digits with a fixed training length and a first study's ranges (bench_search_efficiency)."""
@@ -172,14 +173,28 @@ def run_study(method: str, seed: int, trials: int, config: Path | str, root: Pat
             if stop_at is not None and process.poll() is None and spent(name, studies, method in CONTINUED) > stop_at:
                 out.write(f"bench_search_efficiency: past the budget of {stop_at} epochs: stopping the study\n")
                 out.flush()
-                process.send_signal(signal.SIGINT)
-                process.wait()
-                timing.write_text(str(clock.tick()))
+                seconds = clock.tick()  # the study's time ends here, however long it takes to stop
+                stop(process, out)
+                timing.write_text(str(seconds))
                 return
     if process.returncode != 0:
         sys.exit(f"{' '.join(command)} failed with status {process.returncode}; its output is in {log}")
     if clock:
         timing.write_text(str(clock.tick()))
+
+
+def stop(process, out, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Ctrl-C, and if the study has not stopped within `grace` seconds, kill it (its
+    running trial is lost either way, and a study that ignores Ctrl-C would otherwise
+    train on unseen)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        out.write(f"bench_search_efficiency: still running {grace:g} s after Ctrl-C: killed\n")
+        out.flush()
+        process.kill()
+        process.wait()
 
 
 class WallClock:

@@ -11,7 +11,7 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_search_efficiency import STOP_FILE, curve, trim_partial_line, until_stopped  # noqa: E402
+from bench_search_efficiency import STOP_FILE, curve, stop, trim_partial_line, until_stopped  # noqa: E402
 
 
 def trial(state, epochs: int, value=None, system_attrs=None, **user_attrs):
@@ -94,3 +94,13 @@ print(int(status.split()[1], 16) >> ({sigint} - 1) & 1)
         ignoring = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         assert ignoring.stdout.strip() == expected, ignoring.stderr
+
+
+def test_a_study_that_ignores_ctrl_c_is_killed_after_the_grace_period(tmp_path):
+    deaf = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print(flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE)
+    deaf.stdout.readline()  # SIGINT is ignored from here on
+    with open(tmp_path / "log", "w") as out:
+        stop(deaf, out, grace=0.5)
+    assert deaf.returncode == -signal.SIGKILL
+    assert "killed" in (tmp_path / "log").read_text()
