@@ -80,6 +80,14 @@ def _replay(pruner, settings, direction, events, name) -> int:
     return len(stopped)
 
 
+def test_every_pruner_of_skp_is_replayed():
+    """A new pruner must decide alike on both backends too: add it to SETTINGS."""
+    from skp.tune.pruners import PRUNERS
+
+    # rungs-continued judges with rungs' scheduler (only what a survivor trains differs); none stops nothing
+    assert set(PRUNERS) == set(SETTINGS) | {"rungs-continued", "none"}
+
+
 @pytest.mark.parametrize("pruner", list(SETTINGS))
 @pytest.mark.parametrize("direction", ["minimize", "maximize"])
 def test_skps_ray_schedulers_stop_the_trials_optunas_pruners_stop(pruner, direction):
