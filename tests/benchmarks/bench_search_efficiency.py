@@ -54,6 +54,7 @@ Fashion-MNIST they are far from the best, so digits' reason to drop them does no
 budget (the issue's target, the reference's best with 3x fewer epochs, is decided by
 F = 1/3: a CPU-bound measurement spends no more). Their "best within budget" is then
 within that fraction, and the table says so.
+`--status` prints where each study under --studies stands, finished or not.
 `--held-out SEEDS` runs the strategies (not the reference) on more sampler seeds, once
 the defaults are chosen: stopped at --stop-fraction of the budget the references of
 --seeds set, judged against their target, and reported in rows of their own.
@@ -407,6 +408,7 @@ def main():
     parser.add_argument("--plot", default="search_efficiency.png")
     parser.add_argument("--batches", type=int, help="training batches per epoch (for a quick try; default: all)")
     parser.add_argument("--report", action="store_true", help="run nothing: report the studies already under --root")
+    parser.add_argument("--status", action="store_true", help="run nothing: where each study under --studies stands, finished or not")
     parser.add_argument("--keep-baseline", action="store_true", help="every study starts with the config's own settings")
     parser.add_argument("--stop-fraction", type=float, default=1.0, help="stop every strategy but the reference at this fraction of the budget")
     parser.add_argument("--reuse-reference", metavar="JOURNAL:STUDY", help="the first seed's reference: an earlier unpruned TPE study")
@@ -435,6 +437,8 @@ def main():
     env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
            "SKP_STUDIES_DIR": str(studies), "RAY_USAGE_STATS_ENABLED": "0"}
     limit = ["--limit_train_batches", str(args.batches)] if args.batches else []
+    if args.status:
+        return status(studies)
 
     if not args.report:
         if args.reuse_reference:
@@ -455,6 +459,25 @@ def main():
                     run_study(method, seed, args.pruned_trials or 3 * args.trials, config, root, studies, env, limit,
                               stop_at=stop_epochs(method, studies, seeds, args), keep_baseline=args.keep_baseline)
     report(studies, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction, held_out)
+
+
+def status(studies_dir: Path) -> None:
+    """One line per study under `studies_dir`, finished or not: for a measurement that runs
+    over many sessions, what is done and what is left."""
+    for directory in sorted(d for d in studies_dir.iterdir() if (d / "journal.log").exists()):
+        study = load(directory.name, studies_dir)
+        points = until_stopped(curve(study, directory.name.rsplit("-", 1)[0] in CONTINUED), directory)
+        epochs, _, best = points[-1] if points else (0, 0.0, math.inf)
+        if (directory / "wall_seconds").exists():
+            state = f"finished, {float((directory / 'wall_seconds').read_text()):,.0f} wall s"
+        else:
+            partial = directory / "wall_seconds.partial"
+            state = f"running or interrupted, {float(partial.read_text()) if partial.exists() else 0:,.0f} wall s so far"
+        stop = directory / STOP_FILE
+        extras = [f"stops at {stop.read_text().strip()} epochs" if stop.exists() else "",
+                  "seed check done" if directory.name.startswith(f"{REFERENCE}-") and math.isfinite(best) and best_seed_check(study) else ""]
+        print(f"{directory.name:28} {len(points):3} finished trials, {epochs:4} epochs, best {best:.4f}; {state}"
+              + "".join(f"; {e}" for e in extras if e))
 
 
 def let_children_be_interrupted() -> None:
