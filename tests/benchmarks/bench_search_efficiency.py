@@ -310,10 +310,10 @@ def budget_so_far(studies: Path, seeds: list, trials: int, epochs_per_trial: int
 def until_stopped(points: list, study_dir: Path) -> list:
     """A stopped study's points up to the trial whose epochs took it past its stop, where
     the bench sent Ctrl-C: a study that ran on past it counts no further."""
-    stop = study_dir / STOP_FILE
-    if not stop.exists():
+    stop_file = study_dir / STOP_FILE
+    if not stop_file.exists():
         return points
-    crossed = next((i for i, (epochs, _, _) in enumerate(points) if epochs > int(stop.read_text())), len(points))
+    crossed = next((i for i, (epochs, _, _) in enumerate(points) if epochs > int(stop_file.read_text())), len(points))
     return points[: crossed + 1]
 
 
@@ -443,21 +443,22 @@ def main():
     if not args.report:
         if args.reuse_reference:
             reuse_reference(args.reuse_reference, seeds[0], studies, args.keep_baseline)
+        def run(method, seed, kind=""):
+            trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
+            print(f"{method}, {kind}seed {seed}: {trials} trials", flush=True)
+            run_study(method, seed, trials, config, root, studies, env, limit, stop_at=stop_epochs(method, studies, seeds, args),
+                      keep_baseline=args.keep_baseline)
+
         for seed in seeds:
             for method in sorted(methods, key=lambda m: m != REFERENCE):  # the reference first: it sets the budget
-                trials = args.trials if method in UNPRUNED else (args.pruned_trials or 3 * args.trials)
-                print(f"{method}, seed {seed}: {trials} trials", flush=True)
-                stop_at = stop_epochs(method, studies, seeds, args)
-                run_study(method, seed, trials, config, root, studies, env, limit, stop_at=stop_at, keep_baseline=args.keep_baseline)
+                run(method, seed)
             if not seed_checked(seed, studies):
                 run_study(REFERENCE, seed, args.trials, config, root, studies, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False,
                           keep_baseline=args.keep_baseline)
-        for seed in held_out:
+        for seed in held_out:  # no reference of their own: the budget and target are --seeds'
             for method in methods:
                 if method != REFERENCE:
-                    print(f"{method}, held-out seed {seed}: {args.pruned_trials or 3 * args.trials} trials", flush=True)
-                    run_study(method, seed, args.pruned_trials or 3 * args.trials, config, root, studies, env, limit,
-                              stop_at=stop_epochs(method, studies, seeds, args), keep_baseline=args.keep_baseline)
+                    run(method, seed, "held-out ")
     report(studies, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction, held_out)
 
 
@@ -473,8 +474,8 @@ def status(studies_dir: Path) -> None:
         else:
             partial = directory / "wall_seconds.partial"
             state = f"running or interrupted, {float(partial.read_text()) if partial.exists() else 0:,.0f} wall s so far"
-        stop = directory / STOP_FILE
-        extras = [f"stops at {stop.read_text().strip()} epochs" if stop.exists() else "",
+        stop_file = directory / STOP_FILE
+        extras = [f"stops at {stop_file.read_text().strip()} epochs" if stop_file.exists() else "",
                   "seed check done" if directory.name.startswith(f"{REFERENCE}-") and math.isfinite(best) and best_seed_check(study) else ""]
         print(f"{directory.name:28} {len(points):3} finished trials, {epochs:4} epochs, best {best:.4f}; {state}"
               + "".join(f"; {e}" for e in extras if e))
