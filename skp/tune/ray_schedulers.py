@@ -157,15 +157,16 @@ class Hyperband(OptunaRule):
         if result.get(FINAL):
             self._last_steps.append(result[self._time_attr])
             return TrialScheduler.CONTINUE
-        if self.is_baseline(trial) or (self._brackets is None and not self._set_up()):
+        brackets = [] if self.is_baseline(trial) else self._set_up()
+        if not brackets:
             return TrialScheduler.CONTINUE
-        if not self._brackets:  # longest completed trial shorter than the minimum resource
-            return TrialScheduler.CONTINUE
-        return self._brackets[self._bracket(trial)].on_trial_result(tune_controller, trial, result)
+        return brackets[self._bracket(trial)].on_trial_result(tune_controller, trial, result)
 
-    def _set_up(self) -> bool:
-        if not self._last_steps:
-            return False
+    def _set_up(self) -> list:
+        """The brackets, set up once; none before a trial completed, nor when the longest
+        completed trial was shorter than the minimum resource (as on Optuna)."""
+        if self._brackets is not None or not self._last_steps:
+            return self._brackets or []
         max_resource = max(self._last_steps) + 1
         count = math.floor(math.log(max_resource / self._min_resource, self._reduction)) + 1  # Optuna's float arithmetic
         self._allocations = [math.ceil(count * self._reduction ** (count - 1 - b) / (count - b)) for b in range(count)]
@@ -173,7 +174,7 @@ class Hyperband(OptunaRule):
             SuccessiveHalving(self._time_attr, self._metric, self._mode, self._min_resource * self._reduction**b, self._reduction, self._max_t)
             for b in range(count)
         ]
-        return True
+        return self._brackets
 
     def _bracket(self, trial) -> int:
         drawn = binascii.crc32(f"{trial.config[STUDY]}_{trial.config[TRIAL_NUMBER]}".encode()) % sum(self._allocations)
