@@ -1,7 +1,8 @@
 """Pruner settings replayed on the learning curves of unpruned studies.
 
 Running a study per pruner setting and sampler seed costs about 8 CPU-minutes each on
-digits; a sweep over warm-ups, startup trials and reduction factors would take days. The
+digits and 3 CPU-hours on Fashion-MNIST; a sweep over warm-ups, startup trials and
+reduction factors would take days. The
 unpruned studies of `bench_search_efficiency.py` already hold every trial's full curve
 (validation log loss after each epoch), so this script feeds those curves, trial by
 trial in the order they ran, to Optuna's own pruners: a trial stops where the pruner
@@ -9,12 +10,14 @@ says so and costs the epochs it trained. What a replay cannot show is how the sa
 would have moved had it seen pruned trials; the live studies of
 `bench_search_efficiency.py` measure that for the settings worth it.
 
-For each setting: the epochs the 12-trial search costs, the share of trials it stops,
+For each setting: the epochs the search costs, the share of trials it stops,
 whether it keeps the unpruned study's best trial, the best value it keeps, and the
 epochs until its best value is within the seed noise of the unpruned TPE's final best
 (the target of `bench_search_efficiency.py`), against the unpruned search's own.
 
-    python tests/benchmarks/bench_pruner_replay.py --root DIR [--seeds 0,1] [--sources tpe,random]
+    python tests/benchmarks/bench_pruner_replay.py --root DIR [--seeds 0,1] [--sources tpe,random] [--warmups 1,2,3]
+    python tests/benchmarks/bench_pruner_replay.py --studies tests/benchmarks/results/search_efficiency_fashion \
+        --seeds 0,1,2 --sources tpe --warmups 3,6,9,12
 """
 
 import argparse
@@ -26,12 +29,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_search_efficiency import REFERENCE, curve, load, reached, seed_noise  # noqa: E402
 
-SETTINGS = (
-    [("none", {})]
-    + [("median", {"warmup": w, "startup": s}) for s in (5, 2) for w in (1, 2, 3, 4, 5, 6)]
-    + [("asha", {"warmup": w, "reduction": r}) for r in (2, 3, 4) for w in (1, 2, 3, 4)]
-    + [("hyperband", {"warmup": w, "reduction": 3}) for w in (1, 2, 3)]
-)
+
+def settings(warmups: list[int]) -> list[tuple[str, dict]]:
+    """The pruner settings replayed, each warm-up (epochs before the first judgement) with each."""
+    return (
+        [("none", {})]
+        + [("median", {"warmup": w, "startup": s}) for s in (5, 2) for w in warmups]
+        + [("asha", {"warmup": w, "reduction": r}) for r in (2, 3, 4) for w in warmups]
+        + [("hyperband", {"warmup": w, "reduction": 3}) for w in warmups]
+    )
 
 
 def recorded_trials(study) -> list[tuple[list[float], float]]:
@@ -43,13 +49,15 @@ def recorded_trials(study) -> list[tuple[list[float], float]]:
     return [([t.intermediate_values[s] for s in sorted(t.intermediate_values)], t.value) for t in done]
 
 
-def rank_agreement(studies) -> list[float]:
-    """Spearman correlation, over distinct trials, of the value after each epoch with the final value."""
+def rank_agreement(studies) -> tuple[int, list[float]]:
+    """Spearman correlation, over the distinct trials of the longest length (a space that
+    searches the length has others), of the value after each epoch with the final value;
+    and how many trials that is."""
     from scipy.stats import spearmanr
 
     distinct = {tuple(values): values for trials in studies for values, _ in trials}  # TPE's startup repeats random's
     curves = [values for values in distinct.values() if len(values) == max(map(len, distinct.values()))]
-    return [spearmanr([c[step] for c in curves], [c[-1] for c in curves])[0] for step in range(len(curves[0]))]
+    return len(curves), [spearmanr([c[step] for c in curves], [c[-1] for c in curves])[0] for step in range(len(curves[0]))]
 
 
 def replay(trials, name: str, settings: dict, target: float) -> dict:
@@ -58,7 +66,8 @@ def replay(trials, name: str, settings: dict, target: float) -> dict:
 
     from skp.tune.pruners import PrunerSettings, make_pruner
 
-    study = optuna.create_study(direction="minimize", pruner=make_pruner(name, PrunerSettings(**settings)))
+    # named: Hyperband draws a trial's bracket from the study's name, and an unnamed study's is random
+    study = optuna.create_study(study_name="replay", direction="minimize", pruner=make_pruner(name, PrunerSettings(**settings)))
     epochs, best, points, stopped, kept = 0, math.inf, [], 0, []
     for values, final in trials:
         trial = study.ask()
@@ -94,22 +103,25 @@ def label(name: str, settings: dict) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", required=True, help="the --root of a finished bench_search_efficiency.py run")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--root", type=Path, help="the --root of a finished bench_search_efficiency.py run")
+    where.add_argument("--studies", type=Path, help="its --studies folder, when not ROOT/studies")
     parser.add_argument("--seeds", default="0,1", help="sampler seeds of its studies")
     parser.add_argument("--sources", default="tpe,random", help="unpruned strategies whose curves are replayed")
+    parser.add_argument("--warmups", default="1,2,3,4", help="warm-ups replayed (epochs before a pruner first judges)")
     args = parser.parse_args()
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    studies, seeds = Path(args.root) / "studies", [int(s) for s in args.seeds.split(",")]
+    studies, seeds = args.studies or args.root / "studies", [int(s) for s in args.seeds.split(",")]
     noise, _ = seed_noise(seeds, studies)
     reference = statistics.fmean(curve(load(f"{REFERENCE}-{s}", studies))[-1][2] for s in seeds)
     target = reference + noise
     recorded = [recorded_trials(load(f"{source}-{s}", studies)) for source in args.sources.split(",") for s in seeds]
     print(f"{len(recorded)} unpruned studies ({args.sources} x seeds {args.seeds}), {sum(map(len, recorded))} trials; "
           f"target {target:.4f} (reference {reference:.4f} + seed noise {noise:.4f})\n")
-    agreement = rank_agreement(recorded)
-    print("rank agreement (Spearman) of the value after epoch k with the final value:")
+    count, agreement = rank_agreement(recorded)
+    print(f"rank agreement (Spearman) of the value after epoch k with the final value, {count} trials of {len(agreement)} epochs:")
     print("| epoch | " + " | ".join(str(k + 1) for k in range(len(agreement))) + " |")
     print("|---|" + "---|" * len(agreement))
     print("| rho | " + " | ".join(f"{rho:.2f}" for rho in agreement) + " |\n")
@@ -119,11 +131,11 @@ def main():
     print("| pruner | epochs (of the search) | trials stopped | keeps the best trial | best kept | epochs to target | reached "
           "| compute to target, unpruned / this |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, settings in SETTINGS:
-        runs = [replay(trials, name, settings, target) for trials in recorded]
+    for name, setting in settings([int(w) for w in args.warmups.split(",")]):
+        runs = [replay(trials, name, setting, target) for trials in recorded]
         hits = [r["to_target"] for r in runs if r["to_target"]]
         ratio = f"{base_to_target / statistics.fmean(hits):.2f}x" if hits else "-"
-        print(f"| {label(name, settings)} | {statistics.fmean(r['epochs'] for r in runs):.0f} "
+        print(f"| {label(name, setting)} | {statistics.fmean(r['epochs'] for r in runs):.0f} "
               f"({statistics.fmean(r['epochs'] for r in runs) / base_epochs:.0%}) "
               f"| {statistics.fmean(r['stopped'] for r in runs):.0%} | {sum(r['kept_best'] for r in runs)}/{len(runs)} "
               f"| {statistics.fmean(r['best'] for r in runs):.4f} | {statistics.fmean(hits) if hits else float('nan'):.0f} "
