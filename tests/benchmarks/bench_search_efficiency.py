@@ -321,6 +321,12 @@ def within_budget(points: list, budget: int) -> list:
     return [p for p in points if p[0] <= budget]
 
 
+def best_at(points: list, epochs: int) -> float | None:
+    """The best value a search held once it had spent `epochs` (None before its first trial ended)."""
+    held = [best for e, _, best in points if e <= epochs]
+    return held[-1] if held else None
+
+
 def reached(points: list, target: float):
     """The first (epochs, seconds) at which the best value is at or below `target`, else None."""
     return next(((e, s) for e, s, best in points if best <= target), None)
@@ -527,8 +533,10 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
         print(f"  seed noise: {REFERENCE}-{seed} trial {number} over 3 training seeds: {', '.join(f'{v:.4f}' for v in values)}")
     print(f"reference (unpruned TPE's final best, mean) {reference:.4f}; seed noise {noise:.4f}; target {target:.4f}\n")
     print("| strategy | seeds | reached | epochs to target | seconds to target | compute saved vs tpe's epochs to target, same seeds "
-          f"| vs tpe's budget ({budget}) | best within budget | trials in budget | of them complete | study wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          f"| vs tpe's budget ({budget}) | best within budget | minus tpe's best at the same epochs, same seeds "
+          "| trials in budget | of them complete | study wall s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    reference_curves = dict(zip(references, curves[REFERENCE]))
     for row, (method, ran) in rows.items():
         hits = [reached(points, target) for points in curves[row]]
         got = [h for h in hits if h]
@@ -538,6 +546,9 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
         ratio = f"{sum(r for r, _ in paired) / sum(m for _, m in paired):.2f}x" if paired else "-"
         of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
         finals = [points[-1][2] for points in curves[row] if points]
+        # anytime: what the unpruned search held after as many epochs, on the same sampler seed
+        ahead = [points[-1][2] - best_at(reference_curves[s], points[-1][0]) for s, points in zip(ran, curves[row])
+                 if method != REFERENCE and points and s in reference_curves and best_at(reference_curves[s], points[-1][0])]
         counts = [len(points) for points in curves[row]]
         # the trials the curve holds: within the budget, and a stopped study's up to its stop
         complete = [complete_within(studies[method, s], points[-1][0] if points else 0, method in CONTINUED)
@@ -545,7 +556,7 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
         walls = [float((studies_dir / f"{method}-{s}" / "wall_seconds").read_text()) for s in ran]
         label = row if method == REFERENCE or stop_fraction >= 1 else f"{row} (stopped at {stop_fraction:.2g} of the budget)"
         print(f"| {label} | {','.join(map(str, ran))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
-              f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
+              f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(ahead)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
     plot(curves, target, budget, plot_path)
     print(f"\ncurves: {plot_path}; studies in {studies_dir}")
 

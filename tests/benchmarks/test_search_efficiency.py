@@ -104,3 +104,12 @@ def test_a_study_that_ignores_ctrl_c_is_killed_after_the_grace_period(tmp_path):
         stop(deaf, out, grace=0.5)
     assert deaf.returncode == -signal.SIGKILL
     assert "killed" in (tmp_path / "log").read_text()
+
+
+def test_a_strategy_is_compared_with_what_the_unpruned_search_held_after_as_many_epochs():
+    from bench_search_efficiency import best_at
+
+    reference = [(10, 50.0, 0.5), (40, 200.0, 0.3), (70, 350.0, 0.3), (100, 500.0, 0.2)]
+    assert best_at(reference, 9) is None  # no trial had ended
+    assert best_at(reference, 40) == 0.3 and best_at(reference, 99) == 0.3
+    assert best_at(reference, 100) == 0.2
