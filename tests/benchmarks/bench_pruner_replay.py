@@ -86,11 +86,33 @@ def replay(trials, name: str, settings: dict, target: float) -> dict:
             best = min(best, final)
             kept.append(final)
         points.append((epochs, 0.0, best))
-    best_of_all = min(final for _, final in trials)
+    return summary(trials, epochs, stopped, kept, best, points, target)
+
+
+def oracle(trials, warmup: int, target: float) -> dict:
+    """A pruner that knows every final value: at its first judgement (step `warmup`, after
+    epoch warmup + 1, as skp's pruners) it stops each trial that will not improve on the
+    best so far, and lets the others finish. No pruner judging from that step spends less
+    to find the same best values in the same order, so its compute to the target bounds
+    what any of them can save on this sequence of trials."""
+    epochs, best, points, stopped, kept = 0, math.inf, [], 0, []
+    for values, final in trials:
+        if final < best or len(values) <= warmup + 1:  # never stopped at its last epoch
+            epochs += len(values)
+            best = min(best, final)
+            kept.append(final)
+        else:
+            epochs += warmup + 1
+            stopped += 1
+        points.append((epochs, 0.0, best))
+    return summary(trials, epochs, stopped, kept, best, points, target)
+
+
+def summary(trials, epochs: int, stopped: int, kept: list, best: float, points: list, target: float) -> dict:
     return {
         "epochs": epochs,
         "stopped": stopped / len(trials),
-        "kept_best": best_of_all in kept,
+        "kept_best": min(final for _, final in trials) in kept,
         "best": best,
         "to_target": (reached(points, target) or (None,))[0],
     }
@@ -131,11 +153,15 @@ def main():
     print("| pruner | epochs (of the search) | trials stopped | keeps the best trial | best kept | epochs to target | reached "
           "| compute to target, unpruned / this |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, setting in settings([int(w) for w in args.warmups.split(",")]):
-        runs = [replay(trials, name, setting, target) for trials in recorded]
+    warmups = [int(w) for w in args.warmups.split(",")]
+    rows = [(f"oracle warm-up {w}", lambda trials, w=w: oracle(trials, w, target)) for w in warmups]
+    rows += [(label(name, setting), lambda trials, name=name, setting=setting: replay(trials, name, setting, target))
+             for name, setting in settings(warmups)]
+    for row, run in rows:
+        runs = [run(trials) for trials in recorded]
         hits = [r["to_target"] for r in runs if r["to_target"]]
         ratio = f"{base_to_target / statistics.fmean(hits):.2f}x" if hits else "-"
-        print(f"| {label(name, setting)} | {statistics.fmean(r['epochs'] for r in runs):.0f} "
+        print(f"| {row} | {statistics.fmean(r['epochs'] for r in runs):.0f} "
               f"({statistics.fmean(r['epochs'] for r in runs) / base_epochs:.0%}) "
               f"| {statistics.fmean(r['stopped'] for r in runs):.0%} | {sum(r['kept_best'] for r in runs)}/{len(runs)} "
               f"| {statistics.fmean(r['best'] for r in runs):.4f} | {statistics.fmean(hits) if hits else float('nan'):.0f} "

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_pruner_replay import replay, settings  # noqa: E402
+from bench_pruner_replay import oracle, replay, settings  # noqa: E402
 
 
 def curves() -> list:
@@ -35,6 +35,17 @@ def test_a_pruned_trial_pays_the_epochs_it_trained_and_none_is_stopped_at_its_la
     # nothing is judged at the last step: a curve that only turns there is kept
     late = [curves()[0], ([0.9, 0.6, 0.5, 0.1], 0.1)]
     assert replay(late, "median", {"warmup": 3, "startup": 1}, target=0.3)["kept_best"]
+
+
+def test_the_oracle_trains_only_the_improvements_in_full_and_bounds_every_pruner():
+    result = oracle(curves(), warmup=1, target=0.3)
+    # the first trial and the last improve on the best so far; the four bad ones stop at
+    # step 1, after 2 epochs, where a pruner with warm-up 1 first judges
+    assert result["epochs"] == 4 + 4 * 2 + 4 and result["stopped"] == 4 / 6
+    assert result["kept_best"] and result["to_target"] == 16
+    for name, setting in settings([1]):
+        run = replay(curves(), name, setting, target=0.3)
+        assert run["epochs"] >= 16 or not run["kept_best"]
 
 
 def test_hyperband_replays_the_same_brackets_every_time():
