@@ -91,13 +91,15 @@ def replay(trials, name: str, settings: dict, target: float) -> dict:
 
 def oracle(trials, warmup: int, target: float) -> dict:
     """A pruner that knows every final value: at its first judgement (step `warmup`, after
-    epoch warmup + 1, as skp's pruners) it stops each trial that will not improve on the
-    best so far, and lets the others finish. No pruner judging from that step spends less
-    to find the same best values in the same order, so its compute to the target bounds
-    what any of them can save on this sequence of trials."""
+    epoch warmup + 1, as skp's pruners) it stops every trial that will not reach the target
+    (all but the best, on a sequence where none does), and lets the others finish. A pruner
+    judging from that step pays at least warmup + 1 epochs for each trial and all of the
+    trial that takes it to the target, so none gets there with fewer epochs on this
+    sequence of trials: the oracle's epochs to target bound what any of them can save."""
+    goal = max(target, min(final for _, final in trials))
     epochs, best, points, stopped, kept = 0, math.inf, [], 0, []
     for values, final in trials:
-        if final < best or len(values) <= warmup + 1:  # never stopped at its last epoch
+        if final <= goal or len(values) <= warmup + 1:  # never stopped at its last epoch
             epochs += len(values)
             best = min(best, final)
             kept.append(final)
