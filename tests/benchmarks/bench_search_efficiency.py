@@ -95,6 +95,7 @@ UNPRUNED = {"tpe", "random"}
 POLL_SECONDS = 10
 CONTINUED = {"tpe-rungs-continued", "ray-rungs-continued"}  # survivors' rungs continue: a trial trains its longest rung's epochs
 REFERENCE = "tpe"
+CHECK_SEEDS = 2  # the reference's best trial trained again on this many other seeds: the seed noise
 STOP_GRACE_SECONDS = 120
 STOP_FILE = "stop_epochs"  # beside a stopped study's journal: the epochs it was stopped at
 
@@ -340,9 +341,13 @@ def best_seed_check(study) -> dict:
 
 
 def seed_checked(seed: int, studies: Path) -> bool:
-    """Whether the reference study of `seed` holds its best trial's seed check (a re-run
-    that adds strategies does not train it again)."""
-    return bool(best_seed_check(load(f"{REFERENCE}-{seed}", studies)))
+    """Whether the reference study of `seed` holds its best trial's whole seed check (a
+    re-run that adds strategies does not train it again; one killed midway finishes it)."""
+    return check_complete(load(f"{REFERENCE}-{seed}", studies))
+
+
+def check_complete(study) -> bool:
+    return len(best_seed_check(study)) >= CHECK_SEEDS
 
 
 def seed_noise(seeds: list[int], studies: Path) -> tuple[float, list]:
@@ -459,7 +464,7 @@ def main():
             for method in sorted(methods, key=lambda m: m != REFERENCE):  # the reference first: it sets the budget
                 run(method, seed)
             if not seed_checked(seed, studies):
-                run_study(REFERENCE, seed, args.trials, config, root, studies, env, ["--confirm", "1", "--confirm-seeds", "2", *limit], timed=False,
+                run_study(REFERENCE, seed, args.trials, config, root, studies, env, ["--confirm", "1", "--confirm-seeds", str(CHECK_SEEDS), *limit], timed=False,
                           keep_baseline=args.keep_baseline)
         for seed in held_out:  # no reference of their own: the budget and target are --seeds'
             for method in methods:
@@ -482,9 +487,16 @@ def status(studies_dir: Path) -> None:
             state = f"running or interrupted, {float(partial.read_text()) if partial.exists() else 0:,.0f} wall s so far"
         stop_file = directory / STOP_FILE
         extras = [f"stops at {stop_file.read_text().strip()} epochs" if stop_file.exists() else "",
-                  "seed check done" if directory.name.startswith(f"{REFERENCE}-") and math.isfinite(best) and best_seed_check(study) else ""]
+                  seed_check_state(study) if directory.name.startswith(f"{REFERENCE}-") and math.isfinite(best) else ""]
         print(f"{directory.name:28} {len(points):3} finished trials, {epochs:4} epochs, best {best:.4f}; {state}"
               + "".join(f"; {e}" for e in extras if e))
+
+
+def seed_check_state(study) -> str:
+    done = len(best_seed_check(study))
+    if not done:
+        return ""
+    return "seed check done" if done >= CHECK_SEEDS else f"seed check: {done} of {CHECK_SEEDS} seeds"
 
 
 def let_children_be_interrupted() -> None:

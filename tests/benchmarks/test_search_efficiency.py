@@ -113,3 +113,17 @@ def test_a_strategy_is_compared_with_what_the_unpruned_search_held_after_as_many
     assert best_at(reference, 9) is None  # no trial had ended
     assert best_at(reference, 40) == 0.3 and best_at(reference, 99) == 0.3
     assert best_at(reference, 100) == 0.2
+
+
+def test_a_seed_check_killed_after_its_first_seed_is_finished_by_the_next_run():
+    from bench_search_efficiency import CHECK_SEEDS, check_complete, seed_check_state
+
+    from skp.tune.confirm import ATTR_PREFIX
+
+    study = optuna.create_study()
+    study.add_trial(trial(TrialState.COMPLETE, 3, 0.5))
+    assert not check_complete(study) and seed_check_state(study) == ""
+    study.set_user_attr(f"{ATTR_PREFIX}0", {"43": 0.52})  # kept as each seed ends
+    assert not check_complete(study) and seed_check_state(study) == f"seed check: 1 of {CHECK_SEEDS} seeds"
+    study.set_user_attr(f"{ATTR_PREFIX}0", {"43": 0.52, "44": 0.49})
+    assert check_complete(study) and seed_check_state(study) == "seed check done"
