@@ -559,8 +559,9 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
         of_budget = f"{budget / statistics.fmean(epochs):.2f}x" if epochs else "-"
         finals = [points[-1][2] for points in curves[row] if points]
         # anytime: what the unpruned search held after as many epochs, on the same sampler seed
-        ahead = [points[-1][2] - best_at(reference_curves[s], points[-1][0]) for s, points in zip(ran, curves[row])
-                 if method != REFERENCE and points and s in reference_curves and best_at(reference_curves[s], points[-1][0])]
+        ahead = [points[-1][2] - held for s, points in zip(ran, curves[row])
+                 if method != REFERENCE and points and s in reference_curves
+                 and (held := best_at(reference_curves[s], points[-1][0])) is not None]
         counts = [len(points) for points in curves[row]]
         # the trials the curve holds: within the budget, and a stopped study's up to its stop
         complete = [complete_within(studies[method, s], points[-1][0] if points else 0, method in CONTINUED)
