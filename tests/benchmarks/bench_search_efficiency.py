@@ -55,6 +55,12 @@ budget (the issue's target, the reference's best with 3x fewer epochs, is decide
 F = 1/3: a CPU-bound measurement spends no more). Their "best within budget" is then
 within that fraction, and the table says so.
 `--status` prints where each study under --studies stands, finished or not.
+The first run writes its settings (--config or --epochs, --trials, --pruned-trials,
+--keep-baseline, --stop-fraction, --batches) into the studies folder as bench.json; later
+runs and reports read them from there and refuse other values, so
+`--report --seeds 0,1,2 --methods ... --studies DIR` needs no more. The report ends with
+each strategy's standing against the decision rule docs/benchmarks.md wrote for
+Fashion-MNIST: meets it, does not (and why), or undecided (seeds still to run).
 `--held-out SEEDS` runs the strategies (not the reference) on more sampler seeds, once
 the defaults are chosen: stopped at --stop-fraction of the budget the references of
 --seeds set, judged against their target, and reported in rows of their own.
@@ -65,6 +71,7 @@ copied as the study `tpe-<seed>`, and their training seconds are its wall time.
 """
 
 import argparse
+import json
 import math
 import os
 import signal
@@ -98,6 +105,10 @@ REFERENCE = "tpe"
 CHECK_SEEDS = 2  # the reference's best trial trained again on this many other seeds: the seed noise
 STOP_GRACE_SECONDS = 120
 STOP_FILE = "stop_epochs"  # beside a stopped study's journal: the epochs it was stopped at
+SETTINGS_FILE = "bench.json"  # in the studies folder: the settings its studies ran with
+# what defines a measurement: its studies are only comparable under the same values
+SETTINGS = {"config": None, "epochs": None, "trials": 16, "pruned_trials": None, "keep_baseline": False,
+            "stop_fraction": 1.0, "batches": None}
 
 CONFIG = '''"""digits with a fixed training length and a first study's ranges (bench_search_efficiency)."""
 from skp.configs import load_config
@@ -409,7 +420,7 @@ def plot(curves: dict, target: float, budget: int, path: Path) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1", help="sampler seeds")
-    parser.add_argument("--trials", type=int, default=16, help="trials of the unpruned searches (N)")
+    parser.add_argument("--trials", type=int, help="trials of the unpruned searches (N, default 16)")
     parser.add_argument("--pruned-trials", type=int, help="trials of the pruned searches (default 3N)")
     parser.add_argument("--epochs", type=int, help="epochs of an unpruned trial of the digits config (default 10)")
     parser.add_argument("--config", help="search this config and its own space instead of digits at --epochs")
@@ -420,8 +431,8 @@ def main():
     parser.add_argument("--batches", type=int, help="training batches per epoch (for a quick try; default: all)")
     parser.add_argument("--report", action="store_true", help="run nothing: report the studies already under --root")
     parser.add_argument("--status", action="store_true", help="run nothing: where each study under --studies stands, finished or not")
-    parser.add_argument("--keep-baseline", action="store_true", help="every study starts with the config's own settings")
-    parser.add_argument("--stop-fraction", type=float, default=1.0, help="stop every strategy but the reference at this fraction of the budget")
+    parser.add_argument("--keep-baseline", action="store_true", default=None, help="every study starts with the config's own settings")
+    parser.add_argument("--stop-fraction", type=float, help="stop every strategy but the reference at this fraction of the budget (default 1)")
     parser.add_argument("--reuse-reference", metavar="JOURNAL:STUDY", help="the first seed's reference: an earlier unpruned TPE study")
     parser.add_argument("--held-out", default="", metavar="SEEDS",
                         help="sampler seeds on which the strategies run without a reference of their own, stopped and judged by the references of --seeds")
@@ -440,6 +451,12 @@ def main():
     studies = Path(args.studies or root / "studies").resolve()
     if args.config and args.epochs:
         parser.error("--epochs sets the digits config's training length; --config searches its own space (drop one)")
+    if args.status:
+        return status(studies)
+    try:
+        vars(args).update(settings(studies, args, record=not args.report))
+    except ValueError as error:
+        parser.error(str(error))
     if args.config:
         config = args.config
     else:
@@ -448,8 +465,6 @@ def main():
     env = {**os.environ, "SKP_DATA_DIR": f"{root}/data", "SKP_SAVE_DIR": f"{root}/runs",
            "SKP_STUDIES_DIR": str(studies), "RAY_USAGE_STATS_ENABLED": "0"}
     limit = ["--limit_train_batches", str(args.batches)] if args.batches else []
-    if args.status:
-        return status(studies)
 
     if not args.report:
         if args.reuse_reference:
@@ -471,6 +486,35 @@ def main():
                 if method != REFERENCE:
                     run(method, seed, "held-out ")
     report(studies, seeds, methods, args.trials, None if args.config else args.epochs or 10, Path(args.plot), args.stop_fraction, held_out)
+
+
+def settings(studies: Path, args, record: bool) -> dict:
+    """The measurement's settings: those its studies folder ran with (SETTINGS_FILE), or
+    the given ones and the defaults, written there by the first run (`record`). A report
+    or run with settings other than the folder's would compare studies that are not
+    comparable (the fashion studies read at digits' 16 x 10 epochs gave a 160-epoch
+    budget and another target), so one is refused, naming what differs."""
+    given = {key: getattr(args, key) for key in SETTINGS if getattr(args, key) is not None}
+    path = studies / SETTINGS_FILE
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        differ = {key: value for key, value in given.items() if recorded.get(key, SETTINGS[key]) != value}
+        if differ:
+            raise ValueError(
+                f"{studies} holds studies run with {flags(recorded)}; this command gives "
+                f"{flags(differ)}. Leave those flags out (they are read from {path}) or give another --studies folder.")
+        return {**SETTINGS, **recorded}
+    chosen = {**SETTINGS, **given}
+    if record:
+        studies.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({key: value for key, value in chosen.items() if value != SETTINGS[key]}, indent=1) + "\n")
+    return chosen
+
+
+def flags(values: dict) -> str:
+    shown = [f"--{key.replace('_', '-')}" + ("" if value is True else f" {value}")
+             for key, value in values.items() if value is not None and value is not False]
+    return " ".join(shown) or "the defaults"
 
 
 def status(studies_dir: Path) -> None:
@@ -549,6 +593,7 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
           "| trials in budget | of them complete | study wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     reference_curves = dict(zip(references, curves[REFERENCE]))
+    verdicts = []
     for row, (method, ran) in rows.items():
         hits = [reached(points, target) for points in curves[row]]
         got = [h for h in hits if h]
@@ -570,8 +615,31 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
         label = row if method == REFERENCE or stop_fraction >= 1 else f"{row} (stopped at {stop_fraction:.2g} of the budget)"
         print(f"| {label} | {','.join(map(str, ran))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
               f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(ahead)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
+        if method != REFERENCE:
+            verdicts.append(f"- {row}: {verdict(dict(zip(ran, hits)), finals, held_out if row.endswith('held out') else seeds, budget, target)}")
+    print("\nThe decision rule (docs/benchmarks.md, written before any strategy ran):", *verdicts, sep="\n")
     plot(curves, target, budget, plot_path)
     print(f"\ncurves: {plot_path}; studies in {studies_dir}")
+
+
+def verdict(hits: dict, finals: list, seeds: list, budget: int, target: float) -> str:
+    """Whether a strategy meets issue 22's target, as the rule written before any strategy
+    ran says: on every one of `seeds` it reaches the target, and its mean epochs to it are
+    at most a third of the reference's budget. (The rule's third clause, a mean best within
+    its stop no worse than the target, follows from the first.) `hits`: seed ->
+    (epochs, seconds) to target or None, for the seeds it ran on; `finals`: its best within
+    its stop on each."""
+    missed = [s for s, hit in hits.items() if hit is None]
+    if missed:
+        return f"does not meet it: did not reach the target {target:.4f} on seed {', '.join(map(str, missed))}"
+    left = [s for s in seeds if s not in hits]
+    if left:
+        return f"undecided: reached the target on seed {', '.join(map(str, hits))}; seed {', '.join(map(str, left))} still to run"
+    ratio = budget / statistics.fmean(epochs for epochs, _ in hits.values())
+    best = statistics.fmean(finals)
+    if ratio < 3:
+        return f"does not meet it: reached the target on every seed, {ratio:.2f}x sooner than the budget (3x asked)"
+    return f"meets it on seed {', '.join(map(str, seeds))}: {ratio:.2f}x sooner than the budget, mean best within its stop {best:.4f} (target {target:.4f})"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState, create_trial
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -127,3 +128,43 @@ def test_a_seed_check_killed_after_its_first_seed_is_finished_by_the_next_run():
     assert not check_complete(study) and seed_check_state(study) == f"seed check: 1 of {CHECK_SEEDS} seeds"
     study.set_user_attr(f"{ATTR_PREFIX}0", {"43": 0.52, "44": 0.49})
     assert check_complete(study) and seed_check_state(study) == "seed check done"
+
+
+def test_a_studies_folder_keeps_its_settings_and_refuses_others(tmp_path):
+    from argparse import Namespace
+
+    from bench_search_efficiency import SETTINGS, SETTINGS_FILE, settings
+
+    def given(**values):
+        return Namespace(**{**dict.fromkeys(SETTINGS), **values})
+
+    first = settings(tmp_path, given(config="fashion.cfg_baseline", trials=20, keep_baseline=True, stop_fraction=0.34), record=True)
+    assert (tmp_path / SETTINGS_FILE).exists() and first["trials"] == 20
+    # a later report or run that leaves them out gets the folder's, not the digits defaults
+    assert settings(tmp_path, given(), record=False) == first
+    assert settings(tmp_path, given(trials=20), record=True) == first
+    with pytest.raises(ValueError, match="--trials 20 .* gives --trials 16"):
+        settings(tmp_path, given(trials=16), record=False)
+    with pytest.raises(ValueError, match="gives --stop-fraction 1.0"):
+        settings(tmp_path, given(stop_fraction=1.0), record=False)
+
+
+def test_a_report_without_a_recorded_folder_records_nothing(tmp_path):
+    from argparse import Namespace
+
+    from bench_search_efficiency import SETTINGS, SETTINGS_FILE, settings
+
+    assert settings(tmp_path, Namespace(**dict.fromkeys(SETTINGS)), record=False) == SETTINGS
+    assert not (tmp_path / SETTINGS_FILE).exists()
+
+
+@pytest.mark.parametrize("hits, finals, expected", [
+    ({0: (100, 1.0), 1: (120, 1.0), 2: (90, 1.0)}, [0.27, 0.27, 0.27], "meets it on seed 0, 1, 2: 4.55x sooner than the budget, mean best within its stop 0.2700"),
+    ({0: (100, 1.0), 1: None}, [0.27, 0.30], "did not reach the target 0.2744 on seed 1"),
+    ({0: (100, 1.0)}, [0.27], "undecided: reached the target on seed 0; seed 1, 2 still to run"),
+    ({0: (100, 1.0), 1: (200, 1.0), 2: (300, 1.0)}, [0.27, 0.27, 0.27], "2.35x sooner than the budget (3x asked)"),
+])
+def test_the_decision_rule_is_applied_as_written(hits, finals, expected):
+    from bench_search_efficiency import verdict
+
+    assert expected in verdict(hits, finals, [0, 1, 2], budget=470, target=0.2744)
