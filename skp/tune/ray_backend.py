@@ -66,6 +66,10 @@ def worker_environment() -> dict:
 
 
 def start_ray(ray, address: str | None) -> None:
+    # Ray starts its workers at nice 15, as background work; here they train the trials,
+    # the command's whole work, and beside any other load they starved. A local instance's
+    # workers get the driver's niceness (a cluster's nodes keep their own setting).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     try:
         ray.init(
             address=address,

@@ -182,6 +182,17 @@ def _finish(process, timeout=300):
 
 
 @pytest.mark.slow
+def test_a_local_ray_instance_trains_at_the_drivers_niceness():
+    """Ray's default puts workers at nice + 15: beside other work, trials starved."""
+    code = ("import os; os.nice(4); import ray; from skp.tune.ray_backend import start_ray; start_ray(ray, None); "
+            "print(ray.get(ray.remote(lambda: os.nice(0)).remote()))")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_worker_niceness"}
+    done = subprocess.run([sys.executable, "-c", code], env={**env, "RAY_USAGE_STATS_ENABLED": "0"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.split()[-1:] == [str(os.nice(0) + 4)], done.stderr[-2000:]
+
+
+@pytest.mark.slow
 def test_local_ray_study_records_runs_and_a_rerun_adds_only_the_missing_trials():
     name = "pytest_ray_local"
     _finish(_skp_tune("--backend", "ray", "--study", name, "--trials", "3", *FAST))
