@@ -621,11 +621,16 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
               f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(ahead)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
         if method != REFERENCE:
             verdicts.append(f"- {row}: {verdict(dict(zip(ran, hits)), finals, held_out if row.endswith('held out') else seeds, budget, target)}")
-    checked = {seed for seed, _, values in checks if len(values) > CHECK_SEEDS}
-    provisional = "" if checked == set(seeds) else " PROVISIONAL: the target moves until every reference and its seed check is finished"
+    provisional = "" if target_final(checks, seeds) else " PROVISIONAL: the target moves until every reference and its seed check is finished"
     print(f"\nThe decision rule (docs/benchmarks.md, written before any strategy ran):{provisional}", *verdicts, sep="\n")
     plot(curves, target, budget, plot_path)
     print(f"\ncurves: {plot_path}; studies in {studies_dir}")
+
+
+def target_final(checks: list, seeds: list) -> bool:
+    """Whether the target is settled: every seed's reference has its whole seed check
+    (`checks`: seed_noise's rows, (seed, trial number, values over training seeds))."""
+    return {seed for seed, _, values in checks if len(values) > CHECK_SEEDS} == set(seeds)
 
 
 def verdict(hits: dict, finals: list, seeds: list, budget: int, target: float) -> str:

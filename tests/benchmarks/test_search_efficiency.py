@@ -168,3 +168,12 @@ def test_the_decision_rule_is_applied_as_written(hits, finals, expected):
     from bench_search_efficiency import verdict
 
     assert expected in verdict(hits, finals, [0, 1, 2], budget=470, target=0.2744)
+
+
+def test_the_target_is_settled_only_once_every_reference_has_its_whole_seed_check():
+    from bench_search_efficiency import target_final
+
+    whole, half = [0.27, 0.28, 0.26], [0.27, 0.28]
+    assert target_final([(0, 3, whole), (1, 9, whole), (2, 21, whole)], [0, 1, 2])
+    assert not target_final([(0, 3, whole), (1, 9, whole), (2, 21, half)], [0, 1, 2])  # a check killed midway
+    assert not target_final([(0, 3, whole), (1, 9, whole)], [0, 1, 2])  # seed 2's reference still runs
