@@ -620,7 +620,7 @@ def report(studies_dir: Path, seeds: list, methods: list, trials: int, epochs_pe
         print(f"| {label} | {','.join(map(str, ran))} | {len(got)}/{len(hits)} | {mean_std(epochs)} | {mean_std([h[1] for h in got])} "
               f"| {ratio} | {of_budget} | {mean_std(finals)} | {mean_std(ahead)} | {mean_std(counts)} | {mean_std(complete)} | {mean_std(walls)} |")
         if method != REFERENCE:
-            verdicts.append(f"- {row}: {verdict(dict(zip(ran, hits)), finals, held_out if row.endswith('held out') else seeds, budget, target)}")
+            verdicts.append(f"- {row}: {verdict(dict(zip(ran, hits)), finals, seeds if row == method else held_out, budget, target)}")
     provisional = "" if target_final(checks, seeds) else " PROVISIONAL: the target moves until every reference and its seed check is finished"
     print(f"\nThe decision rule (docs/benchmarks.md, written before any strategy ran):{provisional}", *verdicts, sep="\n")
     plot(curves, target, budget, plot_path)

@@ -130,13 +130,17 @@ def test_a_seed_check_killed_after_its_first_seed_is_finished_by_the_next_run():
     assert check_complete(study) and seed_check_state(study) == "seed check done"
 
 
-def test_a_studies_folder_keeps_its_settings_and_refuses_others(tmp_path):
+def given(**values):
+    """The bench's parsed arguments with only `values` given on the command line."""
     from argparse import Namespace
 
-    from bench_search_efficiency import SETTINGS, SETTINGS_FILE, settings
+    from bench_search_efficiency import SETTINGS
 
-    def given(**values):
-        return Namespace(**{**dict.fromkeys(SETTINGS), **values})
+    return Namespace(**{**dict.fromkeys(SETTINGS), **values})
+
+
+def test_a_studies_folder_keeps_its_settings_and_refuses_others(tmp_path):
+    from bench_search_efficiency import SETTINGS_FILE, settings
 
     first = settings(tmp_path, given(config="fashion.cfg_baseline", trials=20, keep_baseline=True, stop_fraction=0.34), record=True)
     assert (tmp_path / SETTINGS_FILE).exists() and first["trials"] == 20
@@ -150,11 +154,9 @@ def test_a_studies_folder_keeps_its_settings_and_refuses_others(tmp_path):
 
 
 def test_a_report_without_a_recorded_folder_records_nothing(tmp_path):
-    from argparse import Namespace
-
     from bench_search_efficiency import SETTINGS, SETTINGS_FILE, settings
 
-    assert settings(tmp_path, Namespace(**dict.fromkeys(SETTINGS)), record=False) == SETTINGS
+    assert settings(tmp_path, given(), record=False) == SETTINGS
     assert not (tmp_path / SETTINGS_FILE).exists()
 
 
